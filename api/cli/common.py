@@ -1,0 +1,53 @@
+"""Shared CLI plumbing: context, acting user, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from sqlmodel import Session
+
+from api.context import AppContext
+from core.db import session_scope
+from core.settings import get_settings
+from records.access import SYSTEM_ACTOR, Actor, actor_for_user
+
+_state: dict[str, Any] = {"as": None, "json": False}
+_ctx: AppContext | None = None
+
+
+def ctx() -> AppContext:
+    global _ctx
+    if _ctx is None:
+        _ctx = AppContext.build(get_settings())
+    return _ctx
+
+
+@contextmanager
+def unit() -> Iterator[tuple[Session, Actor]]:
+    """A transaction plus the acting user (``--as LOGIN``; default the local system operator)."""
+    with session_scope(ctx().engine) as session:
+        login = _state["as"]
+        if login:
+            from records.master import get_user
+
+            actor = actor_for_user(session, get_user(session, login))
+        else:
+            actor = SYSTEM_ACTOR
+        yield session, actor
+
+
+def out(data: Any, human: str | None = None) -> None:
+    if _state["json"] or human is None:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(human)
+
+
+def fail(message: str, code: int = 1) -> None:
+    typer.echo(f"genpon: {message}", err=True)
+    sys.exit(code)

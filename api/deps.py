@@ -1,0 +1,63 @@
+"""Request dependencies: a unit-of-work session and the authenticated actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from api.context import AppContext
+from core.errors import Unauthorized
+from records.access import Actor, authenticate_key
+
+
+def get_ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back on error."""
+    ctx: AppContext = request.app.state.ctx
+    with Session(ctx.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def get_actor(request: Request) -> Actor:
+    """Bearer API key, or (for the web UI) the cookie session set by api.web."""
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    token = bearer_token(request)
+    ctx: AppContext = request.app.state.ctx
+    if token is None:
+        resolver = getattr(request.app.state, "session_actor", None)
+        actor = resolver(request) if resolver else None
+        if actor is None:
+            raise Unauthorized(
+                "authentication_required", "認証が必要です（Authorization: Bearer <APIキー>）。"
+            )
+    else:
+        with Session(ctx.engine) as s:
+            actor = authenticate_key(s, token)
+    request.state.actor = actor
+    return actor
+
+
+CtxDep = Annotated[AppContext, Depends(get_ctx)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,0 +1,25 @@
+"""Liveness and readiness (Docker HEALTHCHECK)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlmodel import Session
+
+from api.deps import CtxDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(ctx: CtxDep) -> dict[str, Any]:
+    with Session(ctx.engine) as s:
+        s.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    return {
+        "status": "ok",
+        "database": ctx.engine.dialect.name,
+        "storage": ctx.store.name,
+        "search": ctx.settings.search_backend,
+    }

@@ -1,0 +1,49 @@
+"""API keys: issued (shown once) and revoked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api import schemas
+from api.deps import ActorDep, SessionDep
+from records import users
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+class KeyIn(BaseModel):
+    label: str = Field(default="", max_length=200)
+
+
+@router.post("/users/{login}/keys", status_code=201)
+def issue_key(login: str, body: KeyIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    key, clear = users.issue_key(session, actor, login, body.label)
+    return {
+        "prefix": key.prefix,
+        "label": key.label,
+        "api_key": clear,
+        "note": "このキーは今回しか表示されません。安全な場所に保管してください。",
+    }
+
+
+@router.get("/users/{login}/keys")
+def list_keys(login: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    data = [
+        {
+            "prefix": k.prefix,
+            "label": k.label,
+            "created_at": schemas.iso(k.created_at),
+            "revoked_at": schemas.iso(k.revoked_at),
+        }
+        for k in users.list_keys(session, actor, login)
+    ]
+    return schemas.page(data, len(data), 0, len(data))
+
+
+@router.delete("/keys/{prefix}")
+def revoke_key(prefix: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    key = users.revoke_key(session, actor, prefix)
+    return {"prefix": key.prefix, "revoked_at": schemas.iso(key.revoked_at)}

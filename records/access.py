@@ -1,0 +1,211 @@
+"""Who may see and change what. Every service calls these checks; the API never decides.
+
+Rules (issue #2, point 12):
+- staff read and deposit in their own organization's team folders, in shared folders of their
+  organization or any organization above it, and in case folders of cases they belong to or
+  that their organization owns;
+- service accounts deposit into case folders only, of cases owned by organizations they are
+  granted (and may read those folders);
+- records officers, auditors and admins read everything (they run retention and audits city-wide);
+  admins also write everywhere.
+Objects the caller may not read are reported as *not found*, never as forbidden, so their
+existence does not leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, select
+
+from core.errors import Forbidden, NotFound, Unauthorized
+from records.models import ApiKey, Case, CaseMember, Folder, Organization, ServiceGrant, User
+
+CITYWIDE_READ_ROLES = frozenset({"records_officer", "auditor", "admin"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller, with everything permission checks need precomputed."""
+
+    user_id: int
+    login: str
+    kind: str  # person | service | system
+    roles: frozenset[str]
+    organization_id: int
+    org_and_ancestors: frozenset[int] = field(default_factory=frozenset)
+    granted_orgs: frozenset[int] = field(default_factory=frozenset)
+    member_cases: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def reads_everything(self) -> bool:
+        return bool(self.roles & CITYWIDE_READ_ROLES) or self.kind == "system"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles or self.kind == "system"
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles or self.kind == "system"
+
+    def acl_tokens(self) -> list[str] | None:
+        """Search filter tokens; ``None`` means no filter (city-wide readers)."""
+        if self.reads_everything:
+            return None
+        if self.kind == "service":
+            return [f"caseorg:{o}" for o in sorted(self.granted_orgs)]
+        tokens = [f"team:{self.organization_id}", f"caseorg:{self.organization_id}"]
+        tokens += [f"shared:{o}" for o in sorted(self.org_and_ancestors)]
+        tokens += [f"case:{c}" for c in sorted(self.member_cases)]
+        return tokens
+
+
+def folder_acl_tokens(folder: Folder, case: Case | None) -> list[str]:
+    """Tokens under which a document in ``folder`` is readable (see :meth:`Actor.acl_tokens`)."""
+    if folder.kind == "team":
+        return [f"team:{folder.organization_id}"]
+    if folder.kind == "shared":
+        return [f"shared:{folder.organization_id}"]
+    tokens = [f"caseorg:{folder.organization_id}"]
+    if case is not None:
+        tokens.append(f"case:{case.id}")
+        if case.organization_id != folder.organization_id:
+            tokens.append(f"caseorg:{case.organization_id}")
+    return tokens
+
+
+SYSTEM_ACTOR = Actor(
+    user_id=0, login="system", kind="system", roles=frozenset({"admin"}), organization_id=0
+)
+
+
+def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
+    seen: list[int] = []
+    current: int | None = org_id
+    while current is not None and current not in seen:
+        seen.append(current)
+        org = session.get(Organization, current)
+        current = org.parent_id if org else None
+    return frozenset(seen)
+
+
+def actor_for_user(session: Session, user: User) -> Actor:
+    if not user.active:
+        raise Unauthorized("user_inactive", "この利用者は無効化されています。")
+    granted = frozenset(
+        session.exec(select(ServiceGrant.organization_id).where(ServiceGrant.user_id == user.id))
+    )
+    cases = frozenset(session.exec(select(CaseMember.case_pk).where(CaseMember.user_id == user.id)))
+    assert user.id is not None
+    return Actor(
+        user_id=user.id,
+        login=user.login,
+        kind=user.kind,
+        roles=frozenset(user.roles),
+        organization_id=user.organization_id,
+        org_and_ancestors=org_ancestors(session, user.organization_id),
+        granted_orgs=granted,
+        member_cases=cases,
+    )
+
+
+# --- API keys -------------------------------------------------------------------------------
+
+KEY_PREFIX = "gp_"
+
+
+def _hash_secret(secret: str) -> str:
+    # Keys are 256-bit random: a plain SHA-256 is not brute-forceable and keeps auth fast.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(session: Session, user: User, *, label: str = "") -> str:
+    """Create a key and return it in clear: the only time anyone sees it."""
+    assert user.id is not None
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        ApiKey(user_id=user.id, prefix=prefix, secret_hash=_hash_secret(secret), label=label)
+    )
+    session.flush()
+    return f"{KEY_PREFIX}{prefix}_{secret}"
+
+
+def authenticate_key(session: Session, presented: str) -> Actor:
+    bad = Unauthorized("invalid_api_key", "APIキーが正しくありません。")
+    if not presented.startswith(KEY_PREFIX) or presented.count("_") < 2:
+        raise bad
+    prefix, _, secret = presented[len(KEY_PREFIX) :].partition("_")
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+    if key is None or key.revoked_at is not None:
+        raise bad
+    if not secrets.compare_digest(key.secret_hash, _hash_secret(secret)):
+        raise bad
+    user = session.get(User, key.user_id)
+    if user is None:
+        raise bad
+    return actor_for_user(session, user)
+
+
+# --- folder checks ----------------------------------------------------------------------------
+
+
+def can_read_folder(actor: Actor, folder: Folder, case: Case | None) -> bool:
+    if actor.reads_everything:
+        return True
+    if actor.kind == "service":
+        return (
+            folder.kind == "case"
+            and case is not None
+            and case.organization_id in actor.granted_orgs
+        )
+    if folder.kind == "team":
+        return folder.organization_id == actor.organization_id
+    if folder.kind == "shared":
+        return folder.organization_id in actor.org_and_ancestors
+    if folder.kind == "case" and case is not None:
+        return case.id in actor.member_cases or case.organization_id == actor.organization_id
+    return False
+
+
+def can_write_folder(actor: Actor, folder: Folder, case: Case | None) -> bool:
+    if actor.is_admin:
+        return True
+    if actor.kind == "service":
+        return (
+            folder.kind == "case"
+            and case is not None
+            and case.organization_id in actor.granted_orgs
+        )
+    if "staff" not in actor.roles and "records_officer" not in actor.roles:
+        return False  # auditors only read
+    if folder.kind == "team":
+        return folder.organization_id == actor.organization_id
+    if folder.kind == "shared":
+        return folder.organization_id in actor.org_and_ancestors
+    if folder.kind == "case" and case is not None:
+        return case.id in actor.member_cases or case.organization_id == actor.organization_id
+    return False
+
+
+def require_read(actor: Actor, folder: Folder, case: Case | None) -> None:
+    if not can_read_folder(actor, folder, case):
+        raise NotFound("folder_not_found", "フォルダが見つかりません。", {"folder_id": folder.id})
+
+
+def require_write(actor: Actor, folder: Folder, case: Case | None) -> None:
+    require_read(actor, folder, case)
+    if not can_write_folder(actor, folder, case):
+        raise Forbidden(
+            "folder_write_forbidden",
+            "このフォルダに文書を登録する権限がありません。",
+            {"folder_id": folder.id},
+        )
+
+
+def require_role(actor: Actor, *roles: str) -> None:
+    if actor.kind == "system" or actor.roles & set(roles):
+        return
+    raise Forbidden("role_required", "この操作の権限がありません。", {"roles": list(roles)})

@@ -1,0 +1,61 @@
+"""Append to the hash-chained audit log (監査ログ) inside the caller's transaction.
+
+Every state change and every content read calls :func:`record` in the same transaction as the
+change itself, so an event exists exactly when its change committed. Appenders serialize on the
+single ``audit_head`` row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite transactions are already
+serialized by ``BEGIN IMMEDIATE``), which keeps one unbroken chain under concurrent writers.
+There is deliberately no function here that updates or deletes an event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.clock import utcnow
+from records.audit_format import event_hash, format_time
+from records.models import AuditEvent, AuditHead
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str | int,
+    case_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    body: dict[str, Any] = {
+        "seq": head.seq + 1,
+        "at": format_time(utcnow()),
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "case_id": case_id,
+        "details": details or {},
+        "prev_hash": head.hash,
+    }
+    digest = event_hash(body)
+    event = AuditEvent(**body, hash=digest)
+    session.add(event)
+    head.seq = body["seq"]
+    head.hash = digest
+    session.add(head)
+    session.flush()
+    return event
+
+
+def case_timeline(session: Session, case_id: str, *, limit: int = 1000) -> list[AuditEvent]:
+    """経緯: every event of a case, oldest first."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.case_id == case_id)
+        .order_by(AuditEvent.seq)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    return list(session.exec(stmt).all())

@@ -1,0 +1,235 @@
+"""Folders: 案件フォルダ (case), チームフォルダ (team, of an organization unit),
+組織共用フォルダ (shared, of an organization and everyone below it). Nested by ``parent_id``."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from core.errors import Conflict, InvalidInput, NotFound
+from records import audit
+from records.access import Actor, can_read_folder, require_read, require_role, require_write
+from records.models import FOLDER_KINDS, Case, Folder, Organization
+
+MAX_PAGE = 500
+
+
+@dataclass
+class FolderPage:
+    items: list[Folder]
+    count: int
+    offset: int
+    limit: int
+
+
+def clean_name(name: str) -> str:
+    """NFC, no path separators or control characters, not empty."""
+    name = unicodedata.normalize("NFC", name or "").strip()
+    name = name.replace("/", "／").replace("\\", "＼")
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    if not name or name in (".", ".."):
+        raise InvalidInput("invalid_name", "名前が空か不正です。")
+    return name[:255]
+
+
+def get_folder(session: Session, actor: Actor, folder_id: int) -> tuple[Folder, Case | None]:
+    folder = session.get(Folder, folder_id)
+    if folder is None:
+        raise NotFound("folder_not_found", "フォルダが見つかりません。", {"folder_id": folder_id})
+    case = session.get(Case, folder.case_pk) if folder.case_pk else None
+    require_read(actor, folder, case)
+    return folder, case
+
+
+def create_folder(
+    session: Session,
+    actor: Actor,
+    *,
+    name: str,
+    kind: str | None = None,
+    organization_code: str | None = None,
+    parent_id: int | None = None,
+) -> Folder:
+    name = clean_name(name)
+    if parent_id is not None:
+        parent, case = get_folder(session, actor, parent_id)
+        require_write(actor, parent, case)
+        if kind and kind != parent.kind:
+            raise InvalidInput("folder_kind_mismatch", "サブフォルダは親フォルダと同じ種類です。")
+        folder = Folder(
+            kind=parent.kind,
+            name=name,
+            parent_id=parent.id,
+            organization_id=parent.organization_id,
+            case_pk=parent.case_pk,
+            created_by=actor.user_id or None,
+        )
+    else:
+        if kind not in ("team", "shared"):
+            raise InvalidInput(
+                "invalid_folder_kind",
+                "最上位フォルダの種類は team か shared です（案件フォルダは案件作成時に作られます）。",
+                {"allowed": ["team", "shared"]},
+            )
+        if not organization_code:
+            raise InvalidInput("organization_required", "所属コードを指定してください。")
+        org = session.exec(
+            select(Organization).where(Organization.code == organization_code)
+        ).first()
+        if org is None:
+            raise NotFound("organization_not_found", f"所属 {organization_code} が見つかりません。")
+        folder = Folder(
+            kind=kind, name=name, organization_id=org.id or 0, created_by=actor.user_id or None
+        )
+        require_write(actor, folder, None)
+        dup = session.exec(
+            select(Folder).where(
+                Folder.parent_id.is_(None),
+                Folder.kind == kind,  # type: ignore[union-attr]
+                Folder.organization_id == folder.organization_id,
+                Folder.name == name,
+            )
+        ).first()
+        if dup is not None:
+            raise Conflict(
+                "folder_exists", "同じ名前のフォルダが既にあります。", {"folder_id": dup.id}
+            )
+    if (
+        parent_id is not None
+        and session.exec(
+            select(Folder).where(Folder.parent_id == parent_id, Folder.name == name)
+        ).first()
+    ):
+        raise Conflict("folder_exists", "同じ名前のフォルダが既にあります。")
+    session.add(folder)
+    session.flush()
+    case = session.get(Case, folder.case_pk) if folder.case_pk else None
+    audit.record(
+        session,
+        actor=actor.login,
+        action="folder.created",
+        target_type="folder",
+        target_id=folder.id or 0,
+        case_id=case.case_id if case else None,
+        details={"kind": folder.kind, "name": folder.name, "parent_id": folder.parent_id},
+    )
+    return folder
+
+
+def create_case_folder(session: Session, actor: Actor, case: Case) -> Folder:
+    folder = Folder(
+        kind="case",
+        name=case.case_id,
+        organization_id=case.organization_id,
+        case_pk=case.id,
+        created_by=actor.user_id or None,
+    )
+    session.add(folder)
+    session.flush()
+    return folder
+
+
+def case_root_folder(session: Session, case: Case) -> Folder:
+    folder = session.exec(
+        select(Folder).where(Folder.case_pk == case.id, Folder.parent_id.is_(None))  # type: ignore[union-attr]
+    ).first()
+    if folder is None:  # pragma: no cover - created with every case
+        raise NotFound("folder_not_found", "案件フォルダが見つかりません。")
+    return folder
+
+
+def folder_path(session: Session, folder: Folder) -> str:
+    parts: list[str] = []
+    current: Folder | None = folder
+    seen: set[int] = set()
+    while current is not None and current.id not in seen:
+        seen.add(current.id or 0)
+        parts.append(current.name)
+        current = session.get(Folder, current.parent_id) if current.parent_id else None
+    return "/" + "/".join(reversed(parts))
+
+
+def list_folders(
+    session: Session,
+    actor: Actor,
+    *,
+    kind: str | None = None,
+    organization_code: str | None = None,
+    parent_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> FolderPage:
+    """Readable folders, paged. Without ``parent_id`` lists top-level folders."""
+    if kind is not None and kind not in FOLDER_KINDS:
+        raise InvalidInput(
+            "invalid_folder_kind", "フォルダの種類は case, team, shared のいずれかです。"
+        )
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput("invalid_paging", f"offset は0以上、limit は1〜{MAX_PAGE}です。")
+    stmt = select(Folder)
+    if parent_id is not None:
+        get_folder(session, actor, parent_id)
+        stmt = stmt.where(Folder.parent_id == parent_id)
+    else:
+        stmt = stmt.where(Folder.parent_id.is_(None))  # type: ignore[union-attr]
+    if kind:
+        stmt = stmt.where(Folder.kind == kind)
+    if organization_code:
+        org = session.exec(
+            select(Organization).where(Organization.code == organization_code)
+        ).first()
+        if org is None:
+            raise NotFound("organization_not_found", f"所属 {organization_code} が見つかりません。")
+        stmt = stmt.where(Folder.organization_id == org.id)
+    stmt = stmt.where(readable_folder_clause(actor))
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    items = session.exec(
+        stmt.order_by(col(Folder.kind), col(Folder.name), col(Folder.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return FolderPage(items=list(items), count=count, offset=offset, limit=limit)
+
+
+def readable_folder_clause(actor: Actor):  # type: ignore[no-untyped-def]
+    """SQL condition equivalent to :func:`can_read_folder` (paging happens after filtering)."""
+    from sqlalchemy import and_, false, or_, true
+
+    if actor.reads_everything:
+        return true()
+    case_org = select(Case.organization_id).where(Case.id == Folder.case_pk).scalar_subquery()
+    if actor.kind == "service":
+        if not actor.granted_orgs:
+            return false()
+        return and_(Folder.kind == "case", case_org.in_(sorted(actor.granted_orgs)))
+    return or_(
+        and_(Folder.kind == "team", Folder.organization_id == actor.organization_id),
+        and_(
+            Folder.kind == "shared",
+            col(Folder.organization_id).in_(sorted(actor.org_and_ancestors)),
+        ),
+        and_(
+            Folder.kind == "case",
+            or_(
+                case_org == actor.organization_id,
+                col(Folder.case_pk).in_(sorted(actor.member_cases) or [-1]),
+            ),
+        ),
+    )
+
+
+def ensure_admin(actor: Actor) -> None:
+    require_role(actor, "admin")
+
+
+__all__ = [
+    "FolderPage",
+    "can_read_folder",
+    "create_folder",
+    "folder_path",
+    "get_folder",
+    "list_folders",
+]

@@ -1,0 +1,312 @@
+"""Tables of the records domain: common master, cases, folders, documents, audit log.
+
+Names follow DESIGN.md. Timestamps are UTC; business dates (年度, 起算日) are computed in the
+city's time zone by the services.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from core.clock import utcnow
+
+ROLES = ("staff", "records_officer", "auditor", "admin")
+RETENTIONS = ("lt1", "1", "3", "5", "10", "30", "permanent")
+DISPOSITIONS = ("destroy", "transfer")
+FOLDER_KINDS = ("case", "team", "shared")
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_column=Column(DateTime(timezone=True), nullable=nullable),
+    )
+
+
+class Organization(SQLModel, table=True):
+    """所属: hierarchical organization unit (e.g. 総務部 > 総務課)."""
+
+    __tablename__ = "organization"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(max_length=200)
+    parent_id: int | None = Field(default=None, foreign_key="organization.id", index=True)
+    active: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    """職員 or a service account of another system (kind="service")."""
+
+    __tablename__ = "user_account"
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=200)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    kind: str = Field(default="person", max_length=16)  # person | service
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    password_hash: str | None = Field(default=None, max_length=255)
+    active: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class ServiceGrant(SQLModel, table=True):
+    """Organizations a service account may deposit into (case folders only)."""
+
+    __tablename__ = "service_grant"
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", primary_key=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """Bearer key ``gp_<prefix>_<secret>``; only a SHA-256 of the secret is stored."""
+
+    __tablename__ = "api_key"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    prefix: str = Field(max_length=16, unique=True, index=True)
+    secret_hash: str = Field(max_length=64)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class DocumentClass(SQLModel, table=True):
+    """文書分類: 大(1)・中(2)・小(3) hierarchy carrying the retention rule."""
+
+    __tablename__ = "document_class"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(max_length=200)
+    parent_id: int | None = Field(default=None, foreign_key="document_class.id", index=True)
+    level: int = 1
+    retention: str = Field(default="30", max_length=16)  # one of RETENTIONS
+    disposition: str = Field(default="destroy", max_length=16)  # destroy | transfer
+    start_rule: str = Field(default="next_fiscal_year", max_length=32)
+    active: bool = True
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class Case(SQLModel, table=True):
+    """案件: one piece of work; ``case_id`` is the business ID (issued here or elsewhere)."""
+
+    __tablename__ = "case_record"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(max_length=64, unique=True, index=True)
+    title: str = Field(max_length=500)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    document_class_id: int = Field(foreign_key="document_class.id", index=True)
+    status: str = Field(default="open", max_length=16)  # open | closed
+    fiscal_year: int
+    opened_on: date
+    closed_at: datetime | None = _ts(nullable=True)
+    issuer: str = Field(default="genpon", max_length=64)  # genpon | external system name
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class CaseMember(SQLModel, table=True):
+    __tablename__ = "case_member"
+    case_pk: int = Field(foreign_key="case_record.id", primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True, index=True)
+
+
+class CaseSequence(SQLModel, table=True):
+    """Next serial number per (fiscal year, organization) for issued case IDs."""
+
+    __tablename__ = "case_sequence"
+    fiscal_year: int = Field(primary_key=True)
+    org_code: str = Field(primary_key=True, max_length=32)
+    last: int = 0
+
+
+class Folder(SQLModel, table=True):
+    """案件フォルダ (case) / チームフォルダ (team) / 組織共用フォルダ (shared)."""
+
+    __tablename__ = "folder"
+    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_parent_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, index=True)
+    name: str = Field(max_length=255)
+    parent_id: int | None = Field(default=None, foreign_key="folder.id", index=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    case_pk: int | None = Field(default=None, foreign_key="case_record.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _ts()
+
+
+class Blob(SQLModel, table=True):
+    """One stored content, addressed by SHA-256. Written to the store before this row commits."""
+
+    __tablename__ = "blob"
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mime_type: str = Field(max_length=255)
+    state: str = Field(default="stored", max_length=16)  # stored | deleted
+    stored_at: datetime = _ts()
+    deleted_at: datetime | None = _ts(nullable=True)
+    last_fixity_at: datetime | None = _ts(nullable=True)
+    fixity_ok: bool | None = None
+
+
+class Document(SQLModel, table=True):
+    """A placement of content in a folder. The original (原本) has ``original_id`` NULL;
+    every copy (写し) points to it. Official (決裁済) documents never change content."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        Index(
+            "uq_document_one_original",
+            "sha256",
+            unique=True,
+            sqlite_where=text("original_id IS NULL AND state = 'live'"),
+            postgresql_where=text("original_id IS NULL AND state = 'live'"),
+        ),
+        Index(
+            "uq_document_external_ref",
+            "external_system",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_system IS NOT NULL"),
+            postgresql_where=text("external_system IS NOT NULL"),
+        ),
+        Index("ix_document_sha_state", "sha256", "state"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    folder_id: int = Field(foreign_key="folder.id", index=True)
+    case_pk: int | None = Field(default=None, foreign_key="case_record.id", index=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    document_class_id: int | None = Field(default=None, foreign_key="document_class.id")
+    title: str = Field(max_length=500)
+    filename: str = Field(max_length=255)
+    sha256: str = Field(foreign_key="blob.sha256", max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mime_type: str = Field(max_length=255)
+    declared_type: str | None = Field(default=None, max_length=255)
+    status: str = Field(default="working", max_length=16)  # working | official
+    state: str = Field(default="live", max_length=16)  # live | destroyed | transferred
+    original_id: int | None = Field(default=None, foreign_key="document.id", index=True)
+    supersedes_id: int | None = Field(default=None, foreign_key="document.id")
+    version: int = 1
+    doc_date: date
+    external_system: str | None = Field(default=None, max_length=64)
+    external_id: str | None = Field(default=None, max_length=200)
+    retention_start: date | None = None
+    retention_end: date | None = None
+    provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    approved_at: datetime | None = _ts(nullable=True)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class DocumentVersion(SQLModel, table=True):
+    """Version history of a working document (版)."""
+
+    __tablename__ = "document_version"
+    __table_args__ = (UniqueConstraint("document_id", "version", name="uq_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", index=True)
+    version: int
+    sha256: str = Field(foreign_key="blob.sha256", max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    filename: str = Field(max_length=255)
+    mime_type: str = Field(max_length=255)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = _ts()
+
+
+class Approval(SQLModel, table=True):
+    """決裁: approval record of an official document."""
+
+    __tablename__ = "approval"
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="document.id", unique=True, index=True)
+    approved_on: date
+    approvers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    external_system: str | None = Field(default=None, max_length=64)
+    external_id: str | None = Field(default=None, max_length=200)
+    recorded_by: int | None = Field(default=None, foreign_key="user_account.id")
+    recorded_at: datetime = _ts()
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """``Idempotency-Key`` header of a deposit: a retry after a lost response gets the same answer."""
+
+    __tablename__ = "idempotency_key"
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)
+    document_id: int = Field(foreign_key="document.id")
+    created_at: datetime = _ts()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained audit log (監査ログ). Rows are only ever inserted."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_target", "target_type", "target_id"),
+        Index("ix_audit_case", "case_id"),
+        Index("ix_audit_actor", "actor"),
+    )
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: str = Field(max_length=32, index=True)  # canonical UTC text, part of the hash
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64, index=True)
+    target_type: str = Field(max_length=32)
+    target_id: str = Field(max_length=128)
+    case_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHead(SQLModel, table=True):
+    """Single row (id=1) locked by every appender: keeps one unbroken chain under concurrency."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(max_length=64)
+
+
+class IndexOutbox(SQLModel, table=True):
+    """Search index work recorded in the same transaction as the document change."""
+
+    __tablename__ = "index_outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, index=True)
+    reason: str = Field(max_length=32)
+    created_at: datetime = _ts()
+
+
+class BlobText(SQLModel, table=True):
+    """Extracted text of a content (compressed), so the index can be rebuilt without
+    re-extracting. Filled by the search domain."""
+
+    __tablename__ = "blob_text"
+    sha256: str = Field(primary_key=True, max_length=64, foreign_key="blob.sha256")
+    status: str = Field(default="pending", max_length=16)  # pending|ok|empty|failed|unsupported
+    extractor: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, max_length=500)
+    text_z: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    chars: int = 0
+    extracted_at: datetime | None = _ts(nullable=True)

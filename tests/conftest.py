@@ -1,0 +1,130 @@
+"""Shared fixtures: settings on a temp dir, a migrated database per test (SQLite by default,
+PostgreSQL where a test parametrizes ``db_kind``), the app, demo master data and API keys."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("GENPON_ENVIRONMENT", "test")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from api.context import AppContext  # noqa: E402
+from core.db import make_engine, migrate  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from records.access import SYSTEM_ACTOR  # noqa: E402
+from records.bootstrap import InitResult, load_demo  # noqa: E402
+from storage.registry import make_store  # noqa: E402
+
+pytest_plugins = ["tests.servers"]
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+BOTH_DBS = pytest.mark.parametrize(
+    "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data: skipped where absent, a failure in CI (which always has it)."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"corpus missing in CI: {SHARED_DATA}")
+        pytest.skip(f"corpus not present: {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: Any) -> str:
+    name = "genpon_template"
+    pg_server.create_database(name)
+    migrate(pg_server.url_for(name))
+    return name
+
+
+@pytest.fixture
+def db_kind() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Iterator[str]:
+    if db_kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        target = tmp_path / "genpon.db"
+        shutil.copyfile(template, target)
+        yield f"sqlite:///{target}"
+        return
+    pg = request.getfixturevalue("pg_server")
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pg.create_database(name, template=template_name)
+    yield pg.url_for(name)
+    pg.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(environment="test", data_dir=tmp_path / "data", database_url=db_url,
+                    gc_grace_seconds=3600)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[AppContext]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    c = AppContext(settings=settings, engine=engine, store=make_store(settings))
+    yield c
+    engine.dispose()
+
+
+@dataclass
+class Demo:
+    keys: dict[str, str]
+
+    def auth(self, login: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[login]}"}
+
+
+@pytest.fixture
+def demo(ctx: AppContext) -> Demo:
+    result = InitResult()
+    with Session(ctx.engine) as s:
+        load_demo(s, result)
+        s.commit()
+    return Demo(keys=result.demo_keys)
+
+
+@pytest.fixture
+def app(ctx: AppContext) -> Any:
+    return create_app(ctx.settings, ctx)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def system() -> Any:
+    return SYSTEM_ACTOR
