@@ -13,10 +13,19 @@ from api.context import AppContext
 from records.models import AuditEvent, Blob, Case, Document, Folder
 
 
-def deposit(client: TestClient, auth: dict[str, str], content: bytes, *, filename: str = "文書.txt",
-            case_id: str | None = None, folder_id: int | None = None, approval: dict[str, Any] | None = None,
-            content_type: str = "text/plain", headers: dict[str, str] | None = None,
-            **fields: str) -> Any:
+def deposit(
+    client: TestClient,
+    auth: dict[str, str],
+    content: bytes,
+    *,
+    filename: str = "文書.txt",
+    case_id: str | None = None,
+    folder_id: int | None = None,
+    approval: dict[str, Any] | None = None,
+    content_type: str = "text/plain",
+    headers: dict[str, str] | None = None,
+    **fields: str,
+) -> Any:
     data: dict[str, str] = dict(fields)
     if case_id is not None:
         data["case_id"] = case_id
@@ -24,14 +33,26 @@ def deposit(client: TestClient, auth: dict[str, str], content: bytes, *, filenam
         data["folder_id"] = str(folder_id)
     if approval is not None:
         data["approval"] = json.dumps(approval, ensure_ascii=False)
-    return client.post("/api/v1/documents", files={"file": (filename, content, content_type)}, data=data,
-                       headers={**auth, **(headers or {})})
+    return client.post(
+        "/api/v1/documents",
+        files={"file": (filename, content, content_type)},
+        data=data,
+        headers={**auth, **(headers or {})},
+    )
 
 
-def new_case(client: TestClient, auth: dict[str, str], org: str = "SOUMU-ZAISEI", cls: str = "B0101",
-             title: str = "令和8年度予算要求") -> dict[str, Any]:
-    r = client.post("/api/v1/cases", json={"title": title, "organization_code": org, "class_code": cls},
-                    headers=auth)
+def new_case(
+    client: TestClient,
+    auth: dict[str, str],
+    org: str = "SOUMU-ZAISEI",
+    cls: str = "B0101",
+    title: str = "令和8年度予算要求",
+) -> dict[str, Any]:
+    r = client.post(
+        "/api/v1/cases",
+        json={"title": title, "organization_code": org, "class_code": cls},
+        headers=auth,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -45,7 +66,12 @@ def team_folder(ctx: AppContext, name: str = "財政課チーム") -> int:
 def snapshot(ctx: AppContext) -> dict[str, Any]:
     """Row counts and stored blobs: compared before/after a rejected request."""
     with Session(ctx.engine) as s:
-        counts = {m.__name__: s.exec(select(func.count()).select_from(m)).one()
-                  for m in (Document, Blob, Case, Folder, AuditEvent)}
-    return {"rows": counts, "blobs": sorted(h for h, _ in ctx.store.iter_blobs()),
-            "staging": sorted(str(p) for p, _ in ctx.store.iter_staging())}
+        counts = {
+            m.__name__: s.exec(select(func.count()).select_from(m)).one()
+            for m in (Document, Blob, Case, Folder, AuditEvent)
+        }
+    return {
+        "rows": counts,
+        "blobs": sorted(h for h, _ in ctx.store.iter_blobs()),
+        "staging": sorted(str(p) for p, _ in ctx.store.iter_staging()),
+    }

@@ -12,11 +12,19 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def test_deposit_into_case_then_same_content_is_a_copy(client, demo, ctx):
     auth = demo.auth("tanaka")
     case = new_case(client, auth)
-    r = deposit(client, auth, PDF, filename="C:\\Users\\tanaka\\予算要求書.pdf", case_id=case["case_id"],
-                content_type="application/pdf")
+    r = deposit(
+        client,
+        auth,
+        PDF,
+        filename="C:\\Users\\tanaka\\予算要求書.pdf",
+        case_id=case["case_id"],
+        content_type="application/pdf",
+    )
     assert r.status_code == 201, r.text
     doc = r.json()
-    assert doc["is_original"] and doc["filename"] == "予算要求書.pdf" and doc["title"] == "予算要求書"
+    assert (
+        doc["is_original"] and doc["filename"] == "予算要求書.pdf" and doc["title"] == "予算要求書"
+    )
     assert doc["sha256"] == hashlib.sha256(PDF).hexdigest() and doc["size"] == len(PDF)
     assert doc["mime_type"] == "application/pdf" and doc["folder_kind"] == "case"
     assert doc["document_class_id"] is not None  # class comes from the case: nothing entered twice
@@ -36,7 +44,9 @@ def test_deposit_into_case_then_same_content_is_a_copy(client, demo, ctx):
 
 def test_declared_type_is_recorded_not_trusted(client, demo, ctx):
     auth = demo.auth("tanaka")
-    r = deposit(client, auth, PDF, filename="x.txt", folder_id=team_folder(ctx), content_type="text/plain")
+    r = deposit(
+        client, auth, PDF, filename="x.txt", folder_id=team_folder(ctx), content_type="text/plain"
+    )
     assert r.status_code == 201 and r.json()["mime_type"] == "application/pdf"
     assert r.json()["declared_type"] == "text/plain"
     tl = client.get("/api/v1/documents/%d" % r.json()["id"], headers=auth).json()
@@ -54,18 +64,28 @@ BAD_INPUTS = [
     ("missing_target", dict(), b"x", 422, "folder_required"),
     ("empty_file", dict(team=True), b"", 422, "empty_file"),
     ("bad_approval_json", dict(team=True, approval_raw="{not json"), b"x", 422, "invalid_json"),
-    ("approval_bad_date", dict(case=True, approval_raw='{"approved_on":"2026/7/1"}'), b"x", 422, "invalid_approval"),
+    (
+        "approval_bad_date",
+        dict(case=True, approval_raw='{"approved_on":"2026/7/1"}'),
+        b"x",
+        422,
+        "invalid_approval",
+    ),
     ("wrong_type", dict(team=True), b"\x7fELF\x02\x01\x01" + b"\0" * 64, 415, "type_not_allowed"),
     ("folder_id_not_int", dict(folder_raw="abc"), b"x", 422, "invalid_field"),
     ("oversize", dict(team=True), b"y" * 5000, 413, "file_too_large"),
 ]
 
 
-@pytest.mark.parametrize(("name", "opts", "content", "status", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("name", "opts", "content", "status", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
 def test_bad_inputs_change_nothing(client, demo, ctx, name, opts, content, status, code):
     auth = demo.auth("tanaka")
     ctx.settings.max_upload_bytes = 4096
-    ctx.settings.allowed_types = tuple(t for t in ctx.settings.allowed_types if t != "application/octet-stream")
+    ctx.settings.allowed_types = tuple(
+        t for t in ctx.settings.allowed_types if t != "application/octet-stream"
+    )
     case = new_case(client, auth)
     before = snapshot(ctx)
     fields: dict[str, str] = {}
@@ -79,8 +99,12 @@ def test_bad_inputs_change_nothing(client, demo, ctx, name, opts, content, statu
         fields["folder_id"] = opts["folder_raw"]
     if "approval_raw" in opts:
         fields["approval"] = opts["approval_raw"]
-    r = client.post("/api/v1/documents", files={"file": ("f.bin", content, "application/octet-stream")},
-                    data=fields, headers=auth)
+    r = client.post(
+        "/api/v1/documents",
+        files={"file": ("f.bin", content, "application/octet-stream")},
+        data=fields,
+        headers=auth,
+    )
     assert r.status_code == status, r.text
     body = r.json()
     assert body["error"]["code"] == code and body["error"]["message"]
@@ -89,16 +113,31 @@ def test_bad_inputs_change_nothing(client, demo, ctx, name, opts, content, statu
 
 def test_not_multipart_and_unauthenticated(client, demo, ctx):
     before = snapshot(ctx)
-    r = client.post("/api/v1/documents", content=b"raw", headers={**demo.auth("tanaka"), "Content-Type": "text/plain"})
+    r = client.post(
+        "/api/v1/documents",
+        content=b"raw",
+        headers={**demo.auth("tanaka"), "Content-Type": "text/plain"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "multipart_required"
     r = client.post("/api/v1/documents", files={"file": ("a.txt", b"a")})
     assert r.status_code == 401 and r.json()["error"]["code"] == "authentication_required"
-    r = client.post("/api/v1/documents", files={"file": ("a.txt", b"a")}, headers={"Authorization": "Bearer gp_x_y"})
+    r = client.post(
+        "/api/v1/documents",
+        files={"file": ("a.txt", b"a")},
+        headers={"Authorization": "Bearer gp_x_y"},
+    )
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
-    r = client.post("/api/v1/cases", content=b"{bad", headers={**demo.auth("tanaka"), "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/cases",
+        content=b"{bad",
+        headers={**demo.auth("tanaka"), "Content-Type": "application/json"},
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
-    r = client.post("/api/v1/cases", json={"title": "x", "organization_code": "SOUMU-ZAISEI", "class_code": "ZZ"},
-                    headers=demo.auth("tanaka"))
+    r = client.post(
+        "/api/v1/cases",
+        json={"title": "x", "organization_code": "SOUMU-ZAISEI", "class_code": "ZZ"},
+        headers=demo.auth("tanaka"),
+    )
     assert r.status_code == 404 and r.json()["error"]["code"] == "document_class_not_found"
     assert snapshot(ctx) == before
 
