@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     search_backend: Literal["tantivy", "whoosh", "postgres"] = "tantivy"
     index_dir_override: Path | None = Field(default=None, alias="GENPON_INDEX_DIR")
 
-    index_autostart: bool = Field(default=True, description="run the index worker inside the server")
+    index_autostart: bool = Field(
+        default=True, description="run the index worker inside the server"
+    )
     extract_timeout_s: int = 60
     extract_memory_mb: int = 1024
     extract_max_bytes: int = 200 * 1024 * 1024

@@ -48,11 +48,18 @@ def load_demo(session: Session, result: InitResult) -> None:
     for kind in ("organizations", "document_classes", "users"):
         master.import_csv(session, SYSTEM_ACTOR, kind, (files / f"{kind}.csv").read_bytes())
     orgs = {o.code: o for o in session.exec(select(Organization)).all()}
-    for kind, org, name in (("team", "SOUMU-ZAISEI", "財政課チーム"), ("team", "KENSETSU-DOURO", "道路課チーム"),
-                            ("team", "SHIMIN-SHIMIN", "市民課チーム"), ("shared", "SOUMU", "総務部共用"),
-                            ("shared", "CITY", "全庁共用")):
-        exists = session.exec(select(Folder).where(Folder.kind == kind, Folder.name == name,
-                                                   Folder.organization_id == orgs[org].id)).first()
+    for kind, org, name in (
+        ("team", "SOUMU-ZAISEI", "財政課チーム"),
+        ("team", "KENSETSU-DOURO", "道路課チーム"),
+        ("team", "SHIMIN-SHIMIN", "市民課チーム"),
+        ("shared", "SOUMU", "総務部共用"),
+        ("shared", "CITY", "全庁共用"),
+    ):
+        exists = session.exec(
+            select(Folder).where(
+                Folder.kind == kind, Folder.name == name, Folder.organization_id == orgs[org].id
+            )
+        ).first()
         if exists is None:
             create_folder(session, SYSTEM_ACTOR, name=name, kind=kind, organization_code=org)
             result.created_demo = True

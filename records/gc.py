@@ -28,20 +28,32 @@ class GcReport:
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"blobs_seen": self.blobs_seen, "orphans_removed": 0 if self.dry_run else len(self.orphans),
-                "orphans": self.orphans[:1000], "young_orphans_kept": self.young_orphans,
-                "staging_removed": self.staging_removed, "dry_run": self.dry_run}
+        return {
+            "blobs_seen": self.blobs_seen,
+            "orphans_removed": 0 if self.dry_run else len(self.orphans),
+            "orphans": self.orphans[:1000],
+            "young_orphans_kept": self.young_orphans,
+            "staging_removed": self.staging_removed,
+            "dry_run": self.dry_run,
+        }
 
 
-def collect(engine: Engine, store: BlobStore, *, grace_seconds: int, dry_run: bool = False) -> GcReport:
+def collect(
+    engine: Engine, store: BlobStore, *, grace_seconds: int, dry_run: bool = False
+) -> GcReport:
     report = GcReport(dry_run=dry_run)
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
     it = iter(store.iter_blobs())
     while batch := list(islice(it, 1000)):
         report.blobs_seen += len(batch)
         with Session(engine) as s:
-            known = set(s.exec(select(Blob.sha256).where(col(Blob.sha256).in_([h for h, _ in batch]),
-                                                         Blob.state == "stored")).all())
+            known = set(
+                s.exec(
+                    select(Blob.sha256).where(
+                        col(Blob.sha256).in_([h for h, _ in batch]), Blob.state == "stored"
+                    )
+                ).all()
+            )
         for sha, stored_at in batch:
             if sha in known:
                 continue

@@ -15,16 +15,16 @@ import pytest
 
 os.environ.setdefault("GENPON_ENVIRONMENT", "test")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+from fastapi.testclient import TestClient
+from sqlmodel import Session
 
-from api.app import create_app  # noqa: E402
-from api.context import AppContext  # noqa: E402
-from core.db import make_engine, migrate  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from records.access import SYSTEM_ACTOR  # noqa: E402
-from records.bootstrap import InitResult, load_demo  # noqa: E402
-from storage.registry import make_store  # noqa: E402
+from api.app import create_app
+from api.context import AppContext
+from core.db import make_engine, migrate
+from core.settings import Settings
+from records.access import SYSTEM_ACTOR
+from records.bootstrap import InitResult, load_demo
+from storage.registry import make_store
 
 pytest_plugins = ["tests.servers"]
 
@@ -84,8 +84,9 @@ def db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(environment="test", data_dir=tmp_path / "data", database_url=db_url,
-                    gc_grace_seconds=3600)
+    return Settings(
+        environment="test", data_dir=tmp_path / "data", database_url=db_url, gc_grace_seconds=3600
+    )
 
 
 @pytest.fixture

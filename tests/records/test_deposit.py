@@ -49,7 +49,7 @@ def test_declared_type_is_recorded_not_trusted(client, demo, ctx):
     )
     assert r.status_code == 201 and r.json()["mime_type"] == "application/pdf"
     assert r.json()["declared_type"] == "text/plain"
-    tl = client.get("/api/v1/documents/%d" % r.json()["id"], headers=auth).json()
+    tl = client.get(f"/api/v1/documents/{r.json()['id']}", headers=auth).json()
     assert tl["mime_type"] == "application/pdf"
 
 
