@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -70,12 +71,23 @@ async def receive(
         }
         for name, t in values.items():
             parser.register(name, t)
+        # Double buffering: while a worker thread parses, hashes and writes one batch (hashlib
+        # and os.write release the GIL), the event loop keeps reading the next from the socket.
         pending = bytearray()
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= BATCH:
-                data, pending = bytes(pending), bytearray()
-                await run_in_threadpool(parser.data_received, data)
+        busy: asyncio.Future[None] | None = None
+        try:
+            async for chunk in request.stream():
+                pending += chunk
+                if len(pending) >= BATCH:
+                    data, pending = bytes(pending), bytearray()
+                    if busy is not None:
+                        await busy
+                    busy = asyncio.ensure_future(run_in_threadpool(parser.data_received, data))
+        finally:
+            if busy is not None:  # never abort the stager under a running writer
+                await asyncio.gather(busy, return_exceptions=True)
+        if busy is not None:
+            busy.result()
         if pending:
             await run_in_threadpool(parser.data_received, bytes(pending))
         if not target.seen:
