@@ -1,0 +1,241 @@
+"""Deposit benchmark (預け入れ性能): prints its figures; not a test.
+
+Runs a real server (``genpon serve`` in a subprocess, SQLite + local store, indexer off so only
+the deposit path is measured) in a throwaway data directory and measures, in one run:
+
+1. peak RSS growth of the server while one large file (default 2 GB) is deposited over HTTP
+   (``/proc/PID/clear_refs`` resets the high-water mark just before the upload);
+2. large files (default 8 × 256 MB) through the HTTP API versus the raw rate of
+   ``hashlib.sha256`` + write + fsync over the same bytes — the floor any durable store pays;
+3. small files (default 5,000 × 20 KB): documents/s through the HTTP API and through a direct
+   service call (``records.documents.deposit``), and their ratio.
+
+Usage: ``.venv/bin/python bench/deposit.py [--big-mb 2048] [--large-count 8] [--large-mb 256]
+[--small-count 5000] [--small-kb 20] [--workdir DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlmodel import select
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from core.db import make_engine, session_scope  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from records import documents  # noqa: E402
+from records.access import actor_for_user  # noqa: E402
+from records.bootstrap import initialize  # noqa: E402
+from records.models import Folder, User  # noqa: E402
+from storage.registry import make_store  # noqa: E402
+
+MB = 1024 * 1024
+#: fixed leading bytes, so libmagic never mistakes random content for an executable
+HEADER = b"\x00GENPON-BENCH\x00" * 4
+
+
+def rand(n: int) -> bytes:
+    return HEADER + os.urandom(n - len(HEADER))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_random(path: Path, size: int) -> None:
+    with path.open("wb") as fh:
+        fh.write(HEADER)
+        left = size - len(HEADER)
+        while left:
+            n = min(left, 16 * MB)
+            fh.write(os.urandom(n))
+            left -= n
+
+
+def proc_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def raw_rate(files: list[Path], out_dir: Path) -> float:
+    """MB/s of sha256 + write + fsync + rename over ``files`` (the durable-store floor)."""
+    total = 0
+    t0 = time.perf_counter()
+    for i, src in enumerate(files):
+        h = hashlib.sha256()
+        tmp = out_dir / f"raw-{i}.part"
+        with src.open("rb") as fin, tmp.open("wb") as fout:
+            while chunk := fin.read(MB):
+                h.update(chunk)
+                fout.write(chunk)
+                total += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, out_dir / h.hexdigest())
+        dfd = os.open(out_dir, os.O_RDONLY)
+        os.fsync(dfd)
+        os.close(dfd)
+    return total / MB / (time.perf_counter() - t0)
+
+
+def upload(client: httpx.Client, key: str, folder_id: int, path: Path) -> None:
+    with path.open("rb") as fh:
+        r = client.post(
+            "/api/v1/documents",
+            files={"file": (path.name, fh, "application/octet-stream")},
+            data={"folder_id": str(folder_id)},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    if r.status_code != 201:
+        raise SystemExit(f"deposit failed: {r.status_code} {r.text[:200]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--big-mb", type=int, default=2048)
+    ap.add_argument("--large-count", type=int, default=8)
+    ap.add_argument("--large-mb", type=int, default=256)
+    ap.add_argument("--small-count", type=int, default=5000)
+    ap.add_argument("--small-kb", type=int, default=20)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="genpon-bench-", dir=args.workdir))
+    data_dir = work / "data"
+    src = work / "src"
+    src.mkdir()
+    settings = Settings(data_dir=data_dir, index_autostart=False)
+    engine = make_engine(settings.db_url)
+    init = initialize(settings, engine, demo=True)
+    key = init.demo_keys["tanaka"]
+    with session_scope(engine) as s:
+        team = s.exec(select(Folder).where(Folder.name == "財政課チーム")).one()
+        folder_id = int(team.id or 0)
+
+    port = free_port()
+    env = {**os.environ, "GENPON_DATA_DIR": str(data_dir), "GENPON_INDEX_AUTOSTART": "false"}
+    server = subprocess.Popen(
+        [str(REPO / ".venv/bin/genpon"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "server.log").open("wb"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            if server.poll() is not None:
+                raise SystemExit(f"server exited with {server.returncode}")
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("server did not start")
+        client = httpx.Client(base_url=base, timeout=600)
+        warm = src / "warm.bin"
+        warm.write_bytes(rand(64 * 1024))
+        upload(client, key, folder_id, warm)
+        print(
+            f"# Genpon deposit benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+        )
+
+        # 1. peak RSS while depositing one big file
+        big = src / "big.bin"
+        write_random(big, args.big_mb * MB)
+        rss_before = proc_kb(server.pid, "VmRSS")
+        Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset VmHWM
+        t0 = time.perf_counter()
+        upload(client, key, folder_id, big)
+        dt = time.perf_counter() - t0
+        peak = proc_kb(server.pid, "VmHWM")
+        print(
+            f"big file      {args.big_mb} MB in {dt:.1f} s ({args.big_mb / dt:.0f} MB/s); "
+            f"server RSS before {rss_before / 1024:.1f} MB, peak {peak / 1024:.1f} MB, "
+            f"growth {(peak - rss_before) / 1024:.1f} MB (target <= 64)"
+        )
+        big.unlink()
+
+        # 2. large files: HTTP vs hash+write+fsync
+        large = []
+        for i in range(args.large_count):
+            p = src / f"large-{i}.bin"
+            write_random(p, args.large_mb * MB)
+            large.append(p)
+        raw_dir = work / "raw"
+        raw_dir.mkdir()
+        raw = raw_rate(large, raw_dir)
+        shutil.rmtree(raw_dir)
+        t0 = time.perf_counter()
+        for p in large:
+            upload(client, key, folder_id, p)
+        http = args.large_count * args.large_mb / (time.perf_counter() - t0)
+        print(
+            f"large files   {args.large_count} x {args.large_mb} MB: HTTP {http:.0f} MB/s, "
+            f"sha256+write+fsync {raw:.0f} MB/s, ratio {http / raw:.2f} (target >= 0.7)"
+        )
+        for p in large:
+            p.unlink()
+
+        # 3. small files: HTTP vs direct service call
+        n, size = args.small_count, args.small_kb * 1024
+        small_dir = src / "small"
+        small_dir.mkdir()
+        paths = []
+        for i in range(n):
+            p = small_dir / f"s{i:05d}.bin"
+            p.write_bytes(rand(size))
+            paths.append(p)
+        t0 = time.perf_counter()
+        for p in paths:
+            upload(client, key, folder_id, p)
+        http_rate = n / (time.perf_counter() - t0)
+        store = make_store(settings)
+        with session_scope(engine) as s:
+            user = s.exec(select(User).where(User.login == "tanaka")).one()
+            actor = actor_for_user(s, user)
+        t0 = time.perf_counter()
+        for i in range(n):
+            staged = store.stage([rand(size)])
+            with session_scope(engine) as s:
+                documents.deposit(
+                    s,
+                    store,
+                    actor,
+                    staged,
+                    documents.DepositIn(filename=f"direct-{i}.bin", folder_id=folder_id),
+                    allowed_types=settings.allowed_types,
+                    timezone=settings.timezone,
+                )
+        direct_rate = n / (time.perf_counter() - t0)
+        print(
+            f"small files   {n} x {args.small_kb} KB: HTTP {http_rate:.0f} docs/s, "
+            f"service {direct_rate:.0f} docs/s, ratio {http_rate / direct_rate:.2f}"
+        )
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+        engine.dispose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
