@@ -1,0 +1,475 @@
+"""保存期間・廃棄・移管 (retention): disposition list, holds, extensions, reviewed batches,
+destroy with a signed certificate, transfer, file register. Roles are checked in the services."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from api.deps import ActorDep, CtxDep, SessionDep
+from api.schemas import iso
+from core.db import session_scope
+from retention import batches, register, service
+from retention.batches import BatchSummary, ExecutionReport
+from retention.models import DisposalCertificate, RetentionExtension, RetentionHold
+from retention.rules import Disposition, HoldType
+from retention.service import DueItem, DueList
+
+router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
+
+
+# --- shapes ---------------------------------------------------------------------------------
+
+
+def hold_out(h: RetentionHold) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "hold_type": h.hold_type,
+        "hold_type_label": HoldType(h.hold_type).label,
+        "scope": h.scope,
+        "document_id": h.document_id,
+        "case_pk": h.case_pk,
+        "document_class_id": h.document_class_id,
+        "reason": h.reason,
+        "reference": h.reference,
+        "placed_by": h.placed_by,
+        "placed_at": iso(h.placed_at),
+        "active": h.released_at is None,
+        "released_by": h.released_by,
+        "released_at": iso(h.released_at),
+        "release_reason": h.release_reason,
+    }
+
+
+def extension_out(e: RetentionExtension) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "scope": e.scope,
+        "document_id": e.document_id,
+        "case_pk": e.case_pk,
+        "document_class_id": e.document_class_id,
+        "years": e.years,
+        "reason": e.reason,
+        "created_by": e.created_by,
+        "created_at": iso(e.created_at),
+    }
+
+
+def due_item_out(i: DueItem) -> dict[str, Any]:
+    return {
+        "document_id": i.document_id,
+        "title": i.title,
+        "filename": i.filename,
+        "sha256": i.sha256,
+        "size": i.size,
+        "case_id": i.case_id,
+        "class_code": i.class_code,
+        "organization_code": i.organization_code,
+        "retention": i.retention,
+        "retention_start": i.retention_start.isoformat() if i.retention_start else None,
+        "retention_end": i.retention_end.isoformat() if i.retention_end else None,
+        "disposition": i.disposition,
+        "disposition_label": Disposition(i.disposition).label,
+        "is_copy": i.is_copy,
+        "original_id": i.original_id,
+        "held": i.held,
+        "holds": [
+            {"id": h.id, "hold_type": h.hold_type, "label": h.label, "scope": h.scope}
+            for h in i.holds
+        ],
+        "batch_id": i.batch_id,
+    }
+
+
+def due_out(d: DueList) -> dict[str, Any]:
+    return {
+        "as_of": d.as_of.isoformat(),
+        "count": d.total,
+        "offset": d.offset,
+        "limit": d.limit,
+        "groups": [
+            {
+                "case_id": g.case_id,
+                "case_title": g.case_title,
+                "class_code": g.class_code,
+                "class_name": g.class_name,
+                "disposition": g.disposition,
+                "items": [due_item_out(i) for i in g.items],
+            }
+            for g in d.groups
+        ],
+    }
+
+
+def batch_out(b: BatchSummary) -> dict[str, Any]:
+    x = b.batch
+    return {
+        "id": x.id,
+        "action": x.action,
+        "status": x.status,
+        "title": x.title,
+        "as_of": x.as_of.isoformat(),
+        "created_by": x.created_by,
+        "created_at": iso(x.created_at),
+        "decided_by": x.decided_by,
+        "decided_at": iso(x.decided_at),
+        "executed_by": x.executed_by,
+        "executed_at": iso(x.executed_at),
+        "acknowledged_by": x.acknowledged_by,
+        "acknowledged_at": iso(x.acknowledged_at),
+        "receipt_reference": x.receipt_reference,
+        "certificate_id": x.certificate_id,
+        "package": x.package_path.rsplit("/", 1)[-1] if x.package_path else None,
+        "item_count": x.item_count,
+        "counts": b.counts,
+    }
+
+
+def report_out(r: ExecutionReport) -> dict[str, Any]:
+    return {
+        "batch_id": r.batch_id,
+        "status": r.status,
+        "done": r.done,
+        "skipped": r.skipped,
+        "certificate_id": r.certificate_id,
+        "package": r.package_path.rsplit("/", 1)[-1] if r.package_path else None,
+    }
+
+
+def certificate_out(c: DisposalCertificate) -> dict[str, Any]:
+    return {
+        "certificate_id": c.certificate_id,
+        "batch_id": c.batch_id,
+        "document_id": c.document_id,
+        "key_id": c.key_id,
+        "issued_at": iso(c.issued_at),
+        "item_count": c.body.get("item_count"),
+    }
+
+
+# --- the disposition list -------------------------------------------------------------------
+
+
+@router.get("/due", response_model=None)
+def due(
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: CtxDep,
+    as_of: date | None = None,
+    organization: str | None = None,
+    class_code: str | None = None,
+    disposition: str | None = None,
+    case_id: str | None = None,
+    offset: int = 0,
+    limit: int = 1000,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    filters = {
+        "as_of": as_of,
+        "organization_code": organization,
+        "class_code": class_code,
+        "disposition": disposition,
+        "case_id": case_id,
+    }
+    if format == "csv":
+        buf = io.StringIO(newline="")
+        items = service.iter_due(session, actor, timezone=ctx.settings.timezone, **filters)
+        service.write_due_csv(items, buf)
+        day = (as_of or date.today()).isoformat()
+        return Response(
+            buf.getvalue().encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="due-{day}.csv"'},
+        )
+    page = service.due_list(
+        session, actor, timezone=ctx.settings.timezone, offset=offset, limit=limit, **filters
+    )
+    return due_out(page)
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+class HoldIn(BaseModel):
+    scope: Literal["document", "case", "class"]
+    ref: str = Field(min_length=1, max_length=64, description="文書ID / 案件ID / 分類コード")
+    hold_type: str = Field(min_length=1, max_length=16)
+    reason: str = Field(min_length=1, max_length=1000)
+    reference: str | None = Field(default=None, max_length=200)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("/holds")
+def holds(
+    session: SessionDep,
+    actor: ActorDep,
+    active: bool | None = True,
+    scope: Literal["document", "case", "class"] | None = None,
+    ref: str | None = None,
+) -> dict[str, Any]:
+    rows = service.list_holds(session, actor, active=active, scope=scope, ref=ref)
+    return {"data": [hold_out(h) for h in rows], "count": len(rows)}
+
+
+@router.post("/holds", status_code=201)
+def place_hold(body: HoldIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    hold = service.place_hold(
+        session,
+        actor,
+        scope=body.scope,
+        ref=body.ref,
+        hold_type=body.hold_type,
+        reason=body.reason,
+        reference=body.reference,
+    )
+    return hold_out(hold)
+
+
+@router.post("/holds/{hold_id}/release")
+def release_hold(
+    hold_id: int, body: ReasonIn, session: SessionDep, actor: ActorDep
+) -> dict[str, Any]:
+    return hold_out(service.release_hold(session, actor, hold_id, reason=body.reason))
+
+
+# --- extensions -----------------------------------------------------------------------------
+
+
+class ExtensionIn(BaseModel):
+    scope: Literal["document", "case", "class"]
+    ref: str = Field(min_length=1, max_length=64)
+    years: int = Field(ge=1, le=30)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/extensions", status_code=201)
+def extend(body: ExtensionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    ext, changed = service.extend(
+        session,
+        actor,
+        scope=body.scope,
+        ref=body.ref,
+        years=body.years,
+        reason=body.reason,
+        timezone=ctx.settings.timezone,
+    )
+    return {**extension_out(ext), "documents_rescheduled": changed}
+
+
+@router.get("/extensions")
+def extensions(
+    session: SessionDep,
+    actor: ActorDep,
+    scope: Literal["document", "case", "class"] | None = None,
+    ref: str | None = None,
+) -> dict[str, Any]:
+    rows = service.list_extensions(session, actor, scope=scope, ref=ref)
+    return {"data": [extension_out(e) for e in rows], "count": len(rows)}
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+class BatchIn(BaseModel):
+    action: Literal["destroy", "transfer"]
+    document_ids: list[int] | None = Field(default=None, max_length=100_000)
+    as_of: date | None = None
+    title: str = Field(default="", max_length=500)
+    organization_code: str | None = Field(default=None, max_length=32)
+    class_code: str | None = Field(default=None, max_length=32)
+    case_id: str | None = Field(default=None, max_length=64)
+
+
+class DecisionIn(BaseModel):
+    document_ids: list[int] | None = Field(default=None, max_length=100_000)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class ExecuteIn(BaseModel):
+    skip_blocked: bool = False
+
+
+class AcknowledgeIn(BaseModel):
+    receipt_reference: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/batches", status_code=201)
+def create_batch(
+    body: BatchIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
+    b = batches.create_batch(
+        session,
+        actor,
+        action=body.action,
+        timezone=ctx.settings.timezone,
+        document_ids=body.document_ids,
+        as_of=body.as_of,
+        title=body.title,
+        organization_code=body.organization_code,
+        class_code=body.class_code,
+        case_id=body.case_id,
+    )
+    return batch_out(batches.get_batch(session, actor, b.id or 0))
+
+
+@router.get("/batches")
+def list_batches(
+    session: SessionDep,
+    actor: ActorDep,
+    status: str | None = None,
+    action: Literal["destroy", "transfer"] | None = None,
+) -> dict[str, Any]:
+    rows = batches.list_batches(session, actor, status=status, action=action)
+    return {"data": [batch_out(b) for b in rows], "count": len(rows)}
+
+
+@router.get("/batches/{batch_id}")
+def get_batch(batch_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    return batch_out(batches.get_batch(session, actor, batch_id))
+
+
+@router.get("/batches/{batch_id}/items")
+def batch_items(
+    batch_id: int,
+    session: SessionDep,
+    actor: ActorDep,
+    offset: int = 0,
+    limit: int = Query(default=1000, ge=1, le=100_000),
+) -> dict[str, Any]:
+    batches.get_batch(session, actor, batch_id)
+    rows = batches.batch_items(session, actor, batch_id, offset=offset, limit=limit)
+    return {
+        "data": [
+            {
+                "document_id": i.document_id,
+                "title": d.title,
+                "state": d.state,
+                "sha256": d.sha256,
+                "retention_end": d.retention_end.isoformat() if d.retention_end else None,
+                "decision": i.decision,
+                "decided_by": i.decided_by,
+                "decision_reason": i.decision_reason,
+                "status": i.status,
+                "result": i.result,
+            }
+            for i, d in rows
+        ]
+    }
+
+
+@router.post("/batches/{batch_id}/approve")
+def approve(
+    batch_id: int, body: DecisionIn, session: SessionDep, actor: ActorDep
+) -> dict[str, Any]:
+    r = batches.decide(
+        session, actor, batch_id, approve=True, document_ids=body.document_ids, reason=body.reason
+    )
+    return batch_out(r)
+
+
+@router.post("/batches/{batch_id}/reject")
+def reject(batch_id: int, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    r = batches.decide(
+        session, actor, batch_id, approve=False, document_ids=body.document_ids, reason=body.reason
+    )
+    return batch_out(r)
+
+
+@router.post("/batches/{batch_id}/execute")
+def execute(batch_id: int, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    """Destroy (廃棄) or, for a transfer batch, build the BagIt package (移管)."""
+    with session_scope(ctx.engine) as s:
+        action = batches.get_batch(s, actor, batch_id).batch.action
+    if action == "transfer":
+        r = batches.export_transfer(
+            ctx.engine, ctx.store, actor, ctx.settings, batch_id, skip_blocked=body.skip_blocked
+        )
+    else:
+        r = batches.execute_batch(
+            ctx.engine, ctx.store, actor, ctx.settings, batch_id, skip_blocked=body.skip_blocked
+        )
+    return report_out(r)
+
+
+@router.post("/batches/{batch_id}/acknowledge")
+def acknowledge(batch_id: int, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    r = batches.acknowledge_transfer(
+        ctx.engine,
+        ctx.store,
+        actor,
+        ctx.settings,
+        batch_id,
+        receipt_reference=body.receipt_reference,
+    )
+    return report_out(r)
+
+
+@router.get("/batches/{batch_id}/certificate", response_model=None)
+def certificate(batch_id: int, session: SessionDep, actor: ActorDep, download: bool = True) -> Any:
+    if not download:
+        return certificate_out(batches.get_certificate(session, actor, batch_id))
+    name, data = batches.certificate_file(session, actor, batch_id)
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/public-keys")
+def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    """System public keys (PEM, by key id) for verifying certificates offline."""
+    from core.signing import SystemKeyring
+
+    service.require_reader(actor)
+    ring = SystemKeyring(ctx.settings.key_dir)
+    return {"keys": ring.public_keys_pem() if ctx.settings.key_dir.is_dir() else {}}
+
+
+# --- the file register ----------------------------------------------------------------------
+
+
+@router.get("/register", response_model=None)
+def file_register(
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: CtxDep,
+    organization: str | None = None,
+    fiscal_year: int | None = None,
+    format: Literal["json", "csv", "xlsx"] = "json",
+) -> Any:
+    rows = register.register_rows(
+        session,
+        actor,
+        organization_code=organization,
+        fiscal_year=fiscal_year,
+        timezone=ctx.settings.timezone,
+    )
+    if format == "json":
+        return {
+            "data": [
+                {k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
+                for r in rows
+            ],
+            "count": len(rows),
+        }
+    buf = io.BytesIO()
+    register.export_register(rows, format, buf)
+    media = (
+        "text/csv; charset=utf-8"
+        if format == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    suffix = f"-{fiscal_year}" if fiscal_year else ""
+    return Response(
+        buf.getvalue(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="file-register{suffix}.{format}"'},
+    )

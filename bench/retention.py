@@ -1,0 +1,253 @@
+"""Retention benchmark: the disposition list at a million documents, and a 10,000-item destroy.
+
+    .venv/bin/python bench/retention.py --db sqlite   [--docs 1000000] [--batch 10000]
+    .venv/bin/python bench/retention.py --db postgres [--pg-url URL]   (default: a throwaway
+                                                       server from tests/servers.py)
+
+Generates ``--docs`` official documents in closed cases (one case per 50 documents) with
+retention ends spread over 2011–2040, so about half are due as of 2026-04-01. Every document has
+a blob row; the ``--batch`` documents that get destroyed also have real content in the local
+blob store. Prints: generation time, the due list (count + first page of 1,000, grouped) as of
+2026-04-01, and the destroy batch (create, approve, execute with certificate) in items/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert, text
+from sqlmodel import Session, select
+
+from core.db import make_engine, migrate
+from core.settings import Settings
+from core.signing import SystemKeyring
+from records.access import actor_for_user
+from records.bootstrap import InitResult, load_demo
+from records.models import (
+    Blob,
+    Case,
+    Document,
+    DocumentClass,
+    DocumentVersion,
+    Folder,
+    Organization,
+    User,
+)
+from retention import batches, service
+from storage.registry import make_store
+
+AS_OF = date(2026, 4, 1)
+TZ = "Asia/Tokyo"
+
+
+def _content(i: int) -> bytes:
+    return f"bench-{i}".encode().ljust(64, b" ")
+
+
+def _sha(i: int) -> str:
+    return hashlib.sha256(_content(i)).hexdigest()
+
+
+def generate(settings: Settings, n_docs: int, n_batch: int) -> list[int]:
+    engine = make_engine(settings.db_url)
+    with Session(engine) as s:
+        load_demo(s, InitResult())
+        s.commit()
+    store = make_store(settings)
+    with Session(engine) as s:
+        org = s.exec(select(Organization).where(Organization.code == "SOUMU-ZAISEI")).one()
+        cls = s.exec(select(DocumentClass).where(DocumentClass.code == "B0102")).one()
+        org_id, cls_id = org.id, cls.id
+        last_case = s.exec(text("SELECT COALESCE(MAX(id), 0) FROM case_record")).one()[0]
+        last_folder = s.exec(text("SELECT COALESCE(MAX(id), 0) FROM folder")).one()[0]
+    per_case = 50
+    n_cases = (n_docs + per_case - 1) // per_case
+    now = datetime.now(UTC)
+    chunk = 10_000
+    with engine.begin() as conn:
+        for start in range(0, n_cases, chunk):
+            cases, folders = [], []
+            for c in range(start, min(start + chunk, n_cases)):
+                year = 2010 + c % 30  # closed FY2010..2039 -> ends 2016..2045 (5 years)
+                cases.append(
+                    {
+                        "id": last_case + 1 + c,
+                        "case_id": f"BENCH-{c:07d}",
+                        "title": f"ベンチ案件 {c}",
+                        "organization_id": org_id,
+                        "document_class_id": cls_id,
+                        "status": "closed",
+                        "fiscal_year": year,
+                        "opened_on": date(year, 5, 1),
+                        "closed_at": datetime(year, 7, 1, tzinfo=UTC),
+                        "issuer": "bench",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                folders.append(
+                    {
+                        "id": last_folder + 1 + c,
+                        "kind": "case",
+                        "name": f"BENCH-{c:07d}",
+                        "organization_id": org_id,
+                        "case_pk": last_case + 1 + c,
+                        "created_at": now,
+                    }
+                )
+            conn.execute(insert(Case), cases)
+            conn.execute(insert(Folder), folders)
+    batch_ids: list[int] = []
+    with engine.begin() as conn:
+        last_doc = conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM document")).scalar_one()
+        for start in range(0, n_docs, chunk):
+            blobs, docs, versions = [], [], []
+            for i in range(start, min(start + chunk, n_docs)):
+                c = i // per_case
+                year = 2010 + c % 30
+                sha = _sha(i)
+                doc_id = last_doc + 1 + i
+                blobs.append(
+                    {
+                        "sha256": sha,
+                        "size": 64,
+                        "mime_type": "text/plain",
+                        "state": "stored",
+                        "stored_at": now,
+                    }
+                )
+                docs.append(
+                    {
+                        "id": doc_id,
+                        "folder_id": last_folder + 1 + c,
+                        "case_pk": last_case + 1 + c,
+                        "organization_id": org_id,
+                        "document_class_id": cls_id,
+                        "title": f"ベンチ文書 {i}",
+                        "filename": f"doc{i}.txt",
+                        "sha256": sha,
+                        "size": 64,
+                        "mime_type": "text/plain",
+                        "status": "official",
+                        "state": "live",
+                        "version": 1,
+                        "doc_date": date(year, 6, 1),
+                        "retention_start": date(year + 1, 4, 1),
+                        "retention_end": date(year + 6, 3, 31),
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                if len(batch_ids) < n_batch and year + 6 < AS_OF.year:
+                    batch_ids.append(doc_id)
+                    versions.append(
+                        {
+                            "document_id": doc_id,
+                            "version": 1,
+                            "sha256": sha,
+                            "size": 64,
+                            "filename": f"doc{i}.txt",
+                            "mime_type": "text/plain",
+                            "created_at": now,
+                        }
+                    )
+            conn.execute(insert(Blob), blobs)
+            conn.execute(insert(Document), docs)
+            if versions:
+                conn.execute(insert(DocumentVersion), versions)
+    # real content for the documents that will be destroyed
+    for doc_id in batch_ids:
+        store.put_staged(store.stage([_content(doc_id - last_doc - 1)]))
+    if settings.db_url.startswith("postgresql"):
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return batch_ids
+
+
+def run(settings: Settings, n_docs: int, n_batch: int) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.db_url)
+    SystemKeyring(settings.key_dir).ensure()
+    t0 = time.perf_counter()
+    batch_ids = generate(settings, n_docs, n_batch)
+    print(f"generated {n_docs:,} documents in {time.perf_counter() - t0:.1f} s")
+    engine = make_engine(settings.db_url)
+    store = make_store(settings)
+    with Session(engine) as s:
+        suzuki = actor_for_user(s, s.exec(select(User).where(User.login == "suzuki")).one())
+        sato = actor_for_user(s, s.exec(select(User).where(User.login == "sato")).one())
+    timings = []
+    for _ in range(3):
+        with Session(engine) as s:
+            t = time.perf_counter()
+            page = service.due_list(s, suzuki, timezone=TZ, as_of=AS_OF, limit=1000)
+            timings.append(time.perf_counter() - t)
+    print(
+        f"due list as of {AS_OF}: {page.total:,} due, first page {len(page.items)} items in "
+        f"{len(page.groups)} case groups: best {min(timings):.3f} s, first {timings[0]:.3f} s"
+    )
+    t = time.perf_counter()
+    with Session(engine) as s:
+        b = batches.create_batch(
+            s, suzuki, action="destroy", timezone=TZ, as_of=AS_OF, document_ids=batch_ids
+        )
+        s.commit()
+        batch_id = b.id or 0
+    t_create = time.perf_counter() - t
+    t = time.perf_counter()
+    with Session(engine) as s:
+        batches.decide(s, sato, batch_id, approve=True)
+        s.commit()
+    t_approve = time.perf_counter() - t
+    t = time.perf_counter()
+    report = batches.execute_batch(engine, store, sato, settings, batch_id, as_of=AS_OF)
+    t_exec = time.perf_counter() - t
+    print(
+        f"destroy batch of {len(batch_ids):,}: create {t_create:.1f} s, approve {t_approve:.1f} s, "
+        f"execute {t_exec:.1f} s = {report.done / t_exec:,.0f} items/s "
+        f"(status {report.status}, certificate {report.certificate_id})"
+    )
+    engine.dispose()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--pg-url")
+    p.add_argument("--docs", type=int, default=1_000_000)
+    p.add_argument("--batch", type=int, default=10_000)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="genpon-bench-") as tmp:
+        data = Path(tmp)
+        server = None
+        if args.db == "sqlite":
+            url = f"sqlite:///{data / 'bench.db'}"
+        elif args.pg_url:
+            url = args.pg_url
+        else:
+            from tests.servers import PostgresServer
+
+            server = PostgresServer().start()
+            server.create_database("bench")
+            url = server.url_for("bench")
+        try:
+            print(f"backend: {args.db}")
+            run(
+                Settings(environment="test", data_dir=data, database_url=url), args.docs, args.batch
+            )
+        finally:
+            if server is not None:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
