@@ -1,0 +1,144 @@
+"""Search API: ``GET /api/v1/search`` (and the index worker's lifecycle in the server)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from api.deps import ActorDep, CtxDep, SessionDep
+from core.errors import InvalidInput
+from search import service
+from search.service import SearchFilters
+
+router = APIRouter(prefix="/api/v1", tags=["search"])
+
+PARAMS = frozenset(
+    {
+        "q",
+        "case_id",
+        "organization",
+        "class",
+        "folder_kind",
+        "status",
+        "fiscal_year",
+        "date_from",
+        "date_to",
+        "sort",
+        "mode",
+        "page",
+        "per_page",
+    }
+)
+
+
+def _int(params: Any, name: str, default: int | None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidInput("invalid_field", f"{name} は整数で指定してください。", {"field": name})
+    return int(raw)
+
+
+def _date(params: Any, name: str) -> date | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            "invalid_field", f"{name} は YYYY-MM-DD で指定してください。", {"field": name}
+        ) from None
+
+
+def _str(params: Any, name: str) -> str | None:
+    raw = params.get(name)
+    return raw.strip() if raw and raw.strip() else None
+
+
+def hit_json(h: service.SearchHit) -> dict[str, Any]:
+    d = asdict(h)
+    d["doc_date"] = h.doc_date.isoformat() if h.doc_date else None
+    d["score"] = round(h.score, 4)
+    return d
+
+
+@router.get("/search")
+def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    """全文検索: ``q`` (AND of terms, "phrases", -exclusions), filters ``case_id``,
+    ``organization``, ``class``, ``folder_kind``, ``status``, ``fiscal_year`` (年度),
+    ``date_from``/``date_to``; ``sort`` relevance|date; ``mode`` all|any; ``page``, ``per_page``."""
+    params = request.query_params
+    unknown = sorted(set(params.keys()) - PARAMS)
+    if unknown:
+        raise InvalidInput(
+            "unknown_filter", f"不明な検索条件です: {', '.join(unknown)}", {"unknown": unknown}
+        )
+    for name in params:
+        if len(params.getlist(name)) > 1:
+            raise InvalidInput(
+                "duplicate_param", f"{name} は1回だけ指定してください。", {"field": name}
+            )
+    filters = SearchFilters(
+        case_id=_str(params, "case_id"),
+        organization=_str(params, "organization"),
+        doc_class=_str(params, "class"),
+        folder_kind=_str(params, "folder_kind"),
+        status=_str(params, "status"),
+        fiscal_year=_int(params, "fiscal_year", None),
+        date_from=_date(params, "date_from"),
+        date_to=_date(params, "date_to"),
+    )
+    result = service.search_documents(
+        ctx,
+        session,
+        actor,
+        params.get("q") or "",
+        filters=filters,
+        page=_int(params, "page", 1) or 0,
+        per_page=_int(params, "per_page", 20) or 0,
+        sort=(_str(params, "sort") or "relevance"),  # type: ignore[arg-type]
+        mode=(_str(params, "mode") or "all"),  # type: ignore[arg-type]
+    )
+    return {
+        "total": result.total,
+        "page": result.page,
+        "per_page": result.per_page,
+        "hits": [hit_json(h) for h in result.hits],
+        "facets": {
+            name: [{"value": v, "count": n} for v, n in items]
+            for name, items in result.facets.items()
+        },
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Add the router and, when ``settings.index_autostart``, run the index worker while the
+    server runs (wrapping whatever lifespan the app already has)."""
+    app.include_router(router)
+    previous = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        worker = None
+        ctx = app.state.ctx
+        if ctx.settings.index_autostart:
+            from search.indexer import IndexWorker
+
+            worker = IndexWorker(ctx)
+            worker.start()
+        try:
+            async with previous(a) as state:
+                yield state
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app.router.lifespan_context = lifespan

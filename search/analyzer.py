@@ -1,0 +1,143 @@
+"""The Japanese analyzer: one implementation for every backend, at index and at query time.
+
+:func:`normalize`: Unicode NFKC (full-width/half-width, compatibility characters) and case
+folding. :func:`tokens`: CJK and kana runs as overlapping character bigrams (a run of one
+character kept as a unigram), Latin and digit runs as words. A run is a maximal sequence of
+characters of one class; everything else (spaces, punctuation, symbols) separates runs.
+
+The index stores a slightly richer stream, :func:`index_tokens`: every CJK run is framed by two
+edge tokens, ``<X`` (the run starts with X) and ``X>`` (the run ends with X). Edge tokens make
+phrase matching exact where a query cuts a run: ``5年`` must find 令和5年度 (the run 年度 starts
+with 年), ``第3条`` must find 次第3条例. They cannot collide with text tokens, which never
+contain ``<`` or ``>``. A query term is turned into the same stream by :func:`query_tokens`;
+the edges of the term itself are left open, so a term matches wherever its text occurs inside
+a run (``京都`` finds 東京都; ``東京都`` does not find 京都 alone).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+MAX_WORD = 64  # Latin/digit words are cut to this many characters
+
+LATIN, CJK = 1, 2
+
+START, END = "<", ">"
+
+
+def normalize(text: str) -> str:
+    """NFKC, then case folding (ß→ss, Ａ→a); the form every comparison uses."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (
+        0x3040 <= o <= 0x30FF  # hiragana, katakana (incl. ー)
+        or 0x3400 <= o <= 0x4DBF  # CJK ext A
+        or 0x4E00 <= o <= 0x9FFF  # CJK unified
+        or 0xF900 <= o <= 0xFAFF  # compatibility ideographs
+        or 0x31F0 <= o <= 0x31FF  # katakana phonetic extensions
+        or o in (0x3005, 0x3006, 0x3007, 0x303B)  # 々 〆 〇 〻
+        or 0x20000 <= o <= 0x3FFFF  # CJK ext B and later
+        or 0xAC00 <= o <= 0xD7AF  # hangul syllables
+    )
+
+
+def char_class(ch: str) -> int:
+    """CJK, LATIN (letters and digits of other scripts) or 0 (a separator)."""
+    if _cjk(ch):
+        return CJK
+    if ch.isalnum():
+        return LATIN
+    if unicodedata.category(ch) in ("Mn", "Mc"):  # combining marks stay with their word
+        return LATIN
+    return 0
+
+
+@dataclass(frozen=True)
+class Run:
+    kind: int  # LATIN | CJK
+    text: str
+    start: int  # offset in the normalized text
+    left_bound: bool  # something (separator or other class) precedes it in the text
+    right_bound: bool
+
+
+def runs(normalized: str) -> Iterator[Run]:
+    """Maximal runs of one class in already-normalized text."""
+    n = len(normalized)
+    i = 0
+    while i < n:
+        k = char_class(normalized[i])
+        if k == 0:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and char_class(normalized[j]) == k:
+            j += 1
+        yield Run(k, normalized[i:j], i, i > 0, j < n)
+        i = j
+
+
+def _bigrams(text: str) -> list[str]:
+    if len(text) == 1:
+        return [text]
+    return [text[i : i + 2] for i in range(len(text) - 1)]
+
+
+def tokens(text: str) -> list[str]:
+    """Analyzer tokens of ``text`` in order: CJK bigrams (unigram for a single character run),
+    Latin/digit words. Positions are list indexes."""
+    out: list[str] = []
+    for run in runs(normalize(text)):
+        if run.kind == CJK:
+            out += _bigrams(run.text)
+        else:
+            out.append(run.text[:MAX_WORD])
+    return out
+
+
+def _stream(normalized: str, *, open_edges: bool) -> list[str]:
+    out: list[str] = []
+    for run in runs(normalized):
+        if run.kind != CJK:
+            out.append(run.text[:MAX_WORD])
+            continue
+        t = run.text
+        left = run.left_bound or not open_edges
+        right = run.right_bound or not open_edges
+        if left:
+            out.append(START + t[0])
+        if len(t) > 1:
+            out += _bigrams(t)
+        elif left == right:  # a one-character run: unigram between its edges (or alone)
+            out.append(t)
+        if right:
+            out.append(t[-1] + END)
+    return out
+
+
+def index_tokens(text: str) -> list[str]:
+    """The token stream stored in the index (bigrams, words and run-edge tokens)."""
+    return _stream(normalize(text), open_edges=False)
+
+
+def query_tokens(term: str) -> list[str]:
+    """The token stream a query term must match as a phrase (edges of the term left open).
+
+    Returns ``[]`` when the term has no searchable characters, and for a single CJK character
+    with open edges ``[X]``: backends match it as "any token containing X"."""
+    return _stream(normalize(term), open_edges=True)
+
+
+def is_single_char(qtokens: list[str]) -> bool:
+    """A term that is one CJK character with nothing around it: matched by substring of tokens."""
+    return len(qtokens) == 1 and len(qtokens[0]) == 1 and _cjk(qtokens[0])
+
+
+def token_text(tokens_: list[str]) -> str:
+    """Tokens joined for a whitespace-tokenized field (tokens never contain whitespace)."""
+    return " ".join(tokens_)

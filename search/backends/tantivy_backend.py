@@ -1,0 +1,236 @@
+"""tantivy (official Python bindings): the embedded default, on disk.
+
+The analyzer's tokens are joined by spaces into fields with tantivy's whitespace tokenizer and
+positions, so a phrase over bigrams is exact. ``SCHEMA`` (a file beside the index) holds the
+schema version; a different or missing version wipes the index, and ``BUILT`` records that a
+full rebuild finished. One writer at a time (a process lock plus tantivy's own lock file); a
+batch commits only when every document was added, else it is rolled back, and the writer is
+always released.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from search.backends.base import (
+    BOOSTS,
+    SCHEMA_VERSION,
+    BackendHits,
+    IndexEntry,
+    SearchBackend,
+    SearchQuery,
+    Term,
+    date_key,
+    sort_facets,
+)
+
+_RAW = ("sha256", "case_id", "organization", "doc_class", "folder_kind", "status")
+_TEXT = ("body", "title", "filename", "meta")
+_FACET_SRC = {
+    "organization": "organization",
+    "class": "doc_class",
+    "folder_kind": "folder_kind",
+    "fiscal_year": "fiscal_year",
+}
+WRITER_HEAP = 128 * 1024 * 1024
+
+
+def build_schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("document_id", stored=True, indexed=True, fast=True)
+    for name in _RAW:
+        sb.add_text_field(name, tokenizer_name="raw", fast=name != "sha256")
+    for name in _TEXT:
+        sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+    sb.add_text_field("acl", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("prior_acl", tokenizer_name="raw", index_option="basic")
+    sb.add_boolean_field("is_first", indexed=True)
+    sb.add_integer_field("fiscal_year", indexed=True, fast=True)
+    sb.add_integer_field("doc_date", indexed=True, fast=True)
+    return sb.build()
+
+
+class TantivyBackend(SearchBackend):
+    name = "tantivy"
+
+    def __init__(self, path: Path, *, writer_heap: int = WRITER_HEAP) -> None:
+        self.path = path
+        self.writer_heap = writer_heap
+        self._write_lock = threading.Lock()
+        self.schema = build_schema()
+        self._open()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        version_file = self.path / "SCHEMA"
+        if self.path.exists() and (
+            not version_file.exists() or version_file.read_text().strip() != SCHEMA_VERSION
+        ):
+            shutil.rmtree(self.path)  # other schema: rebuilt from the database
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+        version_file.write_text(SCHEMA_VERSION)
+
+    def needs_rebuild(self, session: Any) -> bool:
+        built = self.path / "BUILT"
+        return not built.exists() or built.read_text().strip() != SCHEMA_VERSION
+
+    def mark_built(self, session: Any) -> None:
+        (self.path / "BUILT").write_text(SCHEMA_VERSION)
+
+    def close(self) -> None:
+        self.index = None  # type: ignore[assignment]
+
+    # --- writes ----------------------------------------------------------------------------
+
+    def _doc(self, e: IndexEntry) -> tantivy.Document:
+        return tantivy.Document(
+            document_id=e.document_id,
+            sha256=e.sha256,
+            case_id=e.case_id,
+            organization=e.organization,
+            doc_class=e.doc_class,
+            folder_kind=e.folder_kind,
+            status=e.status,
+            body=" ".join(e.body_tokens),
+            title=" ".join(e.title_tokens),
+            filename=" ".join(e.filename_tokens),
+            meta=" ".join(e.meta_tokens),
+            acl=list(e.acl) or ["-"],
+            prior_acl=list(e.prior_acl) or ["-"],
+            is_first=e.is_first,
+            fiscal_year=e.fiscal_year,
+            doc_date=e.date_key,
+        )
+
+    def _write(self, fn: Any) -> None:
+        with self._write_lock:
+            writer = self.index.writer(heap_size=self.writer_heap, num_threads=1)
+            try:
+                fn(writer)
+                writer.commit()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()  # drops the writer and its lock file
+            self.index.reload()
+
+    def apply(self, session: Any, batch: dict[str, list[IndexEntry]]) -> None:
+        if not batch:
+            return
+        docs = {sha: [self._doc(e) for e in entries] for sha, entries in batch.items()}
+
+        def run(writer: Any) -> None:
+            for sha, items in docs.items():
+                writer.delete_documents_by_term("sha256", sha)
+                for d in items:
+                    writer.add_document(d)
+
+        self._write(run)
+
+    def clear(self, session: Any) -> None:
+        self._write(lambda w: w.delete_all_documents())
+        (self.path / "BUILT").unlink(missing_ok=True)
+
+    def count(self, session: Any) -> int:
+        return int(self.index.searcher().num_docs)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def _term_in_field(self, term: Term, fld: str) -> tantivy.Query:
+        if term.contains:
+            ch = term.tokens[0]
+            return tantivy.Query.regex_query(self.schema, fld, _regex_escape(ch) + ".*")
+        if len(term.tokens) == 1:
+            return tantivy.Query.term_query(self.schema, fld, term.tokens[0])
+        return tantivy.Query.phrase_query(self.schema, fld, term.tokens)
+
+    def _term_query(self, term: Term) -> tantivy.Query:
+        Q, Occ = tantivy.Query, tantivy.Occur
+        parts = [
+            (Occ.Should, Q.boost_query(self._term_in_field(term, f), boost))
+            for f, boost in BOOSTS.items()
+        ]
+        return Q.boolean_query(parts)
+
+    def _build(self, q: SearchQuery) -> tantivy.Query:
+        Q, Occ = tantivy.Query, tantivy.Occur
+        clauses: list[tuple[Any, tantivy.Query]] = []
+        if q.mode == "any":
+            seen: list[str] = []
+            for t in q.terms:
+                for tok in t.tokens:
+                    if tok not in seen and not t.negated:
+                        seen.append(tok)
+            should = []
+            for tok in seen:
+                for f, boost in BOOSTS.items():
+                    should.append(
+                        (Occ.Should, Q.boost_query(Q.term_query(self.schema, f, tok), boost))
+                    )
+            clauses.append((Occ.Must, Q.boolean_query(should) if should else Q.empty_query()))
+            for t in q.terms:
+                if t.negated:
+                    clauses.append((Occ.MustNot, self._term_query(t)))
+        else:
+            for t in q.terms:
+                clauses.append((Occ.MustNot if t.negated else Occ.Must, self._term_query(t)))
+        filters: list[tantivy.Query] = []
+        if q.acl is None:
+            filters.append(Q.term_query(self.schema, "is_first", True))
+        else:
+            filters.append(Q.term_set_query(self.schema, "acl", list(q.acl)))
+            clauses.append((Occ.MustNot, Q.term_set_query(self.schema, "prior_acl", list(q.acl))))
+        for name, value in q.filters.items():
+            filters.append(Q.term_query(self.schema, name, value))
+        if q.date_from or q.date_to:
+            lo = date_key(q.date_from) if q.date_from else 0
+            hi = date_key(q.date_to) if q.date_to else 99991231
+            filters.append(
+                Q.range_query(self.schema, "doc_date", tantivy.FieldType.Integer, lo, hi)
+            )
+        for f in filters:
+            clauses.append((Occ.Must, Q.const_score_query(f, 0.0)))
+        if not any(occ == Occ.Must for occ, _ in clauses):
+            clauses.append((Occ.Must, Q.all_query()))
+        return Q.boolean_query(clauses)
+
+    def search(self, session: Any, query: SearchQuery) -> BackendHits:
+        searcher = self.index.searcher()
+        tq = self._build(query)
+        kwargs: dict[str, Any] = {}
+        if query.sort == "date":
+            kwargs = {"order_by_field": "doc_date", "order": tantivy.Order.Desc}
+        res = searcher.search(tq, query.limit, count=True, offset=query.offset, **kwargs)
+        addrs = [a for _, a in res.hits]
+        ids = searcher.fast_field_values("document_id", addrs) if addrs else []
+        hits = [
+            (int(i), float(s) if query.sort == "relevance" else 0.0)
+            for (s, _), i in zip(res.hits, ids, strict=True)
+        ]
+        facets: dict[str, list[tuple[str, int]]] = {}
+        if query.facets and res.count:
+            aggs = {
+                name: {"terms": {"field": src, "size": 200}} for name, src in _FACET_SRC.items()
+            }
+            raw = searcher.aggregate(tq, aggs)
+            facets = sort_facets(
+                {
+                    name: {
+                        b["key"]: int(b["doc_count"]) for b in raw.get(name, {}).get("buckets", [])
+                    }
+                    for name in _FACET_SRC
+                }
+            )
+        return BackendHits(total=int(res.count or 0), hits=hits, facets=facets)
+
+
+def _regex_escape(ch: str) -> str:
+    return "\\" + ch if ch in r".^$*+?()[]{}|\\" else ch

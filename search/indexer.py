@@ -1,0 +1,357 @@
+"""The indexer: applies the outbox to the search index; rebuilds the index from the database.
+
+The database is the source of truth. Every document change adds an ``IndexOutbox(sha256,
+reason)`` row in its own transaction; :func:`drain` takes rows in id order, makes sure the
+content's text was extracted once (``BlobText``, zlib-compressed), rebuilds the index entries of
+that content from the documents that are live *now* (so a destroyed or transferred document
+disappears) and deletes the rows only after the index committed. A crash anywhere repeats
+work, never loses it: applying a content hash twice gives the same index.
+
+Extraction runs outside any database transaction (SQLite serializes writers), in a bounded
+child process (see :mod:`search.extract`).
+
+:func:`rebuild` (``genpon search reindex``) walks every live content hash in order and stores
+its cursor in ``search_state``, so an interrupted rebuild resumes where it stopped.
+:class:`IndexWorker` is the background thread the server starts when
+``settings.index_autostart`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from core.clock import fiscal_year_of, utcnow
+from records.models import (
+    Blob,
+    BlobText,
+    Case,
+    Document,
+    DocumentClass,
+    Folder,
+    IndexOutbox,
+    Organization,
+)
+from search.analyzer import index_tokens
+from search.backends import make_backend
+from search.backends.base import IndexEntry, SearchBackend
+from search.extract import Extraction, extract
+from search.models import SearchState
+
+if TYPE_CHECKING:
+    from api.context import AppContext
+
+log = logging.getLogger("genpon.search")
+
+BATCH = 100
+CURSOR_KEY = "reindex_cursor"
+_drain_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(backend: SearchBackend) -> threading.Lock:
+    with _locks_guard:
+        return _drain_locks.setdefault(id(backend), threading.Lock())
+
+
+# --- ACL --------------------------------------------------------------------------------------
+
+
+def entry_acl(folder: Folder, case: Case | None) -> list[str]:
+    """Tokens under which a placement is readable; mirrors ``records.access.can_read_folder``
+    against ``Actor.acl_tokens`` (city-wide readers need none)."""
+    if folder.kind == "team":
+        return [f"team:{folder.organization_id}"]
+    if folder.kind == "shared":
+        return [f"shared:{folder.organization_id}"]
+    if folder.kind == "case" and case is not None:
+        return [f"case:{case.id}", f"caseorg:{case.organization_id}"]
+    return []
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+
+def stored_text(row: BlobText | None) -> str | None:
+    if row is None or row.text_z is None:
+        return None
+    return zlib.decompress(row.text_z).decode("utf-8")
+
+
+def text_of(session: Session, sha256: str) -> str | None:
+    return stored_text(session.get(BlobText, sha256))
+
+
+def _extract_blob(ctx: AppContext, sha256: str, mime: str) -> Extraction:
+    try:
+        stream = ctx.store.open(sha256)
+    except FileNotFoundError:
+        return Extraction(None, "failed", "content missing from the store", None)
+    spool = ctx.settings.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=spool, prefix="extract-", delete=True) as tmp:
+        with stream:
+            while block := stream.read(1 << 20):
+                tmp.write(block)
+        tmp.flush()
+        return extract(Path(tmp.name), mime, settings=ctx.settings)
+
+
+def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
+    row = session.get(BlobText, sha256) or BlobText(sha256=sha256)
+    row.status = ex.status
+    row.extractor = ex.extractor
+    row.reason = (ex.reason or None) and ex.reason[:500]
+    row.text_z = zlib.compress(ex.text.encode("utf-8"), 6) if ex.text else None
+    row.chars = len(ex.text or "")
+    row.extracted_at = utcnow()
+    session.add(row)
+    return row
+
+
+# --- entries ------------------------------------------------------------------------------------
+
+
+def _placements(session: Session, sha256: str) -> list[Document]:
+    docs = session.exec(
+        select(Document).where(Document.sha256 == sha256, Document.state == "live")
+    ).all()
+    return sorted(docs, key=lambda d: (d.original_id is not None, d.id or 0))
+
+
+def build_entries(session: Session, sha256: str, text: str | None) -> list[IndexEntry]:
+    docs = _placements(session, sha256)
+    if not docs:
+        return []
+    body = index_tokens(text) if text else []
+    entries: list[IndexEntry] = []
+    prior: list[str] = []
+    for n, d in enumerate(docs):
+        folder = session.get(Folder, d.folder_id)
+        if folder is None:
+            continue
+        case = session.get(Case, folder.case_pk) if folder.case_pk else None
+        org = session.get(Organization, d.organization_id)
+        cls = session.get(DocumentClass, d.document_class_id) if d.document_class_id else None
+        acl = entry_acl(folder, case)
+        meta = " ".join(
+            x for x in (case.case_id if case else "", case.title if case else "", folder.name) if x
+        )
+        entries.append(
+            IndexEntry(
+                document_id=d.id or 0,
+                sha256=sha256,
+                body_tokens=body,
+                title_tokens=index_tokens(d.title),
+                filename_tokens=index_tokens(d.filename),
+                meta_tokens=index_tokens(meta),
+                acl=acl,
+                prior_acl=sorted(set(prior)),
+                is_first=n == 0,
+                is_original=d.original_id is None,
+                case_id=case.case_id if case else "",
+                organization=org.code if org else "",
+                doc_class=cls.code if cls else "",
+                folder_kind=folder.kind,
+                status=d.status,
+                fiscal_year=case.fiscal_year if case else fiscal_year_of(d.doc_date),
+                doc_date=d.doc_date,
+            )
+        )
+        prior += acl
+    return entries
+
+
+# --- applying work ------------------------------------------------------------------------------
+
+
+def _need_extraction(ctx: AppContext, shas: Iterable[str]) -> dict[str, str]:
+    """Content hashes (with their type) whose text was never extracted and that are stored."""
+    with Session(ctx.engine) as s:
+        todo: dict[str, str] = {}
+        for sha in shas:
+            bt = s.get(BlobText, sha)
+            if bt is not None and bt.status != "pending":
+                continue
+            blob = s.get(Blob, sha)
+            if blob is not None and blob.state == "stored":
+                todo[sha] = blob.mime_type
+        s.rollback()
+    return todo
+
+
+def process(
+    ctx: AppContext, backend: SearchBackend, shas: list[str], outbox_ids: list[int] | None = None
+) -> None:
+    """Extract (once), rebuild entries of ``shas`` and apply them; then drop ``outbox_ids``."""
+    extracted = {
+        sha: _extract_blob(ctx, sha, mime) for sha, mime in _need_extraction(ctx, shas).items()
+    }
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        batch: dict[str, list[IndexEntry]] = {}
+        for sha in shas:
+            blob = s.get(Blob, sha)
+            if sha in extracted and blob is not None:
+                row: BlobText | None = _save_text(s, sha, extracted[sha])
+            else:
+                row = s.get(BlobText, sha)
+            if blob is not None and blob.state != "stored" and row is not None:
+                s.delete(row)  # content destroyed: its text goes too
+                row = None
+            batch[sha] = build_entries(s, sha, stored_text(row))
+        s.flush()
+        try:
+            backend.apply(s, batch)
+        except BaseException:
+            s.rollback()
+            raise
+        if outbox_ids:
+            s.execute(delete(IndexOutbox).where(col(IndexOutbox.id).in_(outbox_ids)))
+        s.commit()
+
+
+def drain(ctx: AppContext, limit: int | None = None) -> int:
+    """Apply pending outbox rows (at most ``limit``); returns how many rows were applied."""
+    backend = make_backend(ctx)
+    done = 0
+    with _lock_for(backend):
+        with Session(ctx.engine) as s:
+            rebuild_first = backend.needs_rebuild(s)
+            s.rollback()
+        if rebuild_first:
+            _rebuild_locked(ctx, backend, fresh=False)
+        while limit is None or done < limit:
+            size = BATCH if limit is None else min(BATCH, limit - done)
+            with Session(ctx.engine) as s:
+                rows = s.exec(select(IndexOutbox).order_by(col(IndexOutbox.id)).limit(size)).all()
+                work = [(r.id or 0, r.sha256) for r in rows]
+                s.rollback()
+            if not work:
+                break
+            shas = list(dict.fromkeys(sha for _, sha in work))
+            process(ctx, backend, shas, [i for i, _ in work])
+            done += len(work)
+    return done
+
+
+def pending(ctx: AppContext) -> int:
+    with Session(ctx.engine) as s:
+        n = s.exec(select(func.count()).select_from(IndexOutbox)).one()
+        s.rollback()
+    return int(n)
+
+
+def _get_state(s: Session, key: str) -> str | None:
+    row = s.get(SearchState, key)
+    return row.value if row else None
+
+
+def _set_state(s: Session, key: str, value: str | None) -> None:
+    row = s.get(SearchState, key)
+    if value is None:
+        if row is not None:
+            s.delete(row)
+        return
+    row = row or SearchState(key=key)
+    row.value, row.updated_at = value, utcnow()
+    s.add(row)
+
+
+def live_hashes_after(ctx: AppContext, cursor: str, size: int) -> list[str]:
+    with Session(ctx.engine) as s:
+        shas = s.exec(
+            select(Document.sha256)
+            .where(Document.state == "live", Document.sha256 > cursor)
+            .group_by(Document.sha256)
+            .order_by(Document.sha256)
+            .limit(size)
+        ).all()
+        s.rollback()
+    return list(shas)
+
+
+def count_live_hashes(ctx: AppContext) -> int:
+    with Session(ctx.engine) as s:
+        n = s.exec(
+            select(func.count(func.distinct(Document.sha256))).where(Document.state == "live")
+        ).one()
+        s.rollback()
+    return int(n)
+
+
+def rebuild(
+    ctx: AppContext, *, fresh: bool = False, progress: Callable[[int], None] | None = None
+) -> int:
+    """Re-index every live content from the database; resumes an interrupted run unless
+    ``fresh``. Returns the number of content hashes indexed in this run."""
+    backend = make_backend(ctx)
+    with _lock_for(backend):
+        return _rebuild_locked(ctx, backend, fresh=fresh, progress=progress)
+
+
+def _rebuild_locked(
+    ctx: AppContext,
+    backend: SearchBackend,
+    *,
+    fresh: bool,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    with Session(ctx.engine) as s:
+        cursor = None if fresh else _get_state(s, CURSOR_KEY)
+        if cursor is None:
+            backend.clear(s)
+            _set_state(s, CURSOR_KEY, "")
+            cursor = ""
+        s.commit()
+    done = 0
+    while True:
+        shas = live_hashes_after(ctx, cursor, BATCH)
+        if not shas:
+            break
+        process(ctx, backend, shas)
+        cursor = shas[-1]
+        with Session(ctx.engine) as s:
+            _set_state(s, CURSOR_KEY, cursor)
+            s.commit()
+        done += len(shas)
+        if progress:
+            progress(len(shas))
+    with Session(ctx.engine) as s:
+        backend.mark_built(s)
+        _set_state(s, CURSOR_KEY, None)
+        s.commit()
+    return done
+
+
+class IndexWorker:
+    """Background thread draining the outbox every ``interval`` seconds until stopped."""
+
+    def __init__(self, ctx: AppContext, interval: float = 1.0) -> None:
+        self.ctx = ctx
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="genpon-indexer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                drain(self.ctx, limit=BATCH * 10)
+            except Exception:  # keep serving; the rows stay in the outbox for the next round
+                log.exception("indexing failed; will retry")
+                self._stop.wait(self.interval * 5)
+            self._stop.wait(self.interval)

@@ -1,0 +1,54 @@
+"""The Japanese analyzer: normalization, bigrams, run edges, query streams."""
+
+from __future__ import annotations
+
+from search.analyzer import index_tokens, is_single_char, normalize, query_tokens, tokens
+
+
+def test_normalize_nfkc_and_casefold() -> None:
+    assert normalize("ＡＢＣ１２３ ｶﾀｶﾅ") == "abc123 カタカナ"
+    assert normalize("㈱") == "(株)"
+    assert normalize("Straße") == "strasse"
+
+
+def test_tokens_bigrams_unigrams_words() -> None:
+    assert tokens("東京都") == ["東京", "京都"]
+    assert tokens("予算") == ["予算"]
+    assert tokens("市") == ["市"]
+    assert tokens("令和５年度予算") == ["令和", "5", "年度", "度予", "予算"]
+    assert tokens("PDF版、第3条") == ["pdf", "版", "第", "3", "条"]
+    assert tokens("　、。") == []
+
+
+def test_index_stream_frames_runs_with_edges() -> None:
+    assert index_tokens("予算") == ["<予", "予算", "算>"]
+    assert index_tokens("市") == ["<市", "市", "市>"]
+
+
+def test_query_streams_leave_term_edges_open() -> None:
+    assert query_tokens("東京都") == ["東京", "京都"]
+    assert query_tokens("5年") == ["5", "<年"]
+    assert query_tokens("第3条") == ["第>", "3", "<条"]
+    assert is_single_char(query_tokens("市"))
+    assert not is_single_char(query_tokens("a"))
+
+
+def _phrase_in(q: list[str], doc: list[str]) -> bool:
+    return any(doc[i : i + len(q)] == q for i in range(len(doc) - len(q) + 1))
+
+
+def test_phrase_semantics_equal_substring_semantics() -> None:
+    doc = index_tokens("令和5年度予算、次第3条例。東京都の京都")
+    for q, expected in [
+        ("5年", True),
+        ("第3条", True),
+        ("京都", True),
+        ("東京都", True),
+        ("都の京", True),
+        ("年度予算", True),
+        ("東京京都", False),  # bigrams occur only apart
+        ("予算次第", False),  # a separator lies between
+        ("3条例", True),
+        ("令和6年", False),
+    ]:
+        assert _phrase_in(query_tokens(q), doc) is expected, q

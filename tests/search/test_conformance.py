@@ -1,0 +1,192 @@
+"""One suite, every backend: matching, phrases, permissions, grouping, removal, filters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlmodel import Session
+
+from records.models import Document, IndexOutbox
+from search.indexer import drain, rebuild
+from search.service import SearchFilters, search_documents
+from tests.records.helpers import deposit, new_case, team_folder
+from tests.search.conftest import ALL_BACKENDS
+from tests.search.helpers import ids, search, sync
+
+pytestmark = ALL_BACKENDS
+
+APPROVAL = {"approved_on": "2026-07-15", "approvers": ["財政課長"]}
+
+
+def _shared_city(ctx) -> int:
+    return team_folder(ctx, "全庁共用")
+
+
+def test_phrase_precision_and_substrings(client, demo, ctx, search_backend):
+    auth = demo.auth("tanaka")
+    f = team_folder(ctx)
+    a = deposit(client, auth, "東京都庁の予算".encode(), folder_id=f, filename="a.txt").json()
+    b = deposit(client, auth, "京都の東、予算外".encode(), folder_id=f, filename="b.txt").json()
+    c = deposit(
+        client, auth, "令和5年度の契約。第3条例".encode(), folder_id=f, filename="c.txt"
+    ).json()
+    sync(ctx)
+    assert ids(search(client, auth, "東京都")) == {a["id"]}
+    assert ids(search(client, auth, "京都")) == {a["id"], b["id"]}
+    assert ids(search(client, auth, "東京")) == {a["id"]}  # 東 and 京 only apart in b
+    assert ids(search(client, auth, "予算")) == {a["id"], b["id"]}
+    assert ids(search(client, auth, "5年")) == {c["id"]}
+    assert ids(search(client, auth, "第3条")) == {c["id"]}
+    assert ids(search(client, auth, "契約")) == {c["id"]}
+    assert ids(search(client, auth, "庁")) == {a["id"]}  # one character
+    assert ids(search(client, auth, '"予算外"')) == {b["id"]}
+    assert ids(search(client, auth, "予算 -京都")) == set()
+    assert ids(search(client, auth, "予算 -外")) == {a["id"]}
+    assert search(client, auth, "存在しない語句")["total"] == 0
+
+
+def test_no_leak_of_hits_counts_facets_or_snippets(client, demo, ctx, search_backend):
+    tanaka, ito = demo.auth("tanaka"), demo.auth("ito")
+    secret = deposit(
+        client, tanaka, "極秘の人事異動案".encode(), folder_id=team_folder(ctx), filename="人事.txt"
+    ).json()
+    case = new_case(client, tanaka, title="人事異動")
+    deposit(client, tanaka, "人事異動の内示（案件）".encode(), case_id=case["case_id"])
+    sync(ctx)
+    r = search(client, ito, "人事異動")
+    assert r["total"] == 0 and r["hits"] == []
+    assert all(v == [] for v in r["facets"].values())
+    assert search(client, ito, "極秘")["total"] == 0
+    assert search(client, tanaka, "人事異動")["total"] == 2
+    assert search(client, demo.auth("yamada"), "極秘")["hits"][0]["document_id"] == secret["id"]
+    # the service account sees case folders of granted organizations only
+    assert search(client, demo.auth("denshi-kessai"), "人事異動")["total"] == 1
+    # paging never reveals more than the count
+    assert search(client, ito, "人事異動", page=2)["hits"] == []
+
+
+def test_one_hit_per_content_original_or_first_readable_copy(client, demo, ctx, search_backend):
+    tanaka, ito = demo.auth("tanaka"), demo.auth("ito")
+    orig = deposit(client, tanaka, "舗装計画の原本".encode(), folder_id=team_folder(ctx)).json()
+    r = client.post(
+        f"/api/v1/documents/{orig['id']}/copies",
+        json={"folder_id": _shared_city(ctx)},
+        headers=tanaka,
+    )
+    assert r.status_code == 201, r.text
+    copy_id = r.json()["id"]
+    again = deposit(
+        client, tanaka, "舗装計画の原本".encode(), folder_id=_shared_city(ctx), filename="x.txt"
+    )
+    assert again.json()["deposit"]["is_copy"]
+    sync(ctx)
+    mine = search(client, tanaka, "舗装計画")
+    assert mine["total"] == 1
+    hit = mine["hits"][0]
+    assert hit["document_id"] == orig["id"] and hit["is_original"] and hit["copies_count"] == 2
+    theirs = search(client, ito, "舗装計画")
+    assert theirs["total"] == 1
+    assert theirs["hits"][0]["document_id"] == copy_id and not theirs["hits"][0]["is_original"]
+    assert search(client, demo.auth("yamada"), "舗装計画")["total"] == 1
+
+
+def test_destroyed_document_disappears(client, demo, ctx, search_backend):
+    auth = demo.auth("tanaka")
+    doc = deposit(client, auth, "廃棄予定の文書".encode(), folder_id=team_folder(ctx)).json()
+    sync(ctx)
+    assert search(client, auth, "廃棄予定")["total"] == 1
+    with Session(ctx.engine) as s:  # what the retention service does
+        d = s.get(Document, doc["id"])
+        d.state = "destroyed"
+        s.add(d)
+        s.add(IndexOutbox(sha256=d.sha256, reason="destroy"))
+        s.commit()
+    assert search(client, auth, "廃棄予定")["total"] in (0, 1)  # until drained, never a hit
+    assert search(client, auth, "廃棄予定")["hits"] == []
+    sync(ctx)
+    assert search(client, auth, "廃棄予定")["total"] == 0
+
+
+def test_new_version_replaces_old_text(client, demo, ctx, search_backend):
+    auth = demo.auth("tanaka")
+    doc = deposit(client, auth, "旧版の本文".encode(), folder_id=team_folder(ctx)).json()
+    sync(ctx)
+    r = client.post(
+        f"/api/v1/documents/{doc['id']}/versions",
+        files={"file": ("v2.txt", "新版の本文".encode())},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    sync(ctx)
+    assert search(client, auth, "旧版")["total"] == 0
+    assert ids(search(client, auth, "新版")) == {doc["id"]}
+
+
+def test_filters_sort_and_facets(client, demo, ctx, search_backend):
+    auth = demo.auth("tanaka")
+    case = new_case(client, auth, title="橋梁点検")
+    a = deposit(
+        client,
+        auth,
+        "点検結果報告".encode(),
+        case_id=case["case_id"],
+        approval=APPROVAL,
+        doc_date="2026-07-01",
+    ).json()
+    b = deposit(
+        client, auth, "点検結果の下書き".encode(), folder_id=team_folder(ctx), doc_date="2025-05-01"
+    ).json()
+    sync(ctx)
+    assert ids(search(client, auth, "点検結果", status="official")) == {a["id"]}
+    assert ids(search(client, auth, "点検結果", folder_kind="team")) == {b["id"]}
+    assert ids(search(client, auth, "点検結果", case_id=case["case_id"])) == {a["id"]}
+    assert ids(search(client, auth, "点検結果", organization="SOUMU-ZAISEI")) == {a["id"], b["id"]}
+    assert ids(search(client, auth, "点検結果", organization="KENSETSU-DOURO")) == set()
+    assert ids(search(client, auth, "点検結果", fiscal_year=2025)) == {b["id"]}
+    assert ids(search(client, auth, "点検結果", date_from="2026-01-01")) == {a["id"]}
+    assert ids(search(client, auth, "点検結果", date_to="2025-12-31")) == {b["id"]}
+    r = search(client, auth, "点検結果", sort="date")
+    assert [h["document_id"] for h in r["hits"]] == [a["id"], b["id"]]
+    kinds = dict((f["value"], f["count"]) for f in r["facets"]["folder_kind"])
+    assert kinds == {"case": 1, "team": 1}
+    years = dict((f["value"], f["count"]) for f in r["facets"]["fiscal_year"])
+    assert years == {str(case["fiscal_year"]): 1, "2025": 1}
+    assert search(client, auth, "点検結果", per_page=1, page=2)["hits"][0]["document_id"] in (
+        a["id"],
+        b["id"],
+    )
+
+
+def test_rebuild_from_database_gives_the_same_answers(client, demo, ctx, search_backend):
+    auth = demo.auth("tanaka")
+    for i in range(5):
+        deposit(
+            client,
+            auth,
+            f"再構築テスト{i}号".encode(),
+            folder_id=team_folder(ctx),
+            filename=f"{i}.txt",
+        )
+    sync(ctx)
+    before = search(client, auth, "再構築")
+    assert before["total"] == 5
+    assert rebuild(ctx, fresh=True) == 5
+    assert search(client, auth, "再構築")["total"] == 5
+    assert drain(ctx) == 0
+
+
+def test_service_call_with_filters_object(ctx, demo, client, search_backend):
+    from records.access import SYSTEM_ACTOR
+
+    auth = demo.auth("tanaka")
+    deposit(client, auth, "サービス層の呼び出し".encode(), folder_id=team_folder(ctx))
+    sync(ctx)
+    with Session(ctx.engine) as s:
+        r = search_documents(
+            ctx, s, SYSTEM_ACTOR, "呼び出し", filters=SearchFilters(folder_kind="team")
+        )
+        assert r.total == 1 and r.hits[0].folder_path == "/財政課チーム"
+        r = search_documents(
+            ctx, s, SYSTEM_ACTOR, "呼び出し", filters=SearchFilters(date_to=date(2000, 1, 1))
+        )
+        assert r.total == 0

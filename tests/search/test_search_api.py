@@ -1,0 +1,35 @@
+"""End to end: deposit, drain the outbox, search through the API."""
+
+from __future__ import annotations
+
+from tests.records.helpers import deposit, new_case, team_folder
+from tests.search.helpers import ids, search, sync
+
+
+def test_deposit_then_find_by_text_title_and_case(client, demo, ctx):
+    auth = demo.auth("tanaka")
+    case = new_case(client, auth, title="道路補修工事の契約")
+    a = deposit(
+        client,
+        auth,
+        "令和8年度予算の要求について。東京都との協議。".encode(),
+        case_id=case["case_id"],
+        title="予算要求書",
+    ).json()
+    b = deposit(
+        client, auth, "京都府の資料".encode(), folder_id=team_folder(ctx), filename="kyoto.txt"
+    ).json()
+    assert sync(ctx) >= 2
+    assert ids(search(client, auth, "予算")) == {a["id"]}
+    assert ids(search(client, auth, "京都")) == {a["id"], b["id"]}
+    assert ids(search(client, auth, "東京都")) == {a["id"]}
+    assert ids(search(client, auth, "要求書")) == {a["id"]}  # title
+    assert ids(search(client, auth, "kyoto")) == {b["id"]}  # file name
+    assert ids(search(client, auth, "補修工事")) == {a["id"]}  # case title
+    assert ids(search(client, auth, case["case_id"])) == {a["id"]}  # case ID
+    assert ids(search(client, auth, "京都 -府")) == {a["id"]}
+    r = search(client, auth, "予算")
+    hit = r["hits"][0]
+    assert "<mark>予算</mark>" in hit["snippet_html"]
+    assert hit["is_original"] and hit["case_id"] == case["case_id"]
+    assert r["facets"]["organization"] == [{"value": "SOUMU-ZAISEI", "count": 1}]
