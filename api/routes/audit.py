@@ -1,0 +1,228 @@
+"""監査 (auditor) API: events, checkpoints, Merkle proofs, fixity runs, public keys.
+
+Routes only parse, call :mod:`records.audit_query` / :mod:`records.checkpoints` /
+:mod:`records.fixity` (which check the auditor/admin role) and shape the answer.
+``install(app)`` also starts the checkpointer thread outside tests.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import BaseModel, Field
+
+from api.context import AppContext
+from api.deps import ActorDep, CtxDep, SessionDep
+from core.errors import Conflict, InvalidInput
+from core.signing import SystemKeyring
+from records import audit_query as q
+from records.audit_models import Checkpoint, FixityFinding, FixityRun
+from records.checkpoints import Checkpointer, keyring_ready, request_checkpoint, statement
+from records.fixity import run_fixity
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def keyring_of(ctx: AppContext) -> SystemKeyring:
+    ring = SystemKeyring(ctx.settings.key_dir)
+    if not keyring_ready(ring):
+        raise Conflict("system_key_missing", "システム署名鍵がありません（genpon init）。")
+    return ring
+
+
+def checkpoint_out(cp: Checkpoint) -> dict[str, Any]:
+    return {"id": cp.id, **statement(cp)}
+
+
+def run_out(run: FixityRun) -> dict[str, Any]:
+    return run.model_dump(mode="json")
+
+
+def finding_out(f: FixityFinding) -> dict[str, Any]:
+    return f.model_dump(mode="json")
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+@router.get("/events")
+def events(
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: CtxDep,
+    target_type: str | None = Query(None, max_length=32),
+    target_id: str | None = Query(None, max_length=128),
+    actor_login: str | None = Query(None, alias="actor", max_length=64),
+    action: str | None = Query(None, max_length=64),
+    case_id: str | None = Query(None, max_length=64),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    on: date | None = Query(None, alias="date", description="業務日（市の時刻）"),
+    after_seq: int | None = Query(None, ge=0),
+    before_seq: int | None = Query(None, ge=1),
+    limit: int = Query(100, ge=1, le=q.MAX_LIMIT),
+    order: Literal["asc", "desc"] = "asc",
+) -> dict[str, Any]:
+    if on is not None:
+        if since is not None or until is not None:
+            raise InvalidInput("bad_range", "date と since/until は同時に指定できません。")
+        since, until = q.local_day_range(on, ctx.settings.timezone)
+    page = q.list_events(
+        session,
+        actor,
+        target_type=target_type,
+        target_id=target_id,
+        actor_login=actor_login,
+        action=action,
+        case_id=case_id,
+        since=since,
+        until=until,
+        after_seq=after_seq,
+        before_seq=before_seq,
+        limit=limit,
+        newest_first=order == "desc",
+    )
+    return page.as_dict()
+
+
+@router.get("/events/{seq}")
+def event(seq: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    from records.checkpoints import event_dict
+
+    return event_dict(q.get_event(session, actor, seq))
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+@router.get("/checkpoints")
+def checkpoints(
+    session: SessionDep,
+    actor: ActorDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=q.MAX_LIMIT),
+) -> dict[str, Any]:
+    rows, total = q.list_checkpoints(session, actor, offset=offset, limit=limit)
+    return {
+        "items": [checkpoint_out(c) for c in rows],
+        "count": total,
+        "offset": offset,
+        "limit": limit,
+    }
+
+
+@router.get("/checkpoints/latest")
+def checkpoint_latest(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    cp = q.latest_checkpoint(session, actor)
+    if cp is None:
+        raise Conflict("not_checkpointed", "チェックポイントがまだありません。")
+    return checkpoint_out(cp)
+
+
+@router.get("/checkpoints/{checkpoint_id}")
+def checkpoint(checkpoint_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    return checkpoint_out(q.get_checkpoint(session, actor, checkpoint_id))
+
+
+@router.post("/checkpoints", status_code=201)
+def make_checkpoint(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    return checkpoint_out(request_checkpoint(session, keyring_of(ctx), actor))
+
+
+# --- proofs ----------------------------------------------------------------------------------
+
+
+@router.get("/proofs/inclusion")
+def proof_inclusion(
+    session: SessionDep,
+    actor: ActorDep,
+    seq: int = Query(ge=1),
+    tree_size: int | None = Query(None, ge=1),
+) -> dict[str, Any]:
+    return q.inclusion_proof(session, actor, seq, tree_size=tree_size).as_dict()
+
+
+@router.get("/proofs/document/{document_id}")
+def proof_document(document_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    return q.document_proof(session, actor, document_id).as_dict()
+
+
+@router.get("/proofs/consistency")
+def proof_consistency(
+    session: SessionDep,
+    actor: ActorDep,
+    first: int = Query(ge=1),
+    second: int | None = Query(None, ge=1),
+) -> dict[str, Any]:
+    return q.consistency_proof(session, actor, first, second).as_dict()
+
+
+# --- fixity ----------------------------------------------------------------------------------
+
+
+class FixityIn(BaseModel):
+    mode: Literal["all", "sample", "older_than"] = "sample"
+    sample: int | None = Field(default=None, ge=1, le=1_000_000)
+    older_than_days: int | None = Field(default=None, ge=0, le=36500)
+    workers: int | None = Field(default=None, ge=1, le=16)
+
+
+@router.post("/fixity", status_code=201)
+def fixity(body: FixityIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    run = run_fixity(
+        ctx.engine,
+        ctx.store,
+        actor,
+        mode=body.mode,
+        sample=body.sample,
+        older_than_days=body.older_than_days,
+        workers=body.workers or ctx.settings.fixity_workers,
+    )
+    return run_out(run)
+
+
+@router.get("/fixity/runs")
+def fixity_runs(
+    session: SessionDep,
+    actor: ActorDep,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=q.MAX_LIMIT),
+) -> dict[str, Any]:
+    rows, total = q.list_fixity_runs(session, actor, offset=offset, limit=limit)
+    return {"items": [run_out(r) for r in rows], "count": total, "offset": offset, "limit": limit}
+
+
+@router.get("/fixity/runs/{run_id}")
+def fixity_run(run_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    run, findings = q.get_fixity_run(session, actor, run_id)
+    return {**run_out(run), "findings": [finding_out(f) for f in findings]}
+
+
+# --- keys and a quick server-side check ------------------------------------------------------
+
+
+@router.get("/keys")
+def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    """Public keys of the system (any signed-in user may fetch them: they are public)."""
+    ring = keyring_of(ctx)
+    return {"current": ring.key_id, "keys": ring.public_keys_pem()}
+
+
+@router.get("/verify")
+def verify(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    return q.check_log(session, actor, keyring_of(ctx)).as_dict()
+
+
+def install(app: FastAPI) -> None:
+    """Include the router; outside tests, run the checkpointer (every N events, daily)."""
+    app.include_router(router)
+    ctx: AppContext = app.state.ctx
+    if ctx.settings.environment == "test":
+        return
+    cp = Checkpointer(
+        ctx.engine, SystemKeyring(ctx.settings.key_dir), every=ctx.settings.checkpoint_every
+    )
+    app.router.on_startup.append(cp.start)
+    app.router.on_shutdown.append(cp.stop)

@@ -1,0 +1,85 @@
+"""Tables of the integrity domain: signed checkpoints and fixity audits (定期点検).
+
+The audit events themselves (``AuditEvent``, ``AuditHead``) live in ``records/models.py``;
+the per-blob check timestamps are ``Blob.last_fixity_at`` / ``Blob.fixity_ok``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+from core.clock import utcnow
+
+CHECKPOINT_REASONS = ("interval", "daily", "manual", "key_rotation", "export")
+FIXITY_MODES = ("all", "sample", "older_than")
+FIXITY_PROBLEMS = ("missing", "corrupt", "error")
+
+
+class Checkpoint(SQLModel, table=True):
+    """A signed tree head (署名済みチェックポイント) of the audit log.
+
+    The signed statement is rebuilt from the columns (:func:`records.checkpoints.statement`);
+    ``frontier`` (the perfect-subtree roots at ``tree_size``) lets the next checkpoint extend
+    the tree without re-reading the whole log. It is not signed: a wrong frontier only makes
+    later roots disagree with the events, which the verifier reports.
+    """
+
+    __tablename__ = "audit_checkpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    root_hash: str = Field(max_length=64)
+    head_hash: str = Field(max_length=64)
+    signed_at: str = Field(max_length=32, index=True)  # canonical UTC text, part of the signature
+    reason: str = Field(max_length=16)
+    key_id: str = Field(max_length=32)
+    signature: str = Field(max_length=128)
+    frontier: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class FixityRun(SQLModel, table=True):
+    """One fixity audit (保管データの定期点検): which blobs were re-hashed and what was found."""
+
+    __tablename__ = "fixity_run"
+    id: int | None = Field(default=None, primary_key=True)
+    mode: str = Field(max_length=16)  # all | sample | older_than
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    store: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    status: str = Field(default="running", max_length=16)  # running | done | failed
+    started_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    finished_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    workers: int = 1
+    selected: int = 0
+    checked: int = 0
+    ok: int = 0
+    missing: int = 0
+    corrupt: int = 0
+    errors: int = 0
+    bytes_read: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    seconds: float = 0.0
+
+
+class FixityFinding(SQLModel, table=True):
+    """A blob that failed a fixity audit, with the documents, cases and folders it backs."""
+
+    __tablename__ = "fixity_finding"
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="fixity_run.id", index=True)
+    sha256: str = Field(max_length=64, index=True)
+    problem: str = Field(max_length=16)  # missing | corrupt | error
+    actual_sha256: str | None = Field(default=None, max_length=64)
+    message: str = Field(default="", max_length=500)
+    documents: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    found_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
