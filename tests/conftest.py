@@ -85,7 +85,11 @@ def db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Iter
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(
-        environment="test", data_dir=tmp_path / "data", database_url=db_url, gc_grace_seconds=3600
+        environment="test",
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        gc_grace_seconds=3600,
+        index_autostart=False,  # tests drain the index explicitly (search.indexer.drain)
     )
 
 

@@ -1,0 +1,299 @@
+"""Records officer screens (文書管理担当): what is due, disposition batches (created by one
+officer, approved by another), holds and extensions, the file register download."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SessionDep
+from api.web.deps import WebActor
+from api.web.lookups import names
+from api.web.render import render
+from api.web.session import check_csrf
+from core.errors import InvalidInput
+from records.access import Actor
+from retention import batches, register, service
+from retention.rules import HoldType
+
+router = APIRouter(prefix="/records", include_in_schema=False)
+
+BATCH_STATUS_JA = {
+    "pending": "審査待ち",
+    "approved": "承認済",
+    "rejected": "却下",
+    "executing": "実行中",
+    "executed": "廃棄済",
+    "exported": "移管パッケージ作成済",
+    "transferred": "移管済",
+}
+SCOPE_JA = {"document": "文書", "case": "案件", "class": "文書分類"}
+
+
+def _date_param(raw: str | None, name: str) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("invalid_field", f"{name} は YYYY-MM-DD で指定してください。") from None
+
+
+def _opt(raw: str | None) -> str | None:
+    return raw.strip() if raw and raw.strip() else None
+
+
+def _officer_page(request: Request, template: str, actor: Actor, **data: Any) -> Response:
+    service.require_reader(actor)
+    return render(
+        request,
+        template,
+        BATCH_STATUS_JA=BATCH_STATUS_JA,
+        SCOPE_JA=SCOPE_JA,
+        may_act="records_officer" in actor.roles or actor.is_admin,
+        **data,
+    )
+
+
+@router.get("/due")
+def due_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    qp = request.query_params
+    tz = request.app.state.ctx.settings.timezone
+    as_of = _date_param(_opt(qp.get("as_of")), "基準日")
+    filters = {
+        "organization_code": _opt(qp.get("organization")),
+        "class_code": _opt(qp.get("class")),
+        "disposition": _opt(qp.get("disposition")),
+        "case_id": _opt(qp.get("case_id")),
+    }
+    due = service.due_list(session, actor, timezone=tz, as_of=as_of, limit=2000, **filters)
+    n = names(session)
+    return _officer_page(
+        request,
+        "officer/due.html",
+        actor,
+        due=due,
+        n=n,
+        filters={k: v or "" for k, v in filters.items()},
+        as_of=as_of.isoformat() if as_of else "",
+    )
+
+
+@router.get("/batches")
+def batches_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    status = _opt(request.query_params.get("status"))
+    items = batches.list_batches(session, actor, status=status)
+    return _officer_page(
+        request, "officer/batches.html", actor, items=items, status=status or "", n=names(session)
+    )
+
+
+@router.post("/batches")
+async def batch_create(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    raw_ids = [str(v) for v in form.getlist("document_id")]
+    if not raw_ids:
+        raise InvalidInput("documents_required", "伺いに含める文書を1件以上選んでください。")
+    if not all(v.isdigit() and len(v) < 19 for v in raw_ids):
+        raise InvalidInput("invalid_document_id", "文書IDは数値です。")
+    tz = request.app.state.ctx.settings.timezone
+    as_of = _date_param(_opt(str(form.get("as_of", ""))), "基準日")
+    batch = await run_in_threadpool(
+        batches.create_batch,
+        session,
+        actor,
+        action=str(form.get("action", "")),
+        timezone=tz,
+        document_ids=[int(v) for v in raw_ids],
+        as_of=as_of,
+        title=str(form.get("title", ""))[:500],
+    )
+    return RedirectResponse(f"/records/batches/{batch.id}", 303)
+
+
+@router.get("/batches/{batch_id}")
+def batch_page(batch_id: int, request: Request, session: SessionDep, actor: WebActor) -> Response:
+    summary = batches.get_batch(session, actor, batch_id)
+    items = batches.batch_items(session, actor, batch_id)
+    b = summary.batch
+    is_officer = "records_officer" in actor.roles or actor.is_admin
+    return _officer_page(
+        request,
+        "officer/batch.html",
+        actor,
+        s=summary,
+        b=b,
+        items=items,
+        n=names(session),
+        may_decide=is_officer and b.status == "pending" and b.created_by != actor.login,
+        own_batch=b.created_by == actor.login,
+        may_execute=is_officer and b.action == "destroy" and b.status in ("approved", "executing"),
+        msg=request.query_params.get("msg", ""),
+    )
+
+
+@router.post("/batches/{batch_id}/decide")
+async def batch_decide(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    decision = str(form.get("decision", ""))
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("invalid_decision", "承認か却下を選んでください。")
+    await run_in_threadpool(
+        batches.decide,
+        session,
+        actor,
+        batch_id,
+        approve=decision == "approve",
+        reason=_opt(str(form.get("reason", ""))),
+    )
+    return RedirectResponse(f"/records/batches/{batch_id}?msg={decision}", 303)
+
+
+@router.post("/batches/{batch_id}/execute")
+async def batch_execute(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    ctx = request.app.state.ctx
+    service.require_officer(actor)
+    await run_in_threadpool(
+        batches.execute_batch,
+        ctx.engine,
+        ctx.store,
+        actor,
+        ctx.settings,
+        batch_id,
+        skip_blocked=form.get("skip_blocked") == "1",
+    )
+    return RedirectResponse(f"/records/batches/{batch_id}?msg=executed", 303)
+
+
+@router.get("/batches/{batch_id}/certificate")
+def batch_certificate(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    filename, body = batches.certificate_file(session, actor, batch_id)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/holds")
+def holds_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    show = request.query_params.get("show", "active")
+    active = None if show == "all" else True
+    holds = service.list_holds(session, actor, active=active)
+    extensions = service.list_extensions(session, actor)
+    n = names(session)
+    return _officer_page(
+        request,
+        "officer/holds.html",
+        actor,
+        holds=[(h, service.hold_target(session, h)) for h in holds],
+        extensions=extensions,
+        hold_types=[(t.value, t.label) for t in HoldType],
+        show=show,
+        n=n,
+    )
+
+
+@router.post("/holds")
+async def hold_place(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    scope, ref = str(form.get("scope", "")), str(form.get("ref", "")).strip()
+    await run_in_threadpool(
+        service.place_hold,
+        session,
+        actor,
+        scope=scope,
+        ref=int(ref) if scope == "document" and ref.isdigit() else ref,
+        hold_type=str(form.get("hold_type", "")),
+        reason=str(form.get("reason", "")),
+        reference=_opt(str(form.get("reference", ""))),
+    )
+    return RedirectResponse("/records/holds", 303)
+
+
+@router.post("/holds/{hold_id}/release")
+async def hold_release(
+    hold_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    await run_in_threadpool(
+        service.release_hold, session, actor, hold_id, reason=str(form.get("reason", ""))
+    )
+    return RedirectResponse("/records/holds", 303)
+
+
+@router.post("/extensions")
+async def extension_add(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    scope, ref = str(form.get("scope", "")), str(form.get("ref", "")).strip()
+    years = str(form.get("years", "")).strip()
+    if not years.isdigit():
+        raise InvalidInput("invalid_years", "延長する年数は1〜30の整数です。")
+    await run_in_threadpool(
+        service.extend,
+        session,
+        actor,
+        scope=scope,
+        ref=int(ref) if scope == "document" and ref.isdigit() else ref,
+        years=int(years),
+        reason=str(form.get("reason", "")),
+        timezone=request.app.state.ctx.settings.timezone,
+    )
+    return RedirectResponse("/records/holds", 303)
+
+
+@router.get("/register")
+def register_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
+    n = names(session)
+    return _officer_page(request, "officer/register.html", actor, n=n)
+
+
+@router.get("/register/download")
+def register_download(
+    request: Request,
+    session: SessionDep,
+    actor: WebActor,
+    organization: str = "",
+    fiscal_year: str = "",
+    format: str = "xlsx",
+) -> Response:
+    if fiscal_year and not fiscal_year.isdigit():
+        raise InvalidInput("invalid_fiscal_year", "年度は西暦4桁で指定してください。")
+    rows = register.register_rows(
+        session,
+        actor,
+        organization_code=_opt(organization),
+        fiscal_year=int(fiscal_year) if fiscal_year else None,
+        timezone=request.app.state.ctx.settings.timezone,
+    )
+    buf = io.BytesIO()
+    register.export_register(rows, format, buf)
+    media = (
+        "text/csv; charset=utf-8"
+        if format == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    name = f"file-register{'-' + fiscal_year if fiscal_year else ''}.{format}"
+    return Response(
+        buf.getvalue(),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,147 @@
+"""Cookie session of the web UI and CSRF protection.
+
+The session is a signed cookie (itsdangerous, keyed by ``GENPON_SECRET_KEY``) holding the user
+id, a CSRF token and the language; it is ``HttpOnly`` and ``SameSite=Lax`` (``Secure`` when
+``GENPON_COOKIE_SECURE``), and expires after :data:`MAX_AGE` seconds. A session opened with an
+API key remembers the key prefix and ends when the key is revoked; a deactivated user is signed
+out on the next request. Every form posts the session's CSRF token (field ``csrf``); scripts
+send it in the ``X-CSRF-Token`` header, which is also required when the JSON API is called with
+the cookie instead of a Bearer key.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlmodel import Session, select
+
+from core.errors import GenponError, Unauthorized
+from records.access import Actor, actor_for_user
+from records.models import ApiKey, User
+
+COOKIE = "genpon_session"
+MAX_AGE = 8 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfError(GenponError):
+    status_code = 403
+
+
+@dataclass
+class WebSession:
+    user_id: int | None = None
+    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    lang: str = "ja"
+    key_prefix: str | None = None
+    dirty: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"u": self.user_id, "c": self.csrf, "l": self.lang, "k": self.key_prefix}
+
+
+def _serializer(request: Request) -> URLSafeTimedSerializer:
+    secret = request.app.state.ctx.settings.secret_key.get_secret_value()
+    return URLSafeTimedSerializer(secret, salt="genpon-web-session")
+
+
+def load(request: Request) -> WebSession:
+    """The request's session (a fresh anonymous one when the cookie is absent or invalid)."""
+    cached = getattr(request.state, "web_session", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    sess = WebSession(dirty=True)
+    raw = request.cookies.get(COOKIE)
+    if raw:
+        try:
+            data = _serializer(request).loads(raw, max_age=MAX_AGE)
+            sess = WebSession(
+                user_id=data.get("u"),
+                csrf=str(data.get("c") or secrets.token_urlsafe(24)),
+                lang=data.get("l") if data.get("l") in ("ja", "en") else "ja",
+                key_prefix=data.get("k"),
+            )
+        except (BadSignature, TypeError, AttributeError):
+            pass
+    request.state.web_session = sess
+    return sess
+
+
+def save(request: Request, response: Response, sess: WebSession) -> None:
+    settings = request.app.state.ctx.settings
+    response.set_cookie(
+        COOKIE,
+        _serializer(request).dumps(sess.to_dict()),
+        max_age=MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+
+
+def sign_in(request: Request, sess: WebSession, actor: Actor, key_prefix: str | None) -> None:
+    """Start a signed-in session; a new CSRF token prevents session fixation."""
+    sess.user_id = actor.user_id
+    sess.key_prefix = key_prefix
+    sess.csrf = secrets.token_urlsafe(24)
+    sess.dirty = True
+    request.state.actor = actor
+
+
+def sign_out(sess: WebSession) -> None:
+    sess.user_id = None
+    sess.key_prefix = None
+    sess.csrf = secrets.token_urlsafe(24)
+    sess.dirty = True
+
+
+def actor_of(request: Request) -> Actor | None:
+    """The signed-in actor, or None. Ends the session of a deactivated user or a revoked key."""
+    cached = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    sess = load(request)
+    if sess.user_id is None:
+        return None
+    with Session(request.app.state.ctx.engine) as s:
+        user = s.get(User, sess.user_id)
+        valid = user is not None and user.active and user.kind == "person"
+        if valid and sess.key_prefix:
+            key = s.exec(select(ApiKey).where(ApiKey.prefix == sess.key_prefix)).first()
+            valid = key is not None and key.revoked_at is None and key.user_id == sess.user_id
+        if not valid or user is None:
+            sign_out(sess)
+            return None
+        try:
+            actor = actor_for_user(s, user)
+        except Unauthorized:
+            sign_out(sess)
+            return None
+        request.state.display_name = user.name
+    request.state.actor = actor
+    return actor
+
+
+def api_session_actor(request: Request) -> Actor | None:
+    """Resolver for the JSON API (``api.deps.get_actor``): the cookie session counts only with
+    the CSRF header on unsafe methods."""
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("x-csrf-token", "")
+        if not sent or not secrets.compare_digest(sent, load(request).csrf):
+            return None
+    return actor_of(request)
+
+
+def check_csrf(request: Request, sent: str | None) -> None:
+    sess = load(request)
+    sent = sent or request.headers.get("x-csrf-token", "")
+    if not sent or not secrets.compare_digest(str(sent), sess.csrf):
+        raise CsrfError(
+            "csrf_failed",
+            "フォームの有効期限が切れたか、不正な送信です。ページを開き直してもう一度お試しください。",
+        )
