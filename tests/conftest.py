@@ -29,7 +29,7 @@ from storage.registry import make_store
 pytest_plugins = ["tests.servers"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("GENPON_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 BOTH_DBS = pytest.mark.parametrize(
     "db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -61,6 +61,37 @@ def pg_template(pg_server: Any) -> str:
     return name
 
 
+# Demo master data costs seconds per test (argon2 password hashes for nine users), so it is loaded
+# once per session into a second template; tests that ask for ``demo`` get a copy of it.
+DEMO_KEYS = pytest.StashKey[dict[str, str]]()
+
+
+def _load_demo_into(url: str) -> dict[str, str]:
+    engine = make_engine(url)
+    try:
+        result = InitResult()
+        with Session(engine) as s:
+            load_demo(s, result)
+            s.commit()
+        return result.demo_keys
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_demo_template(sqlite_template: Path) -> tuple[Path, dict[str, str]]:
+    path = sqlite_template.with_name("template-demo.db")
+    shutil.copyfile(sqlite_template, path)
+    return path, _load_demo_into(f"sqlite:///{path}")
+
+
+@pytest.fixture(scope="session")
+def pg_demo_template(pg_server: Any, pg_template: str) -> tuple[str, dict[str, str]]:
+    name = "genpon_template_demo"
+    pg_server.create_database(name, template=pg_template)
+    return name, _load_demo_into(pg_server.url_for(name))
+
+
 @pytest.fixture
 def db_kind() -> str:
     return "sqlite"
@@ -68,14 +99,23 @@ def db_kind() -> str:
 
 @pytest.fixture
 def db_url(request: pytest.FixtureRequest, db_kind: str, tmp_path: Path) -> Iterator[str]:
+    with_demo = "demo" in request.fixturenames
     if db_kind == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
+        if with_demo:
+            template, keys = request.getfixturevalue("sqlite_demo_template")
+            request.node.stash[DEMO_KEYS] = keys
+        else:
+            template = request.getfixturevalue("sqlite_template")
         target = tmp_path / "genpon.db"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
     pg = request.getfixturevalue("pg_server")
-    template_name: str = request.getfixturevalue("pg_template")
+    if with_demo:
+        template_name, keys = request.getfixturevalue("pg_demo_template")
+        request.node.stash[DEMO_KEYS] = keys
+    else:
+        template_name = request.getfixturevalue("pg_template")
     name = f"t_{uuid.uuid4().hex[:12]}"
     pg.create_database(name, template=template_name)
     yield pg.url_for(name)
@@ -111,7 +151,10 @@ class Demo:
 
 
 @pytest.fixture
-def demo(ctx: AppContext) -> Demo:
+def demo(request: pytest.FixtureRequest, ctx: AppContext) -> Demo:
+    keys = request.node.stash.get(DEMO_KEYS, None)
+    if keys is not None:  # the database was copied from the demo template
+        return Demo(keys=dict(keys))
     result = InitResult()
     with Session(ctx.engine) as s:
         load_demo(s, result)
