@@ -12,6 +12,7 @@ keeps recall for pairs near the threshold without reporting pairs far below it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -67,9 +68,22 @@ def signature(text: str, num_perm: int = NUM_PERM) -> np.ndarray | None:
         seed=MINHASH_SEED,
         permutations=_template(num_perm).permutations,
         scheme=SCHEME,
+        hashfunc=_identity,
     )
-    m.update_batch([s.encode("utf-8") for s in sh])
+    m.update_batch(_sha1_32(sh))
     return np.asarray(m.hashvalues, dtype=np.uint32)
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+def _sha1_32(items: Iterable[str]) -> list[int]:
+    """datasketch's default ``sha1_hash32`` of each UTF-8 item (first 4 digest bytes, little
+    endian), in one pass: the same values at about half the cost of a call per item."""
+    sha1 = hashlib.sha1
+    raw = b"".join([sha1(s.encode("utf-8")).digest()[:4] for s in items])
+    return np.frombuffer(raw, dtype="<u4").tolist()
 
 
 def to_bytes(sig: np.ndarray) -> bytes:

@@ -6,12 +6,16 @@ continues where it stopped when the same command is run again, with no duplicate
 
 1. ``scan``    walk the tree (:mod:`.walker`); one entry per path, problems recorded as skipped;
 2. ``hash``    hash every file in parallel (read once, re-checked for changes while reading);
-3. ``text``    extract text and compute a MinHash signature once per distinct content;
+3. ``text``    (dry run only) extract text and compute a MinHash signature once per content;
 4. ``deposit`` per content group, choose the original by the configured rule
                (:mod:`.config`), deposit it (the only second read: staging into the store)
                and place every other path as a copy pointing to it (no read, no new blob).
-               Each placement and its entry's new state commit in the same transaction;
-5. ``near``    group near-duplicate contents (:mod:`.near_dupes`); suggestions only;
+               Groups go in batches of ``DEPOSIT_BATCH``, one transaction each: the worker pool
+               stages the originals (no fsync per file) and extracts text while this process
+               writes the documents; one ``syncfs`` before the commit makes the batch's blobs
+               durable, and each placement commits with its entry's new state;
+5. ``near``    extract what is still missing (a resumed run), then group near-duplicate
+               contents (:mod:`.near_dupes`); suggestions only;
 6. ``done``    summary, audit event.
 
 A dry run keeps its run state in a throw-away SQLite file and only reads Genpon's database:
@@ -26,7 +30,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -52,9 +56,11 @@ from records.legacy_import.config import DEFAULT_THRESHOLD, check_threshold, par
 from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
 from records.models import Case, Document, DocumentVersion, Folder, Organization
 from records.sniff import sniff, type_allowed
-from storage.base import BlobStore
+from storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, StagedBlob
+from storage.local import LocalBlobStore
 
 BATCH = 200
+DEPOSIT_BATCH = 200  # content groups per deposit transaction (one filesystem sync each)
 STATE_TABLES = (ImportRun, ImportEntry, TextSignature, NearDupCluster)
 PHASES = ("scan", "hash", "text", "deposit", "near", "done")
 
@@ -130,11 +136,53 @@ def _text_task(args: tuple[bytes, bytes, str | None, str]) -> near_dupes.TextSig
     return near_dupes.text_signature(path, mime, sha)
 
 
+def _stage_task(args: tuple[bytes, bytes, str, int | None]) -> dict[str, Any]:
+    """Copy one source file into the store's staging directory, hashing it on the way.
+
+    No fsync here: the deposit batch makes every staged file and its store name durable with one
+    filesystem sync before its transaction commits (:meth:`LocalBlobStore.sync`)."""
+    root, rel, staging_dir, max_bytes = args
+    fd, name = tempfile.mkstemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=staging_dir)
+    written = 0
+
+    def sink(chunk: memoryview) -> None:
+        nonlocal written
+        written += len(chunk)
+        if max_bytes is not None and written > max_bytes:
+            raise walker.SkipEntry("too_large", f"larger than {max_bytes} bytes")
+        view = chunk
+        while view:
+            view = view[os.write(fd, view) :]
+
+    try:
+        try:
+            h = walker.read_stable(root, rel, sink)
+        finally:
+            os.close(fd)
+    except walker.SkipEntry as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return {"reason": exc.reason, "detail": exc.detail}
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return {"reason": "unreadable", "detail": str(exc)}
+    return {"path": name, "sha256": h.sha256, "size": h.size, "head": h.head[:HEAD_SIZE]}
+
+
 class _Inline(Executor):
     """Executor running tasks in this process (workers=1; also keeps tests fast)."""
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def,override]
         return map(fn, *iterables)
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller via the future
+            fut.set_exception(exc)
+        return fut
 
 
 def _executor(workers: int) -> Executor:
@@ -196,6 +244,24 @@ class _Meter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _save_signature(s: Session, sig: near_dupes.TextSig) -> None:
+    s.execute(
+        _insert(s)(TextSignature)
+        .values(
+            sha256=sig.sha256,
+            status=sig.status,
+            extractor=sig.extractor,
+            reason=(sig.reason or "")[:500] or None,
+            chars=sig.chars,
+            shingle_k=near_dupes.SHINGLE_K,
+            num_perm=near_dupes.NUM_PERM,
+            hashvalues=sig.hashvalues,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
 
 
 # --- the flow ------------------------------------------------------------------------------------
@@ -337,7 +403,9 @@ def run_import(
         for name, step in steps:
             if PHASES.index(name) < start_at:
                 continue
-            if name == "text" and not with_text:
+            if name == "text" and (not with_text or not opts.dry_run):
+                # A real import extracts text during the deposit phase, in the worker pool
+                # alongside the staging of originals; ``near`` catches up on anything missing.
                 job.set_phase("deposit")
                 continue
             step()
@@ -553,23 +621,8 @@ class _Job:
                         todo.append((self.root, e.rel_path_raw, e.mime_type, sha))
                 sigs = list(self.executor.map(_text_task, todo, chunksize=2))
                 with session_scope(self.state) as s:
-                    ins = _insert(s)
                     for sig in sigs:
-                        s.execute(
-                            ins(TextSignature)
-                            .values(
-                                sha256=sig.sha256,
-                                status=sig.status,
-                                extractor=sig.extractor,
-                                reason=(sig.reason or "")[:500] or None,
-                                chars=sig.chars,
-                                shingle_k=near_dupes.SHINGLE_K,
-                                num_perm=near_dupes.NUM_PERM,
-                                hashvalues=sig.hashvalues,
-                                created_at=utcnow(),
-                            )
-                            .on_conflict_do_nothing(index_elements=["sha256"])
-                        )
+                        _save_signature(s, sig)
                         meter.tick()
         finally:
             meter.close()
@@ -598,7 +651,7 @@ class _Job:
                             )
                             .group_by(ImportEntry.sha256)
                             .order_by(ImportEntry.sha256)
-                            .limit(50)
+                            .limit(DEPOSIT_BATCH)
                         ).all()
                     )
                 if not shas:
@@ -693,17 +746,104 @@ class _Job:
                     meter.tick(e.size or 0)
 
     def _deposit_groups(self, shas: list[str], meter: _Meter) -> None:
+        """One transaction for a batch of content groups. The original of each new content is
+        staged by the worker pool while this process places the groups in order; before the
+        commit one filesystem sync makes every new blob durable, so a committed document never
+        points to a missing blob and the entries' progress commits with their documents."""
+        assert self.executor is not None
+        local = self.store if isinstance(self.store, LocalBlobStore) else None
         with session_scope(self.engine) as s:
+            by_sha = self._entries_many(s, shas)
+            self._skip_already_imported(s, by_sha, meter)
+            plans: list[tuple[list[_Candidate], Document | None, Future[Any] | None]] = []
             for sha in shas:
-                self._deposit_group(s, sha, meter)
+                entries = [e for e in by_sha.get(sha, []) if e.state != "skipped"]
+                if not entries:
+                    continue
+                cands, existing = self._rank(s, s, entries)
+                fut = None
+                first = cands[0].entry
+                if first is not None and (existing is None or not self._readable(s, existing)):
+                    fut = self.executor.submit(
+                        _stage_task,
+                        (
+                            self.root,
+                            first.rel_path_raw,
+                            str(self.store.staging_dir),
+                            self.settings.max_upload_bytes,
+                        ),
+                    )
+                plans.append((cands, existing, fut))
+            text_futs = self._submit_text(s, shas, by_sha)
+            try:
+                if local is not None and any(f is not None for _c, _e, f in plans):
+                    # Staged contents durable before they get their store names (a name must
+                    # never survive a crash without its bytes); text extraction goes on meanwhile.
+                    for _c, _e, f in plans:
+                        if f is not None:
+                            f.exception()
+                    local.sync()
+                for cands, existing, fut in plans:
+                    self._deposit_group(s, cands, existing, fut, local, meter)
+                for tf in text_futs:
+                    _save_signature(s, tf.result())
+            finally:
+                for tf in text_futs:
+                    tf.cancel()
+                for _c, _e, fut in plans:  # staged files left over by an error: remove them
+                    if fut is None or fut.cancel():
+                        continue
+                    with contextlib.suppress(Exception):
+                        res = fut.result()
+                        if "path" in res and not res.get("taken"):
+                            os.unlink(res["path"])
+            if local is not None:
+                local.sync()  # the new names, before the commit refers to them
 
-    def _deposit_group(self, s: Session, sha: str, meter: _Meter) -> None:
-        entries = self._entries(s, sha)
-        self._skip_already_imported(s, sha, entries, meter)
-        entries = [e for e in entries if e.state != "skipped"]
-        if not entries:
-            return
-        cands, existing = self._rank(s, s, entries)
+    def _submit_text(
+        self, s: Session, shas: list[str], by_sha: dict[str, list[ImportEntry]]
+    ) -> list[Future[Any]]:
+        """Text extraction of the batch's new contents, queued behind the staging tasks so the
+        workers extract while this process writes documents."""
+        if not self.with_text:
+            return []
+        assert self.executor is not None
+        have = set(
+            s.exec(select(TextSignature.sha256).where(col(TextSignature.sha256).in_(shas))).all()
+        )
+        futs = []
+        for sha in shas:
+            es = by_sha.get(sha)
+            if es and sha not in have:
+                e = es[0]
+                futs.append(
+                    self.executor.submit(_text_task, (self.root, e.rel_path_raw, e.mime_type, sha))
+                )
+        return futs
+
+    def _entries_many(self, s: Session, shas: list[str]) -> dict[str, list[ImportEntry]]:
+        out: dict[str, list[ImportEntry]] = {}
+        for e in s.exec(
+            select(ImportEntry)
+            .where(
+                ImportEntry.run_id == self.run_id,
+                col(ImportEntry.sha256).in_(shas),
+                col(ImportEntry.state).in_(("hashed", "done", "planned")),
+            )
+            .order_by(col(ImportEntry.id))
+        ).all():
+            out.setdefault(e.sha256 or "", []).append(e)
+        return out
+
+    def _deposit_group(
+        self,
+        s: Session,
+        cands: list[_Candidate],
+        existing: Document | None,
+        fut: Future[Any] | None,
+        local: LocalBlobStore | None,
+        meter: _Meter,
+    ) -> None:
         original = existing
         # The original first: the best-ranked candidate that still reads as hashed.
         for c in cands:
@@ -711,7 +851,13 @@ class _Job:
                 break  # an existing document wins: everything else becomes its copy
             e = c.entry
             assert e is not None
-            doc = self._place_entry(s, e, original, meter)
+            staged = None
+            if fut is not None:
+                staged = self._staged_result(s, e, fut.result(), local, meter)
+                fut = None
+                if staged is None:
+                    continue  # unreadable or changed: the next candidate in rank order
+            doc = self._place_entry(s, e, original, meter, staged)
             if doc is None:
                 continue  # changed or refused: the next candidate in rank order
             if original is not None and original.status != "official":
@@ -733,36 +879,68 @@ class _Job:
                 e.original_document_id = original.id
                 s.add(e)
 
+    def _staged_result(
+        self,
+        s: Session,
+        e: ImportEntry,
+        res: dict[str, Any],
+        local: LocalBlobStore | None,
+        meter: _Meter,
+    ) -> StagedBlob | None:
+        """The worker's staged copy of ``e``, linked into a local store; None (entry skipped)
+        when it could not be read or no longer has the hashed content."""
+        if "path" not in res:
+            self._skip(s, e, res["reason"], res.get("detail"))
+            meter.tick()
+            return None
+        res["taken"] = True  # from here on the staged file is this flow's to store or discard
+        staged = StagedBlob(res["sha256"], res["size"], Path(res["path"]), res["head"])
+        if staged.sha256 != e.sha256:
+            self.store.discard(staged)
+            self._skip(s, e, "changed_while_reading", "content changed after hashing")
+            meter.tick()
+            return None
+        if local is not None:
+            local.put_staged_deferred(staged)
+        return staged
+
     def _skip_already_imported(
-        self, s: Session, sha: str, entries: list[ImportEntry], meter: _Meter
+        self, s: Session, by_sha: dict[str, list[ImportEntry]], meter: _Meter
     ) -> None:
         """A path an earlier completed run already brought into the same folder, with the same
         content, is not placed twice (importing a share again only adds what is new)."""
-        pending = {e.path_key: e for e in entries if e.state == "hashed"}
+        pending = {
+            (e.sha256, e.path_key): e for es in by_sha.values() for e in es if e.state == "hashed"
+        }
         if not pending:
             return
         earlier = s.exec(
-            select(ImportEntry.path_key, ImportEntry.document_id)
+            select(ImportEntry.sha256, ImportEntry.path_key, ImportEntry.document_id)
             .join(ImportRun, col(ImportRun.id) == ImportEntry.run_id)
             .join(Document, col(Document.id) == ImportEntry.document_id)
             .where(
-                ImportEntry.sha256 == sha,
+                col(ImportEntry.sha256).in_(list(by_sha)),
                 ImportEntry.run_id != self.run_id,
                 ImportEntry.state == "done",
                 ImportRun.root_folder_id == self.root_folder_id,
                 Document.state == "live",
-                col(ImportEntry.path_key).in_(list(pending)),
+                col(ImportEntry.path_key).in_([k for _sha, k in pending]),
             )
         ).all()
-        for key, doc_id in earlier:
-            e = pending.get(key)
+        for sha, key, doc_id in earlier:
+            e = pending.get((sha, key))
             if e is not None and e.state == "hashed":
                 e.original_document_id = doc_id
                 self._skip(s, e, "already_imported", f"document {doc_id}")
                 meter.tick()
 
     def _place_entry(
-        self, s: Session, e: ImportEntry, original: Document | None, meter: _Meter
+        self,
+        s: Session,
+        e: ImportEntry,
+        original: Document | None,
+        meter: _Meter,
+        staged: StagedBlob | None = None,
     ) -> Document | None:
         """One placement in a savepoint: a copy of ``original`` without reading the file, or a
         staged deposit. Returns the document, or None (entry marked skipped)."""
@@ -786,7 +964,8 @@ class _Job:
                         s.add(v)
                     s.flush()
                 else:
-                    doc = self._stage_and_deposit(s, e, folder_id, filename, prov)
+                    mine, staged = staged, None
+                    doc = self._stage_and_deposit(s, e, folder_id, filename, prov, mine)
                 e.state, e.document_id, e.reason, e.detail = "done", doc.id, None, None
                 e.updated_at = utcnow()
                 s.add(e)
@@ -799,6 +978,9 @@ class _Job:
             self._skip(s, e, exc.code, exc.message)
             meter.tick()
             return None
+        finally:
+            if staged is not None:  # not handed to a deposit (the entry became a copy)
+                self.store.discard(staged)
         meter.tick(e.size or 0)
         return doc
 
@@ -816,15 +998,22 @@ class _Job:
         return f is not None and can_read_folder(self.actor, f, case)
 
     def _stage_and_deposit(
-        self, s: Session, e: ImportEntry, folder_id: int, filename: str, prov: dict[str, Any]
+        self,
+        s: Session,
+        e: ImportEntry,
+        folder_id: int,
+        filename: str,
+        prov: dict[str, Any],
+        staged: StagedBlob | None = None,
     ) -> Document:
-        stager = self.store.stager(max_bytes=self.settings.max_upload_bytes)
-        try:
-            walker.read_stable(self.root, e.rel_path_raw, stager.write)
-            staged = stager.finish()
-        except BaseException:
-            stager.abort()
-            raise
+        if staged is None:  # not staged by a worker: stage here (fsynced by the stager)
+            stager = self.store.stager(max_bytes=self.settings.max_upload_bytes)
+            try:
+                walker.read_stable(self.root, e.rel_path_raw, stager.write)
+                staged = stager.finish()
+            except BaseException:
+                stager.abort()
+                raise
         if staged.sha256 != e.sha256:
             self.store.discard(staged)
             raise walker.SkipEntry("changed_while_reading", "content changed after hashing")
@@ -893,6 +1082,8 @@ class _Job:
     # -- 5. near-duplicates -----------------------------------------------------------------------
 
     def near(self) -> None:
+        if self.with_text:
+            self.text()  # contents whose text the deposit phase did not extract (resumed runs)
         with session_scope(self.state) as s:
             shas = select(ImportEntry.sha256).where(
                 ImportEntry.run_id == self.run_id,
