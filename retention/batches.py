@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, exists, update
+from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -661,57 +662,144 @@ def _dispose_items(
         with session_scope(engine) as s:
             batch = s.get(DispositionBatch, batch_id)
             assert batch is not None
-            for item_id in part:
-                _dispose_one(s, actor, batch, item_id, action, remove_content, day, report)
+            _dispose_chunk(s, actor, batch, part, action, remove_content, day, report)
         purge_content(engine, store, batch_id, document_item_ids=part)
         if progress is not None:
             progress(min(start + chunk, total), total)
 
 
-def _dispose_one(
+def _parts(values: Iterable[Any], size: int = 900) -> Iterable[list[Any]]:
+    """``values`` sorted, in slices small enough for one ``IN (…)`` on every backend."""
+    ordered = sorted(values)
+    for i in range(0, len(ordered), size):
+        yield ordered[i : i + size]
+
+
+def _dispose_chunk(
     s: Session,
     actor: Actor,
     batch: DispositionBatch,
-    item_id: int,
+    item_ids: list[int],
     action: str,
     remove_content: bool,
     day: date,
     report: ExecutionReport,
 ) -> None:
+    """Dispose of the items ``item_ids`` in one transaction, with a fixed number of queries per
+    chunk (claim, items, documents, cases, holds, copies, versions, references, blobs) instead of
+    a dozen per item. Each item is claimed by a conditional UPDATE (``status = 'pending'``), so a
+    concurrent execution of the same batch gets the rows it did not claim, never the same one.
+    The documents, then their cases, are locked (PostgreSQL, in id order) before the hold
+    re-check, as placing a hold locks them too."""
+    from records.documents import hand_over_original
+
     now = utcnow()
-    claimed = s.execute(
-        update(DispositionItem)
-        .where(col(DispositionItem.id) == item_id, DispositionItem.status == "pending")
-        .values(status="done", executed_at=now)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return  # another execution took it
-    item = s.get(DispositionItem, item_id)
-    assert item is not None
-    doc = s.exec(select(Document).where(Document.id == item.document_id).with_for_update()).first()
-    case = None
-    if doc is not None and doc.case_pk:
-        case = s.exec(select(Case).where(Case.id == doc.case_pk).with_for_update()).first()
-    holds = active_holds(s, [doc]) if doc is not None else {}
-    why = blocked_reason(s, doc, day, batch.action, holds)
-    if why is not None:
-        item.status = "skipped"
-        item.result = why
-        s.add(item)
-        report.skipped.append({"document_id": item.document_id, "reason": why})
-        audit.record(
-            s,
-            actor=actor.login,
-            action="retention.item_skipped",
-            target_type="document",
-            target_id=item.document_id,
-            case_id=case.case_id if case else None,
-            details={"batch_id": batch.id, "reason": why},
+    claimed: list[int] = []
+    for part in _parts(item_ids):
+        claimed += s.execute(
+            update(DispositionItem)
+            .where(col(DispositionItem.id).in_(part), DispositionItem.status == "pending")
+            .values(status="done", executed_at=now)
+            .returning(col(DispositionItem.id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    if not claimed:
+        return  # another execution took them
+    items: list[DispositionItem] = []
+    for part in _parts(claimed):
+        items += s.exec(select(DispositionItem).where(col(DispositionItem.id).in_(part))).all()
+    items.sort(key=lambda i: i.document_id)
+    docs = {d.id: d for d in _load_docs(s, [i.document_id for i in items], lock=True)}
+    cases: dict[int | None, Case] = {}
+    for part in _parts({d.case_pk for d in docs.values() if d.case_pk}):
+        stmt = select(Case).where(col(Case.id).in_(part)).order_by(col(Case.id)).with_for_update()
+        cases.update({c.id: c for c in s.exec(stmt).all()})
+    holds = active_holds(s, docs.values())
+    # originals that live copies point to: only those need the original handed over
+    with_copies: set[int] = set()
+    for part in _parts(d.id for d in docs.values() if d.original_id is None and d.id):
+        with_copies.update(
+            s.exec(
+                select(Document.original_id)
+                .where(col(Document.original_id).in_(part), Document.state == "live")
+                .distinct()
+            ).all()
         )
-        return
-    assert doc is not None
-    _dispose_document(s, actor, batch, item, doc, case, action, remove_content, now)
-    report.done += 1
+    disposed: list[tuple[DispositionItem, Document]] = []
+    for item in items:
+        doc = docs.get(item.document_id)
+        case = cases.get(doc.case_pk) if doc is not None else None
+        why = blocked_reason(s, doc, day, batch.action, holds)
+        if why is not None:
+            item.status = "skipped"
+            item.result = why
+            s.add(item)
+            report.skipped.append({"document_id": item.document_id, "reason": why})
+            audit.record(
+                s,
+                actor=actor.login,
+                action="retention.item_skipped",
+                target_type="document",
+                target_id=item.document_id,
+                case_id=case.case_id if case else None,
+                details={"batch_id": batch.id, "reason": why},
+            )
+            continue
+        assert doc is not None
+        if doc.id in with_copies:
+            successor = hand_over_original(s, doc)
+            if successor is not None and successor.id is not None:
+                with_copies.add(successor.id)  # it may be disposed of later in this chunk
+        doc.state = action
+        doc.updated_at = now
+        s.add(doc)
+        disposed.append((item, doc))
+    s.flush()
+    removed: set[str] = set()
+    if remove_content and disposed:
+        removed = _remove_unreferenced(s, [d for _, d in disposed], now)
+    for item, doc in disposed:
+        _dispose_document(s, actor, batch, item, doc, cases.get(doc.case_pk), action, removed, now)
+        report.done += 1
+
+
+def _remove_unreferenced(s: Session, docs: list[Document], now: datetime) -> set[str]:
+    """Mark ``deleted`` the blobs of ``docs`` (current content and every version) that no live
+    document or version of one references any more; drop their extracted text. Returns them.
+    The store itself is purged after the commit (:func:`purge_content`)."""
+    shas = {d.sha256 for d in docs}
+    for part in _parts(d.id for d in docs if d.id is not None):
+        shas.update(
+            s.exec(
+                select(DocumentVersion.sha256).where(col(DocumentVersion.document_id).in_(part))
+            ).all()
+        )
+    referenced: set[str] = set()
+    for part in _parts(shas):
+        referenced.update(
+            s.exec(
+                select(Document.sha256)
+                .where(col(Document.sha256).in_(part), Document.state == "live")
+                .distinct()
+            ).all()
+        )
+        referenced.update(
+            s.exec(
+                select(DocumentVersion.sha256)
+                .join(Document, col(Document.id) == DocumentVersion.document_id)
+                .where(col(DocumentVersion.sha256).in_(part), Document.state == "live")
+                .distinct()
+            ).all()
+        )
+    gone = shas - referenced
+    for part in _parts(gone):
+        for blob in s.exec(select(Blob).where(col(Blob.sha256).in_(part))).all():
+            if blob.state == "stored":
+                blob.state = "deleted"
+                blob.deleted_at = now
+                s.add(blob)
+        s.execute(delete(BlobText).where(col(BlobText.sha256).in_(part)))
+    return gone
 
 
 def _dispose_document(
@@ -722,34 +810,12 @@ def _dispose_document(
     doc: Document,
     case: Case | None,
     action: str,
-    remove_content: bool,
+    removed_shas: set[str],
     now: datetime,
 ) -> None:
-    from records.documents import hand_over_original
-
+    """Tombstone, index outbox entry and audit event of one disposed document."""
     cls = s.get(DocumentClass, doc.document_class_id) if doc.document_class_id else None
-    hand_over_original(s, doc)
-    doc.state = action
-    doc.updated_at = now
-    s.add(doc)
-    s.flush()
-    removed = False
-    if remove_content:
-        shas = {doc.sha256} | set(
-            s.exec(
-                select(DocumentVersion.sha256).where(DocumentVersion.document_id == doc.id)
-            ).all()
-        )
-        for sha in sorted(shas):
-            if _still_referenced(s, sha):
-                continue
-            blob = s.get(Blob, sha)
-            if blob is not None and blob.state == "stored":
-                blob.state = "deleted"
-                blob.deleted_at = now
-                s.add(blob)
-            s.execute(delete(BlobText).where(col(BlobText.sha256) == sha))
-            removed = removed or sha == doc.sha256
+    removed = doc.sha256 in removed_shas
     s.add(
         Tombstone(
             document_id=doc.id or 0,
@@ -790,25 +856,6 @@ def _dispose_document(
     )
 
 
-def _still_referenced(s: Session, sha: str) -> bool:
-    live_doc = s.exec(
-        select(Document.id).where(Document.sha256 == sha, Document.state == "live").limit(1)
-    ).first()
-    if live_doc is not None:
-        return True
-    live_version = s.exec(
-        select(DocumentVersion.id)
-        .where(
-            DocumentVersion.sha256 == sha,
-            exists().where(
-                col(Document.id) == DocumentVersion.document_id, Document.state == "live"
-            ),
-        )
-        .limit(1)
-    ).first()
-    return live_version is not None
-
-
 def purge_content(
     engine: Engine, store: BlobStore, batch_id: int, *, document_item_ids: list[int] | None = None
 ) -> int:
@@ -836,15 +883,17 @@ def purge_content(
                     select(Blob.sha256).where(col(Blob.sha256).in_(part), Blob.state == "deleted")
                 ).all()
             )
-        for sha in part:
-            if sha not in still:
-                continue
-            try:
-                store.delete(sha)
-                removed += 1
-            except FileNotFoundError:
-                pass
+        with ThreadPoolExecutor(8) as pool:  # each delete waits on the store (fsync, S3)
+            removed += sum(pool.map(lambda sha: _delete_blob(store, sha), sorted(still)))
     return removed
+
+
+def _delete_blob(store: BlobStore, sha: str) -> int:
+    try:
+        store.delete(sha)
+        return 1
+    except FileNotFoundError:
+        return 0
 
 
 # --- the certificate ------------------------------------------------------------------------

@@ -203,11 +203,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_retention_tombstone_sha256"), ["sha256"], unique=False)
 
     with op.batch_alter_table("document", schema=None) as batch_op:
-        batch_op.create_index("ix_document_retention_due", ["state", "retention_end"], unique=False)
+        batch_op.create_index(
+            "ix_document_retention_due",
+            ["state", "retention_end", "retention_start"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_document_retention_page",
+            ["state", "case_pk", "document_class_id", "id", "retention_end", "retention_start"],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("document", schema=None) as batch_op:
+        batch_op.drop_index("ix_document_retention_page")
         batch_op.drop_index("ix_document_retention_due")
 
     with op.batch_alter_table("retention_tombstone", schema=None) as batch_op:
