@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from core.clock import utcnow
@@ -59,3 +60,37 @@ def case_timeline(session: Session, case_id: str, *, limit: int = 1000) -> list[
         .limit(limit)
     )
     return list(session.exec(stmt).all())
+
+
+def record_many(session: Session, *, actor: str, events: list[dict[str, Any]]) -> list[str]:
+    """Append ``events`` to the chain under one head lock, in order; returns their hashes.
+
+    Each event is a dict with ``action``, ``target_type``, ``target_id`` and optionally
+    ``case_id``, ``details`` and ``actor`` (default: the ``actor`` argument). The canonical form
+    and hash chain are exactly those of :func:`record`; the rows go in with one executemany."""
+    if not events:
+        return []
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
+    seq, prev = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for ev in events:
+        seq += 1
+        body: dict[str, Any] = {
+            "seq": seq,
+            "at": format_time(utcnow()),
+            "actor": ev.get("actor") or actor,
+            "action": ev["action"],
+            "target_type": ev["target_type"],
+            "target_id": str(ev["target_id"]),
+            "case_id": ev.get("case_id"),
+            "details": ev.get("details") or {},
+            "prev_hash": prev,
+        }
+        prev = event_hash(body)
+        body["hash"] = prev
+        rows.append(body)
+    session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
+    head.seq, head.hash = seq, prev
+    session.add(head)
+    session.flush()
+    return [r["hash"] for r in rows]

@@ -49,12 +49,12 @@ from core.errors import Conflict, GenponError, InvalidInput, NotFound
 from core.settings import Settings
 from records import audit, documents
 from records.access import Actor, can_read_folder, require_role, require_write
-from records.documents import DepositIn, clean_filename
+from records.documents import clean_filename
 from records.folders import clean_name, create_folder, folder_path
 from records.legacy_import import near_dupes, walker
 from records.legacy_import.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
 from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
-from records.models import Case, Document, DocumentVersion, Folder, Organization
+from records.models import Case, Document, Folder, Organization
 from records.sniff import sniff, type_allowed
 from storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, StagedBlob
 from storage.local import LocalBlobStore
@@ -534,7 +534,13 @@ class _Job:
             while True:
                 with Session(self.state) as s:
                     rows = s.exec(
-                        select(ImportEntry.id, ImportEntry.rel_path_raw)
+                        select(
+                            ImportEntry.id,
+                            ImportEntry.rel_path_raw,
+                            ImportEntry.size,
+                            ImportEntry.mtime_ns,
+                            ImportEntry.mtime,
+                        )
                         .where(
                             ImportEntry.run_id == self.run_id,
                             ImportEntry.state == "seen",
@@ -548,30 +554,33 @@ class _Job:
                 last_id = rows[-1][0] or 0
                 results = list(
                     self.executor.map(
-                        _hash_task, [(self.root, rel, allowed) for _id, rel in rows], chunksize=8
+                        _hash_task, [(self.root, r[1], allowed) for r in rows], chunksize=8
                     )
                 )
+                now = utcnow()
+                updates = []
+                for (entry_id, _rel, size, mtime_ns, mtime), res in zip(rows, results, strict=True):
+                    if "size" in res:
+                        size, mtime_ns = res["size"], res["mtime_ns"]
+                        mtime = _mtime(mtime_ns)
+                    reason = res.get("reason")
+                    updates.append(
+                        {
+                            "id": entry_id,
+                            "size": size,
+                            "mtime_ns": mtime_ns,
+                            "mtime": mtime,
+                            "sha256": res.get("sha256"),
+                            "mime_type": res.get("mime"),
+                            "state": "skipped" if reason else "hashed",
+                            "reason": reason,
+                            "detail": res.get("detail") if reason else None,
+                            "updated_at": now,
+                        }
+                    )
+                    meter.tick(res.get("size") or 0)
                 with session_scope(self.state) as s:
-                    for (entry_id, _rel), res in zip(rows, results, strict=True):
-                        e = s.get(ImportEntry, entry_id)
-                        assert e is not None
-                        if "size" in res:
-                            e.size = res["size"]
-                            e.mtime_ns = res["mtime_ns"]
-                            e.mtime = _mtime(res["mtime_ns"])
-                        if "sha256" in res:
-                            e.sha256, e.mime_type = res["sha256"], res["mime"]
-                        if res.get("reason"):
-                            e.state, e.reason, e.detail = (
-                                "skipped",
-                                res["reason"],
-                                res.get("detail"),
-                            )
-                        else:
-                            e.state = "hashed"
-                        e.updated_at = utcnow()
-                        s.add(e)
-                        meter.tick(res.get("size") or 0)
+                    s.execute(update(ImportEntry), updates)  # bulk UPDATE by primary key
         finally:
             meter.close()
 
@@ -711,8 +720,12 @@ class _Job:
     def _rank(
         self, s: Session, main: Session, entries: list[ImportEntry]
     ) -> tuple[list[_Candidate], Document | None]:
-        sha = entries[0].sha256 or ""
-        existing = documents.current_original(main, sha)
+        existing = documents.current_original(main, entries[0].sha256 or "")
+        return self._rank_with(main, entries, existing), existing
+
+    def _rank_with(
+        self, main: Session, entries: list[ImportEntry], existing: Document | None
+    ) -> list[_Candidate]:
         cands = []
         own = {e.document_id: e for e in entries if e.document_id}
         for e in entries:
@@ -726,7 +739,7 @@ class _Job:
         cands.sort(key=lambda c: c.key)
         if existing is not None and existing.status == "official":  # never displaced
             cands.sort(key=lambda c: c.document is None)
-        return cands, existing
+        return cands
 
     def _plan_groups(self, shas: list[str], meter: _Meter) -> None:
         with session_scope(self.state) as s, Session(self.engine) as main:
@@ -747,23 +760,26 @@ class _Job:
 
     def _deposit_groups(self, shas: list[str], meter: _Meter) -> None:
         """One transaction for a batch of content groups. The original of each new content is
-        staged by the worker pool while this process places the groups in order; before the
-        commit one filesystem sync makes every new blob durable, so a committed document never
-        points to a missing blob and the entries' progress commits with their documents."""
+        staged by the worker pool while this process ranks the groups; before the commit one
+        filesystem sync makes every new blob durable, so a committed document never points to a
+        missing blob. All placements of the batch go through :func:`documents.deposit_batch`
+        (a few statements for the whole batch) and the entries' progress commits with them."""
         assert self.executor is not None
         local = self.store if isinstance(self.store, LocalBlobStore) else None
         with session_scope(self.engine) as s:
             by_sha = self._entries_many(s, shas)
             self._skip_already_imported(s, by_sha, meter)
+            held = documents.current_originals(s, set(shas))
             plans: list[tuple[list[_Candidate], Document | None, Future[Any] | None]] = []
             for sha in shas:
                 entries = [e for e in by_sha.get(sha, []) if e.state != "skipped"]
                 if not entries:
                     continue
-                cands, existing = self._rank(s, s, entries)
+                existing = held.get(sha)
+                cands = self._rank_with(s, entries, existing)
                 fut = None
                 first = cands[0].entry
-                if first is not None and (existing is None or not self._readable(s, existing)):
+                if first is not None and existing is None:
                     fut = self.executor.submit(
                         _stage_task,
                         (
@@ -775,6 +791,9 @@ class _Job:
                     )
                 plans.append((cands, existing, fut))
             text_futs = self._submit_text(s, shas, by_sha)
+            items: list[documents.BatchItem] = []
+            owners: list[ImportEntry] = []
+            winners: dict[int, ImportEntry] = {}  # entries displacing a working original
             try:
                 if local is not None and any(f is not None for _c, _e, f in plans):
                     # Staged contents durable before they get their store names (a name must
@@ -784,10 +803,24 @@ class _Job:
                             f.exception()
                     local.sync()
                 for cands, existing, fut in plans:
-                    self._deposit_group(s, cands, existing, fut, local, meter)
+                    self._batch_group(s, cands, existing, fut, local, meter, items, owners, winners)
+                if local is not None:
+                    local.sync()  # the new names, before the rows refer to them
+                outs = documents.deposit_batch(
+                    s,
+                    self.store,
+                    self.actor,
+                    items,
+                    allowed_types=self.settings.allowed_types,
+                    timezone=self.settings.timezone,
+                )
+                self._record_outcomes(s, owners, outs, winners, meter)
                 for tf in text_futs:
                     _save_signature(s, tf.result())
             finally:
+                for it in items:  # not handed over by an error: remove the staged file
+                    if it.staged is not None:
+                        self.store.discard(it.staged)
                 for tf in text_futs:
                     tf.cancel()
                 for _c, _e, fut in plans:  # staged files left over by an error: remove them
@@ -797,8 +830,6 @@ class _Job:
                         res = fut.result()
                         if "path" in res and not res.get("taken"):
                             os.unlink(res["path"])
-            if local is not None:
-                local.sync()  # the new names, before the commit refers to them
 
     def _submit_text(
         self, s: Session, shas: list[str], by_sha: dict[str, list[ImportEntry]]
@@ -835,7 +866,7 @@ class _Job:
             out.setdefault(e.sha256 or "", []).append(e)
         return out
 
-    def _deposit_group(
+    def _batch_group(
         self,
         s: Session,
         cands: list[_Candidate],
@@ -843,41 +874,95 @@ class _Job:
         fut: Future[Any] | None,
         local: LocalBlobStore | None,
         meter: _Meter,
+        items: list[documents.BatchItem],
+        owners: list[ImportEntry],
+        winners: dict[int, ImportEntry],
     ) -> None:
-        original = existing
-        # The original first: the best-ranked candidate that still reads as hashed.
+        """Add one content group's placements to the batch: the best-ranked entry that can be
+        staged brings the content (when nobody holds it yet), every other entry is a copy."""
+        winner: ImportEntry | None = None
+        staged: StagedBlob | None = None
         for c in cands:
             if c.document is not None:
                 break  # an existing document wins: everything else becomes its copy
             e = c.entry
             assert e is not None
-            staged = None
+            if existing is not None:
+                winner = e  # ranks before a working original: takes over after placement
+                break
             if fut is not None:
                 staged = self._staged_result(s, e, fut.result(), local, meter)
                 fut = None
-                if staged is None:
-                    continue  # unreadable or changed: the next candidate in rank order
-            doc = self._place_entry(s, e, original, meter, staged)
-            if doc is None:
-                continue  # changed or refused: the next candidate in rank order
-            if original is not None and original.status != "official":
-                documents.promote_to_original(s, doc)
-            original = doc
-            e.role = "original"
-            e.original_document_id = None
-            s.add(e)
-            break
-        if original is None:
+            else:
+                staged = self._stage_inline(s, e, meter)
+            if staged is not None:
+                winner = e
+                break  # else unreadable or changed: the next candidate in rank order
+        if winner is None and existing is None:
             return
         for c in cands:
             e = c.entry
             if e is None or e.state != "hashed":
                 continue
-            doc = self._place_entry(s, e, original, meter)
-            if doc is not None:
-                e.role = "copy"
-                e.original_document_id = original.id
-                s.add(e)
+            try:
+                folder_id = self._folder_for(s, e)
+            except GenponError as exc:
+                if e is winner and staged is not None:
+                    self.store.discard(staged)
+                    staged = None
+                self._skip(s, e, exc.code, exc.message)
+                meter.tick()
+                continue
+            filename = clean_filename(e.rel_path.rsplit("/", 1)[-1])
+            stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+            mine = e is winner and staged is not None
+            items.append(
+                documents.BatchItem(
+                    sha256=e.sha256 or "",
+                    size=e.size or 0,
+                    mime_type=e.mime_type or "application/octet-stream",
+                    folder_id=folder_id,
+                    filename=filename,
+                    title=stem[:500],
+                    doc_date=e.mtime.date() if mine and e.mtime else None,
+                    provenance=self._provenance(e),
+                    staged=staged if mine else None,
+                )
+            )
+            owners.append(e)
+            if e is winner and existing is not None:
+                winners[len(owners) - 1] = e
+
+    def _record_outcomes(
+        self,
+        s: Session,
+        owners: list[ImportEntry],
+        outs: list[documents.BatchOutcome],
+        winners: dict[int, ImportEntry],
+        meter: _Meter,
+    ) -> None:
+        now = utcnow()
+        moved: dict[int, int] = {}  # former original id -> the entry's document now original
+        for i, (e, out) in enumerate(zip(owners, outs, strict=True)):
+            doc = out.document
+            if doc is None:
+                err = out.error
+                self._skip(s, e, err.code if err else "refused", err.message if err else None)
+                meter.tick()
+                continue
+            if i in winners and doc.original_id is not None:
+                former = doc.original_id
+                documents.promote_to_original(s, doc)
+                moved[former] = doc.id or 0
+            e.state, e.document_id, e.reason, e.detail = "done", doc.id, None, None
+            e.role = "copy" if doc.original_id is not None else "original"
+            e.original_document_id = doc.original_id
+            e.updated_at = now
+            meter.tick(e.size or 0)
+        if moved:
+            for e in owners:
+                if e.original_document_id in moved:
+                    e.original_document_id = moved[e.original_document_id or 0]
 
     def _staged_result(
         self,
@@ -934,56 +1019,6 @@ class _Job:
                 self._skip(s, e, "already_imported", f"document {doc_id}")
                 meter.tick()
 
-    def _place_entry(
-        self,
-        s: Session,
-        e: ImportEntry,
-        original: Document | None,
-        meter: _Meter,
-        staged: StagedBlob | None = None,
-    ) -> Document | None:
-        """One placement in a savepoint: a copy of ``original`` without reading the file, or a
-        staged deposit. Returns the document, or None (entry marked skipped)."""
-        folder_id = self._folder_for(s, e)
-        filename = clean_filename(e.rel_path.rsplit("/", 1)[-1])
-        prov = self._provenance(e)
-        try:
-            with s.begin_nested():
-                if original is not None and self._readable(s, original):
-                    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-                    doc = documents.copy_to_folder(
-                        s, self.actor, original.id or 0, folder_id, title=stem[:500]
-                    )
-                    doc.filename = filename
-                    doc.provenance = prov
-                    s.add(doc)
-                    for v in s.exec(
-                        select(DocumentVersion).where(DocumentVersion.document_id == doc.id)
-                    ).all():
-                        v.filename = filename
-                        s.add(v)
-                    s.flush()
-                else:
-                    mine, staged = staged, None
-                    doc = self._stage_and_deposit(s, e, folder_id, filename, prov, mine)
-                e.state, e.document_id, e.reason, e.detail = "done", doc.id, None, None
-                e.updated_at = utcnow()
-                s.add(e)
-                s.flush()
-        except walker.SkipEntry as exc:
-            self._skip(s, e, exc.reason, exc.detail)
-            meter.tick()
-            return None
-        except GenponError as exc:
-            self._skip(s, e, exc.code, exc.message)
-            meter.tick()
-            return None
-        finally:
-            if staged is not None:  # not handed to a deposit (the entry became a copy)
-                self.store.discard(staged)
-        meter.tick(e.size or 0)
-        return doc
-
     def _skip(self, s: Session, e: ImportEntry, reason: str, detail: str | None) -> None:
         e.state, e.reason, e.detail = "skipped", reason[:64], detail
         e.updated_at = utcnow()
@@ -997,41 +1032,32 @@ class _Job:
         case = s.get(Case, f.case_pk) if f and f.case_pk else None
         return f is not None and can_read_folder(self.actor, f, case)
 
-    def _stage_and_deposit(
-        self,
-        s: Session,
-        e: ImportEntry,
-        folder_id: int,
-        filename: str,
-        prov: dict[str, Any],
-        staged: StagedBlob | None = None,
-    ) -> Document:
-        if staged is None:  # not staged by a worker: stage here (fsynced by the stager)
-            stager = self.store.stager(max_bytes=self.settings.max_upload_bytes)
-            try:
-                walker.read_stable(self.root, e.rel_path_raw, stager.write)
-                staged = stager.finish()
-            except BaseException:
-                stager.abort()
-                raise
+    def _stage_inline(self, s: Session, e: ImportEntry, meter: _Meter) -> StagedBlob | None:
+        """Stage ``e`` in this process (fsynced by the stager); None (entry skipped) when it
+        cannot be read or no longer has the hashed content."""
+        stager = self.store.stager(max_bytes=self.settings.max_upload_bytes)
+        try:
+            walker.read_stable(self.root, e.rel_path_raw, stager.write)
+            staged = stager.finish()
+        except walker.SkipEntry as exc:
+            stager.abort()
+            self._skip(s, e, exc.reason, exc.detail)
+            meter.tick()
+            return None
+        except OSError as exc:
+            stager.abort()
+            self._skip(s, e, "unreadable", str(exc))
+            meter.tick()
+            return None
+        except BaseException:
+            stager.abort()
+            raise
         if staged.sha256 != e.sha256:
             self.store.discard(staged)
-            raise walker.SkipEntry("changed_while_reading", "content changed after hashing")
-        out = documents.deposit(
-            s,
-            self.store,
-            self.actor,
-            staged,
-            DepositIn(
-                filename=filename,
-                folder_id=folder_id,
-                doc_date=e.mtime.date() if e.mtime else None,
-                provenance=prov,
-            ),
-            allowed_types=self.settings.allowed_types,
-            timezone=self.settings.timezone,
-        )
-        return out.document
+            self._skip(s, e, "changed_while_reading", "content changed after hashing")
+            meter.tick()
+            return None
+        return staged
 
     def _provenance(self, e: ImportEntry) -> dict[str, Any]:
         prov: dict[str, Any] = {
