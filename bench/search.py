@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -179,56 +180,373 @@ def dir_size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 
 
-def run(
-    name: str, backend: SearchBackend, ents: list[IndexEntry], qs: list[SearchQuery], path: Path
-) -> None:
+def phrases(q: SearchQuery) -> list[list[str]]:
+    """The query's terms as phrases of index tokens (the yardsticks' view: no permissions)."""
+    return [t.tokens for t in q.terms if t.tokens]
+
+
+class Result:
+    def __init__(self, name: str, docs: int, build_rate: float, size: float, lat: list[float]):
+        lat = sorted(lat)
+        self.name, self.docs, self.build_rate, self.size = name, docs, build_rate, size
+        self.p50 = statistics.median(lat)
+        self.p95 = lat[int(len(lat) * 0.95) - 1]
+
+
+def measure(
+    name: str,
+    ents: list[IndexEntry],
+    qs: list[SearchQuery],
+    add: Callable[[list[IndexEntry]], None],
+    search: Callable[[SearchQuery], int],
+    size: Callable[[], int],
+    batch: int = 2000,
+) -> Result:
     t0 = time.perf_counter()
-    for start in range(0, len(ents), 2000):
-        backend.apply(None, {e.sha256: [e] for e in ents[start : start + 2000]})
+    for start in range(0, len(ents), batch):
+        add(ents[start : start + batch])
     build = time.perf_counter() - t0
     lat = []
     totals = 0
     for q in qs:
         t = time.perf_counter()
-        r = backend.search(None, q)
+        totals += search(q)
         lat.append((time.perf_counter() - t) * 1000)
-        totals += r.total
-    lat.sort()
-    p95 = lat[int(len(lat) * 0.95) - 1]
+    r = Result(name, len(ents), len(ents) / build, size() / 1e6, lat)
     print(
-        f"{name:8s} docs={len(ents):7d} build={len(ents) / build:7.0f} docs/s "
-        f"size={dir_size(path) / 1e6:7.1f} MB  p50={statistics.median(lat):7.1f} ms "
-        f"p95={p95:7.1f} ms  (queries={len(qs)}, mean hits={totals / len(qs):.0f})"
+        f"{name:12s} docs={r.docs:7d} build={r.build_rate:7.0f} docs/s "
+        f"size={r.size:7.1f} MB  p50={r.p50:7.1f} ms "
+        f"p95={r.p95:7.1f} ms  (queries={len(qs)}, mean hits={totals / len(qs):.0f})",
+        flush=True,
     )
+    return r
+
+
+def run_backend(
+    name: str, backend: SearchBackend, ents: list[IndexEntry], qs: list[SearchQuery], path: Path
+) -> Result:
+    return measure(
+        name,
+        ents,
+        qs,
+        lambda b: backend.apply(None, {e.sha256: [e] for e in b}),
+        lambda q: backend.search(None, q).total,
+        lambda: dir_size(path),
+    )
+
+
+def run_bare_tantivy(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+    """tantivy bindings directly: one whitespace-tokenized body field with positions, the
+    terms as phrase queries (AND), top 10 by BM25 with the exact count, no filters."""
+    import tantivy
+
+    from search.backends.tantivy_backend import WRITER_HEAP
+
+    sb = tantivy.SchemaBuilder()
+    sb.add_integer_field("id", stored=True, indexed=True, fast=True)
+    sb.add_text_field("body", tokenizer_name="whitespace", index_option="position")
+    schema = sb.build()
+    path.mkdir(parents=True)
+    index = tantivy.Index(schema, path=str(path))
+
+    def add(batch: list[IndexEntry]) -> None:
+        # same writer settings as the backend (heap, one thread, a commit per batch)
+        w = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+        for e in batch:
+            w.add_document(tantivy.Document(id=e.document_id, body=" ".join(e.body_tokens)))
+        w.commit()
+        w.wait_merging_threads()
+        index.reload()
+
+    def search(q: SearchQuery) -> int:
+        Q, Occ = tantivy.Query, tantivy.Occur
+        parts = [
+            (
+                Occ.Must,
+                Q.term_query(schema, "body", p[0])
+                if len(p) == 1
+                else Q.phrase_query(schema, "body", p),
+            )
+            for p in phrases(q)
+        ]
+        searcher = index.searcher()
+        res = searcher.search(Q.boolean_query(parts), 10, count=True)
+        addrs = [a for _, a in res.hits]
+        if addrs:
+            searcher.fast_field_values("id", addrs)
+        return int(res.count or 0)
+
+    return measure("bare-tantivy", ents, qs, add, search, lambda: dir_size(path))
+
+
+def run_fts5(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+    """SQLite FTS5: tokens joined by spaces (unicode61 with < and > as token characters),
+    phrase MATCH per term (AND), count(*) and the top 10 by bm25, no filters."""
+    import sqlite3
+
+    path.mkdir(parents=True)
+    db = path / "fts5.db"
+    con = sqlite3.connect(db)
+    con.execute(
+        "CREATE VIRTUAL TABLE doc USING fts5(body, tokenize = \"unicode61 tokenchars '<>'\")"
+    )
+
+    def add(batch: list[IndexEntry]) -> None:
+        con.executemany(
+            "INSERT INTO doc (rowid, body) VALUES (?, ?)",
+            [(e.document_id, " ".join(e.body_tokens)) for e in batch],
+        )
+        con.commit()
+
+    def search(q: SearchQuery) -> int:
+        m = " AND ".join('"' + " ".join(p).replace('"', '""') + '"' for p in phrases(q))
+        total = con.execute("SELECT count(*) FROM doc WHERE doc MATCH ?", (m,)).fetchone()[0]
+        con.execute(
+            "SELECT rowid FROM doc WHERE doc MATCH ? ORDER BY bm25(doc) LIMIT 10", (m,)
+        ).fetchall()
+        return int(total)
+
+    try:
+        return measure("fts5", ents, qs, add, search, lambda: dir_size(path))
+    finally:
+        con.close()
+
+
+def run_bare_whoosh(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+    """Whoosh directly: one space-tokenized body field with positions, terms as phrases (AND),
+    top 10 with the exact count, no filters."""
+    from whoosh import index as windex
+    from whoosh import query as wq
+    from whoosh.analysis import SpaceSeparatedTokenizer
+    from whoosh.fields import NUMERIC, TEXT, Schema
+
+    path.mkdir(parents=True)
+    schema = Schema(
+        id=NUMERIC(int, bits=64, stored=True, unique=True),
+        body=TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=True),
+    )
+    ix = windex.create_in(str(path), schema)
+
+    def add(batch: list[IndexEntry]) -> None:
+        w = ix.writer(limitmb=128)
+        for e in batch:
+            w.add_document(id=e.document_id, body=" ".join(e.body_tokens))
+        w.commit()
+
+    def search(q: SearchQuery) -> int:
+        parts = [wq.Term("body", p[0]) if len(p) == 1 else wq.Phrase("body", p) for p in phrases(q)]
+        with ix.searcher() as s:
+            res = s.search(wq.And(parts) if len(parts) > 1 else parts[0], limit=10)
+            total = len(res)
+            [int(h["id"]) for h in res[:10]]
+        return total
+
+    return measure("bare-whoosh", ents, qs, add, search, lambda: dir_size(path))
+
+
+def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> Result:
+    """The project's PostgreSQL backend (settings search_backend="postgres") on a throwaway
+    server (tests.servers.PostgresServer); each batch commits in its own transaction."""
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from api.context import AppContext
+    from core.db import migrate
+    from core.settings import Settings
+    from search.backends import make_backend
+    from tests.servers import PostgresServer
+
+    with PostgresServer() as pg:
+        settings = Settings(
+            data_dir=work / "pg-data", database_url=pg.url, search_backend="postgres"
+        )
+        migrate(settings.db_url)
+        ctx = AppContext.build(settings)
+        backend = make_backend(ctx)
+        session = Session(ctx.engine)
+
+        def add(batch: list[IndexEntry]) -> None:
+            backend.apply(session, {e.sha256: [e] for e in batch})
+            session.commit()
+
+        def size() -> int:
+            session.execute(text("ANALYZE search_entry; ANALYZE search_chunk"))
+            return int(
+                session.execute(
+                    text(
+                        "SELECT pg_total_relation_size('search_entry') "
+                        "+ pg_total_relation_size('search_chunk')"
+                    )
+                ).scalar_one()
+            )
+
+        def search(q: SearchQuery) -> int:
+            r = backend.search(session, q).total
+            session.rollback()
+            return r
+
+        try:
+            t0 = time.perf_counter()
+            for start in range(0, len(ents), 2000):
+                add(ents[start : start + 2000])
+            build = time.perf_counter() - t0
+            sz = size()
+            session.commit()
+            lat = []
+            totals = 0
+            for q in qs:
+                t = time.perf_counter()
+                totals += search(q)
+                lat.append((time.perf_counter() - t) * 1000)
+            r = Result("postgres", len(ents), len(ents) / build, sz / 1e6, lat)
+            print(
+                f"{'postgres':12s} docs={r.docs:7d} build={r.build_rate:7.0f} docs/s "
+                f"size={r.size:7.1f} MB  p50={r.p50:7.1f} ms "
+                f"p95={r.p95:7.1f} ms  (queries={len(qs)}, mean hits={totals / len(qs):.0f}; "
+                "size = tables + indexes after ANALYZE)",
+                flush=True,
+            )
+            return r
+        finally:
+            session.close()
+            ctx.engine.dispose()
+
+
+def relevance_tantivy(work: Path) -> None:
+    """recall@10 and MRR@10 of the tantivy backend on JSQuAD IR dev (as tests/search/
+    test_corpus.py: title + text per document, each question in "any" mode, top 10)."""
+    import json
+
+    from search.backends.tantivy_backend import TantivyBackend
+    from search.service import parse_query
+
+    base = Path(__file__).resolve().parents[2] / "shared" / "data" / "ja" / "relevance"
+    base = base / "jsquad_ir_dev"
+    docs = [json.loads(line) for line in (base / "docs.jsonl").read_text().splitlines() if line]
+    ents = []
+    for n, d in enumerate(docs, 1):
+        ents.append(
+            IndexEntry(
+                n, f"{n:064x}", index_tokens(f"{d['title']}\n{d['text']}"), [], [], [], [], [],
+                True, True, "", "ORG", "", "team", "working", 2026, date(2026, 4, 1),
+            )
+        )  # fmt: skip
+    by_id = {n: d["doc_id"] for n, d in enumerate(docs, 1)}
+    qrels: dict[str, set[str]] = {}
+    for line in (base / "qrels.trec").read_text().splitlines():
+        qid, _, did, rel = line.split()
+        if int(rel) > 0:
+            qrels.setdefault(qid, set()).add(did)
+    qlines = [
+        line.split("\t", 1) for line in (base / "queries.tsv").read_text().splitlines() if line
+    ]
+    backend = TantivyBackend(work / "relevance")
+    for start in range(0, len(ents), 2000):
+        backend.apply(None, {e.sha256: [e] for e in ents[start : start + 2000]})
+    hits10, rr = 0, 0.0
+    for qid, qtext in qlines:
+        q = SearchQuery(terms=parse_query(qtext).terms, mode="any", limit=10, facets=False)
+        ranked = [by_id[d] for d, _ in backend.search(None, q).hits]
+        rank = next((k for k, d in enumerate(ranked, 1) if d in qrels.get(qid, ())), None)
+        if rank:
+            hits10 += 1
+            rr += 1 / rank
+    n = len(qlines)
+    print(
+        f"relevance    tantivy JSQuAD IR dev: recall@10={hits10 / n:.3f} MRR@10={rr / n:.3f} "
+        f"(queries={n}, docs={len(docs)})",
+        flush=True,
+    )
+
+
+ENGINES = ("tantivy", "bare-tantivy", "fts5", "postgres", "whoosh", "bare-whoosh")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--docs", type=int, default=100_000)
     ap.add_argument("--whoosh-docs", type=int, default=10_000)
+    ap.add_argument("--postgres-docs", type=int, default=None, help="default: --docs")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument(
+        "--only",
+        default=",".join(ENGINES),
+        help=f"comma-separated engines to run, of {','.join(ENGINES)} (default: all)",
+    )
+    ap.add_argument("--relevance", action="store_true", help="also recall@10/MRR@10 (tantivy)")
     args = ap.parse_args()
+    only = [e.strip() for e in args.only.split(",") if e.strip()]
+    unknown = [e for e in only if e not in ENGINES]
+    if unknown:
+        ap.error(f"unknown engine(s): {', '.join(unknown)}")
+    pg_docs = args.postgres_docs if args.postgres_docs is not None else args.docs
+    sizes = [args.docs if e in ("tantivy", "bare-tantivy", "fts5") else 0 for e in only]
+    sizes += [args.whoosh_docs if e in ("whoosh", "bare-whoosh") else 0 for e in only]
+    sizes += [pg_docs if "postgres" in only else 0]
     work = Path(tempfile.mkdtemp(prefix="genpon-bench-search-"))
+    res: dict[str, Result] = {}
     try:
-        t = time.perf_counter()
-        ents = entries(max(args.docs, args.whoosh_docs))
-        print(f"generated+analyzed {len(ents)} documents in {time.perf_counter() - t:.1f} s")
-        qs = queries(args.queries)
-        from search.backends.tantivy_backend import TantivyBackend
+        if max(sizes, default=0):
+            t = time.perf_counter()
+            ents = entries(max(sizes))
+            print(f"generated+analyzed {len(ents)} documents in {time.perf_counter() - t:.1f} s")
+            qs = queries(args.queries)
+        for e in only:
+            if e == "tantivy":
+                from search.backends.tantivy_backend import TantivyBackend
 
-        run("tantivy", TantivyBackend(work / "tantivy"), ents[: args.docs], qs, work / "tantivy")
-        if args.whoosh_docs:
-            from search.backends.whoosh_backend import WhooshBackend
+                p = work / "tantivy"
+                res[e] = run_backend(e, TantivyBackend(p), ents[: args.docs], qs, p)
+            elif e == "bare-tantivy":
+                res[e] = run_bare_tantivy(ents[: args.docs], qs, work / e)
+            elif e == "fts5":
+                res[e] = run_fts5(ents[: args.docs], qs, work / e)
+            elif e == "whoosh":
+                from search.backends.whoosh_backend import WhooshBackend
 
-            run(
-                "whoosh",
-                WhooshBackend(work / "whoosh"),
-                ents[: args.whoosh_docs],
-                qs,
-                work / "whoosh",
-            )
+                p = work / "whoosh"
+                res[e] = run_backend(e, WhooshBackend(p), ents[: args.whoosh_docs], qs, p)
+            elif e == "bare-whoosh":
+                res[e] = run_bare_whoosh(ents[: args.whoosh_docs], qs, work / e)
+            elif e == "postgres":
+                res[e] = run_postgres(ents[:pg_docs], qs, work)
+        targets(res)
+        if args.relevance:
+            relevance_tantivy(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def targets(res: dict[str, Result]) -> None:
+    def verdict(ok: bool) -> str:
+        return "OK" if ok else "MISSED"
+
+    if "tantivy" in res:
+        t = res["tantivy"]
+        print(f"target  tantivy p95={t.p95:.1f} ms <= 25 ms: {verdict(t.p95 <= 25)}")
+        if "bare-tantivy" in res:
+            b = res["bare-tantivy"]
+            ratio = t.build_rate / b.build_rate
+            print(
+                f"target  tantivy build / bare tantivy build = {ratio:.2f} >= 0.5: "
+                f"{verdict(ratio >= 0.5)}  (p95 ratio {t.p95 / b.p95:.2f}x)"
+            )
+        if "fts5" in res:
+            f = res["fts5"]
+            print(f"info    tantivy p95 / fts5 p95 = {t.p95 / f.p95:.2f}")
+    if "postgres" in res:
+        p = res["postgres"]
+        print(
+            f"target  postgres p95={p.p95:.1f} ms <= 100 ms (docs={p.docs}): "
+            f"{verdict(p.p95 <= 100)}"
+        )
+    if "whoosh" in res and "bare-whoosh" in res:
+        w, b = res["whoosh"], res["bare-whoosh"]
+        ratio = w.p95 / b.p95
+        print(
+            f"target  whoosh p95 / bare whoosh p95 = {ratio:.2f} <= 1.5: {verdict(ratio <= 1.5)}"
+            f"  (p50 ratio {w.p50 / b.p50:.2f}, build ratio {w.build_rate / b.build_rate:.2f})"
+        )
 
 
 if __name__ == "__main__":
