@@ -159,45 +159,63 @@ class PostgresBackend(SearchBackend):
         return int(session.execute(text("SELECT count(*) FROM search_entry")).scalar_one())
 
     # --- queries ---------------------------------------------------------------------------
+    #
+    # Each positive term's body matches are computed once, set-wise, from the GIN index on
+    # search_chunk (``b<i>``: the matching contents), then joined by sha256 to the placements; the title/file name/case matches are
+    # tested on the placement row itself. Permissions and filters apply in the same statement,
+    # and the exact total comes from the same materialized match set as the page.
 
-    def _where(self, q: SearchQuery, params: dict[str, Any]) -> tuple[str, str]:
-        conds: list[str] = []
+    def _plan(
+        self, q: SearchQuery, params: dict[str, Any], rank: bool
+    ) -> tuple[str, str, str, str]:
+        """(WITH list, FROM clause, WHERE clause, score) of the placements ``e`` matching
+        ``q``, binding ``params``; with ``rank`` the score is the boosted ts_rank sum over
+        the positive terms (else ``0``). ``b<i>``: the contents whose body matches term i."""
+        ctes: list[str] = []
         scores: list[str] = []
+        joins: list[str] = []
+        conds: list[str] = []
 
-        def matches(i: int) -> str:
-            p = f"q{i}"
-            return (
-                f"(e.title_tsv @@ CAST(:{p} AS tsquery) OR e.filename_tsv @@ CAST(:{p} AS tsquery)"
-                f" OR e.meta_tsv @@ CAST(:{p} AS tsquery) OR EXISTS (SELECT 1 FROM search_chunk c"
-                f" WHERE c.sha256 = e.sha256 AND c.tsv @@ CAST(:{p} AS tsquery)))"
-            )
+        def fields(p: str) -> str:
+            return f"e.title_tsv @@ {p} OR e.filename_tsv @@ {p} OR e.meta_tsv @@ {p}"
 
-        def score(i: int) -> str:
+        def positive(i: int) -> None:
             p = f"CAST(:q{i} AS tsquery)"
-            return (
+            ctes.append(
+                f"b{i} AS MATERIALIZED (SELECT DISTINCT c.sha256 FROM search_chunk c "
+                f"WHERE c.tsv @@ {p})"
+            )
+            joins.append(f"LEFT JOIN b{i} ON b{i}.sha256 = e.sha256")
+            conds.append(f"(b{i}.sha256 IS NOT NULL OR {fields(p)})")
+            # the body rank of the best matching chunk, computed for visible matches only; a
+            # chunk without the phrase may hold its bigrams apart, so phrases re-test @@
+            phrase = f" AND c.tsv @@ {p}" if "<->" in params[f"q{i}"] else ""
+            scores.append(
                 f"({BOOSTS['title']} * ts_rank(e.title_tsv, {p})"
                 f" + {BOOSTS['filename']} * ts_rank(e.filename_tsv, {p})"
-                f" + {BOOSTS['meta']} * ts_rank(e.meta_tsv, {p})"
-                f" + coalesce((SELECT max(ts_rank(c.tsv, {p})) FROM search_chunk c"
-                f" WHERE c.sha256 = e.sha256 AND c.tsv @@ {p}), 0))"
+                f" + {BOOSTS['meta']} * ts_rank(e.meta_tsv, {p}) + CASE WHEN b{i}.sha256 IS NULL"
+                f" THEN 0 ELSE (SELECT max(ts_rank(c.tsv, {p})) FROM search_chunk c"
+                f" WHERE c.sha256 = e.sha256{phrase}) END)"
+            )
+
+        def negative(i: int) -> None:
+            p = f"CAST(:q{i} AS tsquery)"
+            conds.append(
+                f"NOT ({fields(p)}) AND NOT EXISTS (SELECT 1 FROM search_chunk c"
+                f" WHERE c.sha256 = e.sha256 AND c.tsv @@ {p})"
             )
 
         i = 0
         if q.mode == "any":
             toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
             params["q0"] = " | ".join(_lexeme(t) for t in toks) or "''"
-            conds.append(matches(0))
-            scores.append(score(0))
+            positive(0)
             i = 1
         for t in q.terms:
             if q.mode == "any" and not t.negated:
                 continue
             params[f"q{i}"] = term_tsquery(t)
-            if t.negated:
-                conds.append("NOT " + matches(i))
-            else:
-                conds.append(matches(i))
-                scores.append(score(i))
+            (negative if t.negated else positive)(i)
             i += 1
         if q.acl is None:
             conds.append("e.is_first")
@@ -215,41 +233,67 @@ class PostgresBackend(SearchBackend):
         if q.date_to:
             params["dto"] = date_key(q.date_to)
             conds.append("e.doc_date <= :dto")
-        return " AND ".join(conds), " + ".join(scores) or "0"
+        with_ = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
+        score = " + ".join(scores) if rank and scores else "0"
+        return with_, "search_entry e " + " ".join(joins), " AND ".join(conds) or "true", score
 
     def search(self, session: Session, query: SearchQuery) -> BackendHits:
+        # Bigrams are frequent (a common one occurs in most chunks), so the planner, which
+        # costs ``@@`` as cheap, prefers reading every chunk and testing it; but that detoasts
+        # each ~6 KB tsvector, while a GIN bitmap answers a phrase-free tsquery without
+        # reading the rows (measured at 100,000 documents: ~0.85 s vs ~0.05 s). Plain and
+        # index scans are switched off for these statements only (the savepoint's rollback
+        # restores the settings; the statements only read).
+        nested = session.begin_nested()
+        try:
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            session.execute(text("SET LOCAL enable_indexscan = off"))
+            # the match sets (~100,000 64-character hashes) otherwise spill to disk to dedupe
+            session.execute(text("SET LOCAL work_mem = '64MB'"))
+            return self._search(session, query)
+        finally:
+            nested.rollback()
+
+    def _search(self, session: Session, query: SearchQuery) -> BackendHits:
         params: dict[str, Any] = {}
-        where, score = self._where(query, params)
-        params.update(lim=query.limit, off=query.offset)
-        order = (
-            "score DESC, e.document_id"
-            if query.sort == "relevance"
-            else "e.doc_date DESC, e.document_id DESC"
-        )
+        relevance = query.sort == "relevance"
+        with_, from_, where, score = self._plan(query, params, rank=relevance)
+        order = "score DESC, document_id" if relevance else "doc_date DESC, document_id DESC"
+        sep = ", " if with_ else "WITH "
         rows = session.execute(
             text(
-                f"SELECT e.document_id, {score} AS score FROM search_entry e WHERE {where} "
+                f"{with_}{sep}m AS MATERIALIZED (SELECT e.document_id, e.doc_date, "
+                f"{score} AS score FROM {from_} WHERE {where}) "
+                f"SELECT document_id, score, (SELECT count(*) FROM m) FROM m "
                 f"ORDER BY {order} LIMIT :lim OFFSET :off"
+            ),
+            {**params, "lim": query.limit, "off": query.offset},
+        ).all()
+        hits = [(int(r[0]), float(r[1]) if relevance else 0.0) for r in rows]
+        if not query.facets:
+            if rows:
+                total = int(rows[0][2])
+            elif query.offset:
+                total = int(
+                    session.execute(
+                        text(f"{with_}SELECT count(*) FROM {from_} WHERE {where}"), params
+                    ).scalar_one()
+                )
+            else:
+                total = 0
+            return BackendHits(total=total, hits=hits, facets={})
+        cols = ", ".join(_FACET_COLS.values())
+        sets = ", ".join(f"({c})" for c in _FACET_COLS.values())
+        params = {}
+        with_, from_, where, _ = self._plan(query, params, rank=False)
+        agg = session.execute(
+            text(
+                f"{with_}SELECT {', '.join('e.' + c for c in _FACET_COLS.values())}, "
+                f"GROUPING({cols}) AS g, count(*) FROM {from_} "
+                f"WHERE {where} GROUP BY GROUPING SETS ({sets}, ())"
             ),
             params,
         ).all()
-        hits = [(int(r[0]), float(r[1]) if query.sort == "relevance" else 0.0) for r in rows]
-        cols = ", ".join(_FACET_COLS.values())
-        sets = ", ".join(f"({c})" for c in _FACET_COLS.values())
-        if query.facets:
-            agg = session.execute(
-                text(
-                    f"SELECT {cols}, GROUPING({cols}) AS g, count(*) FROM search_entry e "
-                    f"WHERE {where} GROUP BY GROUPING SETS ({sets}, ())"
-                ),
-                {k: v for k, v in params.items() if k not in ("lim", "off")},
-            ).all()
-        else:
-            agg = session.execute(
-                text(f"SELECT count(*) FROM search_entry e WHERE {where}"),
-                {k: v for k, v in params.items() if k not in ("lim", "off")},
-            ).all()
-            return BackendHits(total=int(agg[0][0]), hits=hits, facets={})
         total = 0
         raw: dict[str, dict[Any, int]] = {name: {} for name in _FACET_COLS}
         names = list(_FACET_COLS)
