@@ -111,6 +111,23 @@ def actor_for_user(session: Session, user: User) -> Actor:
     )
 
 
+def web_session_actor(session: Session, user_id: int, key_prefix: str | None) -> Actor | None:
+    """The actor behind a web sign-in (画面のセッション), or None when it must end: the user is
+    gone, deactivated or not a person, or the session was opened with an API key that has since
+    been revoked or given to someone else."""
+    user = session.get(User, user_id)
+    if user is None or not user.active or user.kind != "person":
+        return None
+    if key_prefix:
+        key = session.exec(select(ApiKey).where(ApiKey.prefix == key_prefix)).first()
+        if key is None or key.revoked_at is not None or key.user_id != user_id:
+            return None
+    try:
+        return actor_for_user(session, user)
+    except Unauthorized:
+        return None
+
+
 # --- API keys -------------------------------------------------------------------------------
 
 KEY_PREFIX = "gp_"

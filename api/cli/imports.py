@@ -180,16 +180,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _plan_lines(s: Any, run_id: int) -> list[str]:
-    from sqlmodel import col, select
+    from records.legacy_import.service import planned_entries
 
-    from records.legacy_import.models import ImportEntry
-
-    rows = s.exec(
-        select(ImportEntry)
-        .where(ImportEntry.run_id == run_id, ImportEntry.state == "planned")
-        .order_by(col(ImportEntry.seq))
-        .limit(PLAN_LINES + 1)
-    ).all()
+    rows = planned_entries(s, run_id, limit=PLAN_LINES + 1)
     lines = []
     for e in rows[:PLAN_LINES]:
         what = "原本として登録" if e.role == "original" else "写しとして登録"

@@ -17,11 +17,11 @@ from typing import Any
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core.errors import GenponError, Unauthorized
-from records.access import Actor, actor_for_user
-from records.models import ApiKey, User
+from core.errors import GenponError
+from records.access import Actor, web_session_actor
+from records.models import User
 
 COOKIE = "genpon_session"
 MAX_AGE = 8 * 3600
@@ -109,20 +109,12 @@ def actor_of(request: Request) -> Actor | None:
     if sess.user_id is None:
         return None
     with Session(request.app.state.ctx.engine) as s:
+        actor = web_session_actor(s, sess.user_id, sess.key_prefix)
+        if actor is None:
+            sign_out(sess)
+            return None
         user = s.get(User, sess.user_id)
-        valid = user is not None and user.active and user.kind == "person"
-        if valid and sess.key_prefix:
-            key = s.exec(select(ApiKey).where(ApiKey.prefix == sess.key_prefix)).first()
-            valid = key is not None and key.revoked_at is None and key.user_id == sess.user_id
-        if not valid or user is None:
-            sign_out(sess)
-            return None
-        try:
-            actor = actor_for_user(s, user)
-        except Unauthorized:
-            sign_out(sess)
-            return None
-        request.state.display_name = user.name
+        request.state.display_name = user.name if user else actor.login
     request.state.actor = actor
     return actor
 

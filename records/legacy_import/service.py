@@ -1315,6 +1315,18 @@ def list_entries(
     return list(items), count
 
 
+def planned_entries(s: Session, run_id: int, *, limit: int) -> list[ImportEntry]:
+    """What a dry run would do, in walk order (at most ``limit`` entries)."""
+    return list(
+        s.exec(
+            select(ImportEntry)
+            .where(ImportEntry.run_id == run_id, ImportEntry.state == "planned")
+            .order_by(col(ImportEntry.seq))
+            .limit(limit)
+        ).all()
+    )
+
+
 def where_is(s: Session, actor: Actor, path: str, *, limit: int = 50) -> list[ImportEntry]:
     """ "Where did my file go": entries whose legacy path ends with ``path`` (NFC)."""
     import unicodedata
