@@ -58,3 +58,9 @@ class PayloadTooLarge(GenponError):
 
 class UnsupportedType(GenponError):
     status_code = 415
+
+
+class Unavailable(GenponError):
+    """A required part of the installation is missing or down (設定・環境の不備)."""
+
+    status_code = 503

@@ -133,6 +133,11 @@ def query_tokens(term: str) -> list[str]:
     return _stream(normalize(term), open_edges=True)
 
 
+def is_bigram(token: str) -> bool:
+    """A two-character kanji/kana token: a bigram from inside a run (not an edge marker)."""
+    return len(token) == 2 and _cjk(token[0]) and _cjk(token[1])
+
+
 def is_single_char(qtokens: list[str]) -> bool:
     """A term that is one CJK character with nothing around it: matched by substring of tokens."""
     return len(qtokens) == 1 and len(qtokens[0]) == 1 and _cjk(qtokens[0])

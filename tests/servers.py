@@ -272,6 +272,11 @@ class PostgresServer:
         if self.proc is None:
             self.stop()
             raise ServerStartError(f"PostgreSQL did not start; log tail:\n{tail}")
+        with self.admin_connection("template1") as conn:
+            # what a DBA does once for the PostgreSQL search backend (databases created later
+            # from template1 inherit it); skipped where the package is not installed
+            if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'rum'").fetchone():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS rum")
         with self.admin_connection() as conn:
             conn.execute(f"CREATE ROLE {self.user} LOGIN CREATEDB PASSWORD '{self.password}'")
             conn.execute(f"CREATE DATABASE {self.database} OWNER {self.user}")

@@ -1,4 +1,4 @@
-"""PostgreSQL (scale): the analyzer's tokens in ``tsvector`` columns with GIN indexes.
+"""PostgreSQL (scale): the analyzer's tokens in ``tsvector`` columns behind a RUM index.
 
 The index lives in the same database, and :meth:`PostgresBackend.apply` writes in the
 caller's transaction (the one that deletes the outbox rows), so index and outbox commit
@@ -6,20 +6,36 @@ together. Tokens are written as tsvector literals with their positions (no Postg
 or dictionary touches them, so ``simple`` config semantics, exactly our analyzer's tokens);
 queries use the phrase operator ``<->``.
 
-A tsvector keeps positions only up to 16383 and at most 256 positions per lexeme, so the body
-is stored once per content in chunks of ``CHUNK`` tokens overlapping by ``OVERLAP`` (a phrase
-of up to ``OVERLAP`` tokens always lies whole in some chunk). Placements (``search_entry``)
-carry permissions, filters and the title/file name/case vectors. Tables: migration 0002.
+Shape (migration 0006). One row per live placement (``search_entry``) carries permissions,
+filters and ``all_tsv``: title (weight A), file name (B), case and folder (C) and the head of
+the body (D), each field apart from the next by more than the longest phrase, so no phrase
+spans two fields. Every query term is answered by one RUM index over ``all_tsv``: RUM keeps
+the positions in the index, so phrases and prefixes are decided without reading rows (a GIN
+index must re-read and decompress each candidate's vector to check a phrase, which at 100,000
+documents made a common bigram cost seconds). A tsvector keeps positions only up to 16383 and
+at most 256 positions per lexeme, so a body that does not fit continues in ``search_chunk``
+(once per content, chunks overlapping by ``OVERLAP`` tokens so a phrase of up to ``OVERLAP``
+tokens lies whole in some vector); those long contents are matched on a second, exact path.
+
+Ranking. The score is ``ts_rank`` over ``all_tsv`` with the field weights (title and file name
+boosted) plus the best overflow chunk. Ranking needs each candidate's vector, so when more than
+``EXACT_RANK`` visible documents match, only a bounded candidate set is ranked: the documents
+whose title, file name or case match (best first, by their small ``fields_tsv``) and the newest
+body matches. Totals, facets and filters stay exact in every case.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from core.errors import Unavailable
+from search.analyzer import is_bigram
 from search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
@@ -33,14 +49,34 @@ from search.backends.base import (
 )
 from search.models import SearchState
 
-CHUNK = 1000
-OVERLAP = 96
+log = logging.getLogger(__name__)
+
+MAX_POS = 16383  # tsvector positions stop here
+MAX_PER_LEXEME = 256  # ... and keep at most this many positions per lexeme
+OVERLAP = 96  # longest phrase (in tokens) guaranteed whole in one vector
+GAP = OVERLAP + 2  # positions left empty between fields, so no phrase spans two
+BODY_START = 1000  # body head position in all_tsv; the fields live below it
+CHUNK = MAX_POS - BODY_START  # tokens per body vector
+EXACT_RANK = 1000  # rank every match up to this many; above, a bounded candidate set
+RECENT = 200  # newest body matches ranked besides the field matches, above EXACT_RANK
 STATE_KEY = "postgres_index_built"
+# ts_rank weights in the order {D, C, B, A}: body, case/folder, file name, title (max 1.0)
+WEIGHTS = (
+    "{"
+    + ",".join(
+        f"{BOOSTS[k] / max(BOOSTS.values()):.4f}" for k in ("body", "meta", "filename", "title")
+    )
+    + "}"
+)
 _FACET_COLS = {
     "organization": "organization",
     "class": "doc_class",
     "folder_kind": "folder_kind",
     "fiscal_year": "fiscal_year",
+}
+_RUM_INDEXES = {
+    "ix_search_entry_all": "search_entry USING rum (all_tsv rum_tsvector_ops)",
+    "ix_search_chunk_tsv": "search_chunk USING rum (tsv rum_tsvector_ops)",
 }
 
 
@@ -48,29 +84,79 @@ def _lexeme(tok: str) -> str:
     return "'" + tok.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector_literal(tokens: list[str]) -> str:
-    positions: dict[str, list[int]] = {}
-    for i, tok in enumerate(tokens, start=1):
-        positions.setdefault(tok, []).append(min(i, 16383))
-    return " ".join(f"{_lexeme(t)}:{','.join(map(str, p[:256]))}" for t, p in positions.items())
+def tsvector_literal(parts: list[tuple[list[str], int, str]]) -> str:
+    """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order."""
+    positions: dict[str, list[str]] = {}
+    for tokens, first, weight in parts:
+        for i, tok in enumerate(tokens):
+            pos = first + i
+            if pos > MAX_POS:
+                break
+            kept = positions.setdefault(tok, [])
+            if len(kept) < MAX_PER_LEXEME:
+                kept.append(f"{pos}{weight}")
+    return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items())
 
 
 def chunks(tokens: list[str]) -> list[list[str]]:
-    if len(tokens) <= CHUNK:
-        return [tokens] if tokens else []
-    out = []
-    step = CHUNK - OVERLAP
-    for start in range(0, len(tokens), step):
-        out.append(tokens[start : start + CHUNK])
-        if start + CHUNK >= len(tokens):
+    """The body cut into vectors of at most ``CHUNK`` tokens in which no token occurs more
+    than ``MAX_PER_LEXEME`` times (so no position is dropped), consecutive ones overlapping by
+    ``OVERLAP`` tokens."""
+    out: list[list[str]] = []
+    start, n = 0, len(tokens)
+    while start < n:
+        counts: dict[str, int] = {}
+        end = start
+        while end < n and end - start < CHUNK:
+            c = counts.get(tokens[end], 0) + 1
+            if c > MAX_PER_LEXEME:
+                break
+            counts[tokens[end]] = c
+            end += 1
+        out.append(tokens[start:end])
+        if end >= n:
             break
+        start = end - OVERLAP  # a chunk holds > MAX_PER_LEXEME > OVERLAP tokens
     return out
 
 
+def field_parts(e: IndexEntry) -> list[tuple[list[str], int, str]]:
+    """Title (A), file name (B) and case/folder (C) at positions below ``BODY_START``."""
+    parts: list[tuple[list[str], int, str]] = []
+    pos = 1
+    for tokens, weight in ((e.title_tokens, "A"), (e.filename_tokens, "B"), (e.meta_tokens, "C")):
+        room = BODY_START - GAP - pos
+        if room <= 0:
+            break
+        parts.append((tokens[:room], pos, weight))
+        pos += min(len(tokens), room) + GAP
+    return parts
+
+
 def term_tsquery(term: Term) -> str:
+    """The term as a tsquery phrase. Every other bigram inside a CJK run is left out, with the
+    distance kept (``予算 <2> 執行`` for 予算執行): in the index a bigram is followed only by
+    the next bigram of its run or the run's end marker, and preceded only by the previous
+    bigram or the start marker, so bigrams ``ab`` at p and ``cd`` at p+2 imply ``bc`` at p+1.
+    Each token read costs the RUM index one posting list, so this is exact and cheaper."""
     if term.contains:
         return _lexeme(term.tokens[0]) + ":*"
-    return " <-> ".join(_lexeme(t) for t in term.tokens[:OVERLAP])
+    toks = term.tokens[:OVERLAP]
+    out = _lexeme(toks[0])
+    gap = 1
+    for j in range(1, len(toks)):
+        last = j == len(toks) - 1
+        if gap == 1 and not last and all(is_bigram(t) for t in toks[j - 1 : j + 2]):
+            gap = 2  # toks[j] is implied by its neighbours
+            continue
+        out += f" <{gap}> " if gap > 1 else " <-> "
+        out += _lexeme(toks[j])
+        gap = 1
+    return out
+
+
+def _any(parts: list[str]) -> str:
+    return " | ".join(f"({p})" for p in parts)
 
 
 class PostgresBackend(SearchBackend):
@@ -80,12 +166,41 @@ class PostgresBackend(SearchBackend):
         if engine.dialect.name != "postgresql":
             raise ValueError("the postgres search backend needs a PostgreSQL database")
         self.engine = engine
+        self._ensure_indexes()
+
+    def _ensure_indexes(self) -> None:
+        """Create the RUM indexes if they are missing (and the ``rum`` extension if allowed);
+        without them the backend cannot answer in time, so it refuses to start."""
+        with self.engine.begin() as conn:
+            have = set(
+                conn.execute(
+                    text("SELECT indexname FROM pg_indexes WHERE indexname = ANY(:n)"),
+                    {"n": list(_RUM_INDEXES)},
+                ).scalars()
+            )
+            if have == set(_RUM_INDEXES):
+                return
+            try:
+                with conn.begin_nested():
+                    conn.execute(text("CREATE EXTENSION IF NOT EXISTS rum"))
+                for name, target in _RUM_INDEXES.items():
+                    if name not in have:
+                        conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {target}"))
+            except DBAPIError as exc:
+                log.error("search: RUM index unavailable: %s", exc.orig)
+                raise Unavailable(
+                    "search_backend_unavailable",
+                    "PostgreSQL 検索には rum 拡張が必要です。Debian では postgresql-<版>-rum を"
+                    "導入し、管理者権限で CREATE EXTENSION rum; を実行してください。",
+                ) from None
 
     def needs_rebuild(self, session: Any) -> bool:
         row = session.get(SearchState, STATE_KEY)
         return row is None or row.value != SCHEMA_VERSION
 
     def mark_built(self, session: Any) -> None:
+        for name, target in _RUM_INDEXES.items():
+            session.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {target}"))
         row = session.get(SearchState, STATE_KEY) or SearchState(key=STATE_KEY)
         row.value = SCHEMA_VERSION
         session.add(row)
@@ -103,9 +218,12 @@ class PostgresBackend(SearchBackend):
         for sha, entries in batch.items():
             if not entries:
                 continue
-            for n, part in enumerate(chunks(entries[0].body_tokens)):
-                chunk_rows.append({"sha": sha, "n": n, "tsv": tsvector_literal(part)})
+            body = chunks(entries[0].body_tokens)
+            head = body[0] if body else []
+            for n, part in enumerate(body[1:], start=1):
+                chunk_rows.append({"sha": sha, "n": n, "tsv": tsvector_literal([(part, 1, "")])})
             for e in entries:
+                fields = field_parts(e)
                 entry_rows.append(
                     {
                         "id": e.document_id,
@@ -121,9 +239,8 @@ class PostgresBackend(SearchBackend):
                         "status": e.status,
                         "fy": e.fiscal_year,
                         "dd": e.date_key,
-                        "t": tsvector_literal(e.title_tokens),
-                        "f": tsvector_literal(e.filename_tokens),
-                        "m": tsvector_literal(e.meta_tokens),
+                        "f": tsvector_literal(fields),
+                        "a": tsvector_literal([*fields, (head, BODY_START, "")]),
                     }
                 )
         if chunk_rows:
@@ -139,16 +256,19 @@ class PostgresBackend(SearchBackend):
                 text(
                     "INSERT INTO search_entry (document_id, sha256, acl, prior_acl, is_first, "
                     "is_original, case_id, organization, doc_class, folder_kind, status, "
-                    "fiscal_year, doc_date, title_tsv, filename_tsv, meta_tsv) VALUES (:id, :sha, "
+                    "fiscal_year, doc_date, fields_tsv, all_tsv) VALUES (:id, :sha, "
                     "CAST(:acl AS text[]), CAST(:prior AS text[]), :first, :orig, :case_id, :org, "
-                    ":cls, :kind, :status, :fy, :dd, CAST(:t AS tsvector), CAST(:f AS tsvector), "
-                    "CAST(:m AS tsvector))"
+                    ":cls, :kind, :status, :fy, :dd, CAST(:f AS tsvector), CAST(:a AS tsvector))"
                 ),
                 entry_rows,
             )
         session.flush()
 
     def clear(self, session: Session) -> None:
+        # A full rebuild inserts every row: building the RUM indexes once at the end
+        # (mark_built) is several times faster than updating them row by row.
+        for name in _RUM_INDEXES:
+            session.execute(text(f"DROP INDEX IF EXISTS {name}"))
         session.execute(text("DELETE FROM search_entry"))
         session.execute(text("DELETE FROM search_chunk"))
         row = session.get(SearchState, STATE_KEY)
@@ -159,125 +279,143 @@ class PostgresBackend(SearchBackend):
         return int(session.execute(text("SELECT count(*) FROM search_entry")).scalar_one())
 
     # --- queries ---------------------------------------------------------------------------
-    #
-    # Each positive term's body matches are computed once, set-wise, from the GIN index on
-    # search_chunk (``b<i>``: the matching contents), then joined by sha256 to the placements; the title/file name/case matches are
-    # tested on the placement row itself. Permissions and filters apply in the same statement,
-    # and the exact total comes from the same materialized match set as the page.
 
-    def _plan(
-        self, q: SearchQuery, params: dict[str, Any], rank: bool
-    ) -> tuple[str, str, str, str]:
-        """(WITH list, FROM clause, WHERE clause, score) of the placements ``e`` matching
-        ``q``, binding ``params``; with ``rank`` the score is the boosted ts_rank sum over
-        the positive terms (else ``0``). ``b<i>``: the contents whose body matches term i."""
-        ctes: list[str] = []
-        scores: list[str] = []
-        joins: list[str] = []
-        conds: list[str] = []
-
-        def fields(p: str) -> str:
-            return f"e.title_tsv @@ {p} OR e.filename_tsv @@ {p} OR e.meta_tsv @@ {p}"
-
-        def positive(i: int) -> None:
-            p = f"CAST(:q{i} AS tsquery)"
-            ctes.append(
-                f"b{i} AS MATERIALIZED (SELECT DISTINCT c.sha256 FROM search_chunk c "
-                f"WHERE c.tsv @@ {p})"
-            )
-            joins.append(f"LEFT JOIN b{i} ON b{i}.sha256 = e.sha256")
-            conds.append(f"(b{i}.sha256 IS NOT NULL OR {fields(p)})")
-            # the body rank of the best matching chunk, computed for visible matches only; a
-            # chunk without the phrase may hold its bigrams apart, so phrases re-test @@
-            phrase = f" AND c.tsv @@ {p}" if "<->" in params[f"q{i}"] else ""
-            scores.append(
-                f"({BOOSTS['title']} * ts_rank(e.title_tsv, {p})"
-                f" + {BOOSTS['filename']} * ts_rank(e.filename_tsv, {p})"
-                f" + {BOOSTS['meta']} * ts_rank(e.meta_tsv, {p}) + CASE WHEN b{i}.sha256 IS NULL"
-                f" THEN 0 ELSE (SELECT max(ts_rank(c.tsv, {p})) FROM search_chunk c"
-                f" WHERE c.sha256 = e.sha256{phrase}) END)"
-            )
-
-        def negative(i: int) -> None:
-            p = f"CAST(:q{i} AS tsquery)"
-            conds.append(
-                f"NOT ({fields(p)}) AND NOT EXISTS (SELECT 1 FROM search_chunk c"
-                f" WHERE c.sha256 = e.sha256 AND c.tsv @@ {p})"
-            )
-
-        i = 0
+    def _matches(self, q: SearchQuery, params: dict[str, Any], facets: bool = False) -> str:
+        """WITH list defining ``m``: the visible placements matching ``q`` (document_id,
+        doc_date and, with ``facets``, the facet columns), binding ``params``."""
+        pos = [term_tsquery(t) for t in q.terms if not t.negated]
+        neg = [term_tsquery(t) for t in q.terms if t.negated]
         if q.mode == "any":
             toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
-            params["q0"] = " | ".join(_lexeme(t) for t in toks) or "''"
-            positive(0)
-            i = 1
-        for t in q.terms:
-            if q.mode == "any" and not t.negated:
-                continue
-            params[f"q{i}"] = term_tsquery(t)
-            (negative if t.negated else positive)(i)
-            i += 1
+            pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
+        main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
+        main += "".join(f" & !({n})" for n in neg)
+        params["qmain"] = main
+        params["qany"] = _any(pos)
+
+        vis: list[str] = []
         if q.acl is None:
-            conds.append("e.is_first")
+            vis.append("e.is_first")
         else:
             params["acl"] = list(q.acl)
-            conds.append(
+            vis.append(
                 "e.acl && CAST(:acl AS text[]) AND NOT (e.prior_acl && CAST(:acl AS text[]))"
             )
         for name, value in q.filters.items():
             params[f"f_{name}"] = value
-            conds.append(f"e.{name} = :f_{name}")
+            vis.append(f"e.{name} = :f_{name}")
+        # ``+ 0``: the date must never be chosen as an index path (it would read every vector)
         if q.date_from:
             params["dfrom"] = date_key(q.date_from)
-            conds.append("e.doc_date >= :dfrom")
+            vis.append("e.doc_date + 0 >= :dfrom")
         if q.date_to:
             params["dto"] = date_key(q.date_to)
-            conds.append("e.doc_date <= :dto")
-        with_ = ("WITH " + ", ".join(ctes) + " ") if ctes else ""
-        score = " + ".join(scores) if rank and scores else "0"
-        return with_, "search_entry e " + " ".join(joins), " AND ".join(conds) or "true", score
+            vis.append("e.doc_date + 0 <= :dto")
+
+        cols = "e.document_id, e.doc_date"
+        if facets:
+            cols += "".join(f", e.{c}" for c in _FACET_COLS.values())
+        ctes = [
+            "long AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
+            "CAST(:qany AS tsquery))"
+        ]
+        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *vis]
+        # the long path: contents with a body beyond the head, tested term by term exactly
+        long_where = [
+            "e.sha256 IN (SELECT sha256 FROM long)",
+            "NOT (e.all_tsv @@ CAST(:qmain AS tsquery))",  # else found by the main path
+            *vis,
+        ]
+
+        def in_chunks(p: str) -> str:
+            return (
+                f"EXISTS (SELECT 1 FROM search_chunk c WHERE c.sha256 = e.sha256 "
+                f"AND c.tsv @@ CAST({p} AS tsquery))"
+            )
+
+        if q.mode == "all":
+            for i, p in enumerate(pos):
+                params[f"p{i}"] = p
+                long_where.append(f"(e.all_tsv @@ CAST(:p{i} AS tsquery) OR {in_chunks(f':p{i}')})")
+        if neg:
+            params["qneg"] = _any(neg)
+            ctes.append(
+                "negl AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
+                "CAST(:qneg AS tsquery))"
+            )
+            main_where.append("e.sha256 NOT IN (SELECT sha256 FROM negl)")
+            long_where += [
+                "NOT (e.all_tsv @@ CAST(:qneg AS tsquery))",
+                "e.sha256 NOT IN (SELECT sha256 FROM negl)",
+            ]
+        ctes.append(
+            f"m AS MATERIALIZED (SELECT {cols} FROM search_entry e WHERE "
+            + " AND ".join(main_where)
+            + f" UNION ALL SELECT {cols} FROM search_entry e WHERE "
+            + " AND ".join(long_where)
+            + ")"
+        )
+        return "WITH " + ", ".join(ctes) + " "
 
     def search(self, session: Session, query: SearchQuery) -> BackendHits:
-        # Bigrams are frequent (a common one occurs in most chunks), so the planner, which
-        # costs ``@@`` as cheap, prefers reading every chunk and testing it; but that detoasts
-        # each ~6 KB tsvector, while a GIN bitmap answers a phrase-free tsquery without
-        # reading the rows (measured at 100,000 documents: ~0.85 s vs ~0.05 s). Plain and
-        # index scans are switched off for these statements only (the savepoint's rollback
-        # restores the settings; the statements only read).
+        # The planner costs ``@@`` as cheap and may prefer reading rows and testing their
+        # vectors (each a decompressed multi-KB value) over the RUM bitmap, which answers
+        # without touching them; plain and index scans are switched off for these statements
+        # only (the savepoint's rollback restores the settings; the statements only read).
         nested = session.begin_nested()
         try:
-            session.execute(text("SET LOCAL enable_seqscan = off"))
-            session.execute(text("SET LOCAL enable_indexscan = off"))
-            # the match sets (~100,000 64-character hashes) otherwise spill to disk to dedupe
-            session.execute(text("SET LOCAL work_mem = '64MB'"))
+            # (JIT compiling costs these statements more than it saves)
+            session.execute(
+                text(
+                    "SELECT set_config('enable_seqscan', 'off', true), "
+                    "set_config('enable_indexscan', 'off', true), "
+                    "set_config('work_mem', '64MB', true), set_config('jit', 'off', true)"
+                )
+            )
             return self._search(session, query)
         finally:
             nested.rollback()
 
     def _search(self, session: Session, query: SearchQuery) -> BackendHits:
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"lim": query.limit, "off": query.offset}
+        with_ = self._matches(query, params)
         relevance = query.sort == "relevance"
-        with_, from_, where, score = self._plan(query, params, rank=relevance)
-        order = "score DESC, document_id" if relevance else "doc_date DESC, document_id DESC"
-        sep = ", " if with_ else "WITH "
-        rows = session.execute(
-            text(
-                f"{with_}{sep}m AS MATERIALIZED (SELECT e.document_id, e.doc_date, "
-                f"{score} AS score FROM {from_} WHERE {where}) "
-                f"SELECT document_id, score, (SELECT count(*) FROM m) FROM m "
-                f"ORDER BY {order} LIMIT :lim OFFSET :off"
-            ),
-            {**params, "lim": query.limit, "off": query.offset},
-        ).all()
+        if relevance:
+            want = query.offset + query.limit
+            params.update(w=WEIGHTS, exact=EXACT_RANK, nf=want, nr=max(RECENT, want))
+            sql = (
+                f"{with_}, n AS MATERIALIZED (SELECT count(*) AS total FROM m), "
+                "fm AS MATERIALIZED (SELECT e.document_id, ts_rank(CAST(:w AS float4[]), "
+                "e.fields_tsv, CAST(:qany AS tsquery)) AS fr FROM search_entry e "
+                "WHERE e.fields_tsv @@ CAST(:qany AS tsquery)), "
+                "f AS (SELECT fm.document_id FROM fm JOIN m ON m.document_id = fm.document_id "
+                "ORDER BY fm.fr DESC, fm.document_id LIMIT :nf), "
+                "r AS (SELECT document_id FROM m ORDER BY doc_date DESC, document_id DESC "
+                "LIMIT :nr), "
+                "c AS (SELECT document_id FROM m WHERE (SELECT total FROM n) <= :exact "
+                "UNION SELECT document_id FROM f UNION SELECT document_id FROM r) "
+                "SELECT e.document_id, ts_rank(CAST(:w AS float4[]), e.all_tsv, "
+                "CAST(:qany AS tsquery)) + CASE WHEN e.sha256 IN (SELECT sha256 FROM long) "
+                "THEN (SELECT coalesce(max(ts_rank(s.tsv, CAST(:qany AS tsquery))), 0) "
+                "FROM search_chunk s WHERE s.sha256 = e.sha256) * :wb ELSE 0 END AS score, "
+                "(SELECT total FROM n) FROM search_entry e "
+                "WHERE e.document_id IN (SELECT document_id FROM c) "
+                "ORDER BY score DESC, e.document_id LIMIT :lim OFFSET :off"
+            )
+            params["wb"] = BOOSTS["body"] / max(BOOSTS.values())
+        else:
+            sql = (
+                f"{with_}SELECT document_id, 0, (SELECT count(*) FROM m) FROM m "
+                "ORDER BY doc_date DESC, document_id DESC LIMIT :lim OFFSET :off"
+            )
+        rows = session.execute(text(sql), params).all()
         hits = [(int(r[0]), float(r[1]) if relevance else 0.0) for r in rows]
         if not query.facets:
             if rows:
                 total = int(rows[0][2])
             elif query.offset:
                 total = int(
-                    session.execute(
-                        text(f"{with_}SELECT count(*) FROM {from_} WHERE {where}"), params
-                    ).scalar_one()
+                    session.execute(text(f"{with_}SELECT count(*) FROM m"), params).scalar_one()
                 )
             else:
                 total = 0
@@ -285,12 +423,11 @@ class PostgresBackend(SearchBackend):
         cols = ", ".join(_FACET_COLS.values())
         sets = ", ".join(f"({c})" for c in _FACET_COLS.values())
         params = {}
-        with_, from_, where, _ = self._plan(query, params, rank=False)
+        with_ = self._matches(query, params, facets=True)
         agg = session.execute(
             text(
-                f"{with_}SELECT {', '.join('e.' + c for c in _FACET_COLS.values())}, "
-                f"GROUPING({cols}) AS g, count(*) FROM {from_} "
-                f"WHERE {where} GROUP BY GROUPING SETS ({sets}, ())"
+                f"{with_}SELECT {cols}, GROUPING({cols}) AS g, count(*) FROM m "
+                f"GROUP BY GROUPING SETS ({sets}, ())"
             ),
             params,
         ).all()

@@ -190,3 +190,28 @@ def test_service_call_with_filters_object(ctx, demo, client, search_backend):
             ctx, s, SYSTEM_ACTOR, "呼び出し", filters=SearchFilters(date_to=date(2000, 1, 1))
         )
         assert r.total == 0
+
+
+def test_long_bodies_match_everywhere(client, demo, ctx, search_backend):
+    """A body far past one PostgreSQL vector (16,383 positions, 256 per lexeme): words at the
+    start, middle and end, AND across parts, and exclusions are all exact."""
+    auth = demo.auth("tanaka")
+    f = team_folder(ctx)
+    parts = []
+    for n in range(240):
+        parts.append("予算案の作成と執行。" * 15)  # 予算 ~3,600 times in all
+        parts.append(f"標識{n}号の記録。")
+    body = "冒頭語句。" + "".join(parts) + "末尾語句。"
+    assert len(body) > 35_000
+    long = deposit(client, auth, body.encode(), folder_id=f, filename="long.txt").json()
+    short = deposit(client, auth, "冒頭語句だけの短い文書".encode(), folder_id=f).json()
+    sync(ctx)
+    assert ids(search(client, auth, "冒頭語句")) == {long["id"], short["id"]}
+    assert ids(search(client, auth, "末尾語句")) == {long["id"]}
+    for n in (0, 1, 57, 120, 121, 199, 238, 239):
+        assert ids(search(client, auth, f'"標識{n}号"')) == {long["id"]}, n
+    assert search(client, auth, '"標識240号"')["total"] == 0
+    assert ids(search(client, auth, "冒頭語句 末尾語句")) == {long["id"]}
+    assert ids(search(client, auth, "冒頭語句 -末尾語句")) == {short["id"]}
+    assert ids(search(client, auth, "冒頭語句 -標識239号")) == {short["id"]}
+    assert ids(search(client, auth, "執行 標識200号")) == {long["id"]}
