@@ -3,14 +3,16 @@
     .venv/bin/python bench/import.py [--files 20000] [--mb 2300] [--workers N] [--dir DIR]
 
 Generates a tree (text files with duplicates and near-copies, some larger binary files), runs
-the sha256sum yardstick, then imports it twice into fresh data directories: with text
-extraction and with ``--no-text``. Prints files/s, MB/s, the ratio to the yardstick and the
-peak RSS of the import (children included).
+the sha256sum yardstick, then imports it twice into fresh data directories (next to the tree,
+under ``--dir``): with text extraction and with ``--no-text``. Prints files/s, MB/s, the ratio
+to the yardstick, the peak RSS of the import (children included), its CPU time, the time per
+phase and the load average (other work on the machine skews every figure).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -133,10 +135,22 @@ def _decode(data: bytes | None) -> str | None:
         return data.decode("shift_jis", errors="replace")
 
 
+def settle() -> None:
+    """Flush pending writeback (the generated tree, a deleted data directory) so that it is not
+    charged to the next measurement."""
+    os.sync()
+    time.sleep(1)
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
+
+
+def load() -> str:
+    """The machine's load average (1, 5, 15 min): other work on it skews every figure."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -155,20 +169,27 @@ def main() -> None:
             f"tree: {nfiles} files, {nbytes / 1e6:.0f} MB (generated in {time.perf_counter() - t0:.1f}s)"
         )
         run(["sh", "-c", f"find '{tree}' -type f -exec cat {{}} + > /dev/null"])  # warm cache
+        settle()
+        load_before = load()
         yard = run(["sh", "-c", f"find '{tree}' -type f -exec sha256sum {{}} + > /dev/null"])
         print(
-            f"yardstick sha256sum: {yard:.1f}s  {nfiles / yard:.0f} files/s  {nbytes / yard / 1e6:.0f} MB/s"
+            f"yardstick sha256sum: {yard:.1f}s  {nfiles / yard:.0f} files/s  "
+            f"{nbytes / yard / 1e6:.0f} MB/s  (load avg {load_before} -> {load()})"
         )
         for label, extra in (("with text extraction", []), ("extraction off", ["--no-text"])):
             data = base / f"data-{len(extra)}"
             env = {**os.environ, "GENPON_DATA_DIR": str(data), "GENPON_ENVIRONMENT": "test"}
             run([sys.executable, "-m", "api.cli.main", "init", "--demo"], env)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            dt = run(
+            settle()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            load_before = load()
+            t = time.perf_counter()
+            done = subprocess.run(
                 [
                     sys.executable,
                     "-m",
                     "api.cli.main",
+                    "--json",
                     "import",
                     str(tree),
                     "--org",
@@ -179,12 +200,26 @@ def main() -> None:
                     str(args.workers),
                     *extra,
                 ],
-                env,
+                check=True,
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
             )
-            rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            dt = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rss = max(before.ru_maxrss, after.ru_maxrss)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            summary = json.loads(done.stdout)["summary"]
+            assert summary["imported"] + summary["skipped"] == nfiles, summary
             print(
                 f"import ({label}, {args.workers} workers): {dt:.1f}s  {nfiles / dt:.0f} files/s  "
                 f"{nbytes / dt / 1e6:.1f} MB/s  ratio {yard / dt:.2f}  peak RSS {rss / 1024:.0f} MB"
+            )
+            phases = "  ".join(f"{k} {v:.1f}s" for k, v in summary.get("phase_s", {}).items())
+            print(
+                f"    CPU {cpu:.1f}s (user+sys, workers included); phases: {phases}; "
+                f"load avg {load_before} -> {load()}"
             )
             shutil.rmtree(data, ignore_errors=True)
     finally:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func
@@ -119,6 +120,82 @@ def create_folder(
     return folder
 
 
+def create_folder_paths(
+    session: Session,
+    actor: Actor,
+    *,
+    parent_id: int,
+    paths: Iterable[Sequence[str]],
+) -> dict[tuple[str, ...], int]:
+    """Get-or-create many subfolder paths below ``parent_id`` in one go (bulk import).
+
+    Each path is a sequence of names relative to the parent. Names are cleaned with
+    :func:`clean_name` (an invalid name raises ``InvalidInput`` like :func:`create_folder`).
+    Access is checked once on the parent (subfolders share its kind, organization and case, so
+    :func:`create_folder` would decide the same for each of them). Existing folders are reused;
+    the missing ones are added level by level with one flush per level and get the same
+    ``folder.created`` audit events as :func:`create_folder` (one :func:`audit.record_many`
+    call per level). Returns ``{cleaned path: folder id}`` for every prefix of every path."""
+    parent, case = get_folder(session, actor, parent_id)
+    require_write(actor, parent, case)
+    wanted: set[tuple[str, ...]] = set()
+    for path in paths:
+        clean = tuple(clean_name(p) for p in path)
+        for i in range(1, len(clean) + 1):
+            wanted.add(clean[:i])
+    ids: dict[tuple[str, ...], int] = {(): parent.id or 0}
+    depth = 1
+    while True:
+        level = sorted(p for p in wanted if len(p) == depth)
+        if not level:
+            break
+        parent_ids = sorted({ids[p[:-1]] for p in level})
+        by_parent = {pid: key for key, pid in ids.items() if len(key) == depth - 1}
+        for i in range(0, len(parent_ids), 500):
+            for f in session.exec(
+                select(Folder).where(col(Folder.parent_id).in_(parent_ids[i : i + 500]))
+            ).all():
+                key = (*by_parent[f.parent_id or 0], f.name)
+                if key in wanted:
+                    ids.setdefault(key, f.id or 0)
+        new: list[tuple[tuple[str, ...], Folder]] = [
+            (
+                p,
+                Folder(
+                    kind=parent.kind,
+                    name=p[-1],
+                    parent_id=ids[p[:-1]],
+                    organization_id=parent.organization_id,
+                    case_pk=parent.case_pk,
+                    created_by=actor.user_id or None,
+                ),
+            )
+            for p in level
+            if p not in ids
+        ]
+        if new:
+            session.add_all([f for _p, f in new])
+            session.flush()
+            audit.record_many(
+                session,
+                actor=actor.login,
+                events=[
+                    {
+                        "action": "folder.created",
+                        "target_type": "folder",
+                        "target_id": f.id or 0,
+                        "case_id": case.case_id if case else None,
+                        "details": {"kind": f.kind, "name": f.name, "parent_id": f.parent_id},
+                    }
+                    for _p, f in new
+                ],
+            )
+            for p, f in new:
+                ids[p] = f.id or 0
+        depth += 1
+    return ids
+
+
 def create_case_folder(session: Session, actor: Actor, case: Case) -> Folder:
     folder = Folder(
         kind="case",
@@ -229,6 +306,7 @@ __all__ = [
     "FolderPage",
     "can_read_folder",
     "create_folder",
+    "create_folder_paths",
     "folder_path",
     "get_folder",
     "list_folders",

@@ -25,11 +25,9 @@ CRITERIA = ("official", "case", "oldest", "newest", "shortest")
 
 #: character shingle length over NFKC-normalized text with whitespace removed
 SHINGLE_K = 5
-#: MinHash permutations (estimate error ~ sqrt(J(1-J)/NUM_PERM): ±0.025 at J=0.8)
+#: MinHash bins of the one-permutation signature (estimate error ~ sqrt(J(1-J)/NUM_PERM):
+#: ±0.025 at J=0.8); signatures of different schemes are not comparable (see near_dupes)
 NUM_PERM = 256
-MINHASH_SEED = 1
-#: datasketch permutation scheme (signatures of different schemes are not comparable)
-SCHEME = "affine32"
 #: default similarity (estimated Jaccard) for reporting a near-duplicate pair
 DEFAULT_THRESHOLD = 0.8
 #: LSH candidate threshold sits below the reporting threshold so borderline pairs are checked

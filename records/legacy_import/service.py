@@ -5,15 +5,21 @@ A run goes through phases, each recorded on ``import_run.phase`` and each entry'
 continues where it stopped when the same command is run again, with no duplicate documents:
 
 1. ``scan``    walk the tree (:mod:`.walker`); one entry per path, problems recorded as skipped;
-2. ``hash``    hash every file in parallel (read once, re-checked for changes while reading);
-3. ``text``    (dry run only) extract text and compute a MinHash signature once per content;
+2. ``hash``    hash every file in the worker pool, reading it once: a real import copies it on
+               the same read into the store's staging directory (named per content and per
+               process, no fsync; a background thread syncs the filesystem meanwhile and one
+               sync at the end of the phase makes every copy durable);
+3. ``text``    (dry run only) extract text and compute a signature once per content;
 4. ``deposit`` per content group, choose the original by the configured rule
-               (:mod:`.config`), deposit it (the only second read: staging into the store)
-               and place every other path as a copy pointing to it (no read, no new blob).
-               Groups go in batches of ``DEPOSIT_BATCH``, one transaction each: the worker pool
-               stages the originals (no fsync per file) and extracts text while this process
-               writes the documents; one ``syncfs`` before the commit makes the batch's blobs
-               durable, and each placement commits with its entry's new state;
+               (:mod:`.config`), deposit it and place every other path as a copy pointing to
+               it (no read, no new blob). Groups go in batches of ``DEPOSIT_BATCH``, one
+               transaction each. One batch ahead, the workers sniff each content's type once
+               (libmagic, as a deposit does), give the staged copies their store names and
+               compute text signatures from them (:func:`_prep_task`); this process creates the
+               batch's subfolders at once, writes the documents with
+               :func:`documents.deposit_batch`, syncs the filesystem once (the new names) and
+               commits the entries' progress with them. A resumed run (another process) finds
+               no staged copy of its own and stages the originals again;
 5. ``near``    extract what is still missing (a resumed run), then group near-duplicate
                contents (:mod:`.near_dupes`); suggestions only;
 6. ``done``    summary, audit event.
@@ -24,10 +30,13 @@ nothing in Genpon, the blob store or the source tree changes. The source tree is
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -50,7 +59,7 @@ from core.settings import Settings
 from records import audit, documents
 from records.access import Actor, can_read_folder, require_role, require_write
 from records.documents import clean_filename
-from records.folders import clean_name, create_folder, folder_path
+from records.folders import clean_name, create_folder, create_folder_paths, folder_path
 from records.legacy_import import near_dupes, walker
 from records.legacy_import.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
 from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
@@ -60,7 +69,11 @@ from storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, S
 from storage.local import LocalBlobStore
 
 BATCH = 200
-DEPOSIT_BATCH = 200  # content groups per deposit transaction (one filesystem sync each)
+HASH_PAGE = 1000  # entries per hash page (two pages in flight)
+DEPOSIT_BATCH = 1000  # content groups per deposit transaction (one filesystem sync each)
+SMALL_COPY = 1 << 20  # files up to this size are copied from memory after hashing
+PREP_CHUNK = 50  # contents sniffed (and linked into the store) per worker task
+SYNC_EVERY_S = 0.5  # background filesystem sync while the hash phase stages copies
 STATE_TABLES = (ImportRun, ImportEntry, TextSignature, NearDupCluster)
 PHASES = ("scan", "hash", "text", "deposit", "near", "done")
 
@@ -100,25 +113,245 @@ class ImportResult:
 # --- worker tasks (module level: picklable for the process pool) -----------------------------
 
 
-def _hash_task(args: tuple[bytes, bytes, tuple[str, ...]]) -> dict[str, Any]:
-    root, rel, allowed = args
+def staged_name(nonce: str, sha256: str) -> str:
+    """Name of a content staged by the hash phase of the import process ``nonce``."""
+    return f"{STAGING_PREFIX}imp{nonce}-{sha256}{STAGING_SUFFIX}"
+
+
+class _Copy:
+    """The copy of one file into the staging directory made while it is hashed: kept in memory
+    up to ``SMALL_COPY`` bytes (so a content this process staged already, a skipped type or an
+    empty file costs no new file), spilled to a temp file beyond."""
+
+    def __init__(self, staging_dir: str, max_bytes: int | None) -> None:
+        self.dir = staging_dir
+        self.max_bytes = max_bytes
+        self.buf = bytearray()
+        self.fd = -1
+        self.tmp = ""
+        self.written = 0
+
+    def restart(self) -> None:
+        self.buf.clear()
+        self.written = 0
+        if self.fd >= 0:
+            os.ftruncate(self.fd, 0)
+            os.lseek(self.fd, 0, os.SEEK_SET)
+
+    def write(self, chunk: memoryview) -> None:
+        self.written += len(chunk)
+        if self.max_bytes is not None and self.written > self.max_bytes:
+            return  # too large to deposit: hash only (the deposit reports it)
+        if self.fd < 0 and self.written <= SMALL_COPY:
+            self.buf += chunk
+            return
+        if self.fd < 0:
+            self.fd, self.tmp = tempfile.mkstemp(
+                prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=self.dir
+            )
+            self._write(self.buf)
+            self.buf = bytearray()
+        self._write(chunk)
+
+    def _write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):  # start writing back now, do not wait
+                os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(self.fd)
+            self.fd = -1
+
+    def keep(self, final: str) -> None:
+        """Give the complete copy its staged name (unless this process staged it already)."""
+        if os.path.exists(final):
+            self.discard()
+            return
+        if not self.tmp:
+            self.fd, self.tmp = tempfile.mkstemp(
+                prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=self.dir
+            )
+            try:
+                self._write(self.buf)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+        os.rename(self.tmp, final)
+        self.tmp = ""
+
+    def discard(self) -> None:
+        self.close()
+        _unlink(self.tmp)
+        self.tmp = ""
+
+
+def _hash_task(args: tuple[Any, ...]) -> dict[str, Any]:
+    """Hash one file (re-checked for changes while reading, retried) and, given a staging
+    directory, copy it there on the same read: ``(root, rel, allowed[, staging_dir, nonce,
+    max_bytes])``. The copy gets the name :func:`staged_name` once complete; it is not fsynced
+    (the import syncs the filesystem once before any of it gets a store name). Without a
+    staging directory (dry run, tests) the type is sniffed and checked here; a real import does
+    that once per content in the deposit phase (:func:`_prep_task`)."""
+    root, rel, allowed = args[:3]
+    staging_dir, nonce, max_bytes = args[3:6] if len(args) > 3 else (None, None, None)
+    copy = _Copy(staging_dir, max_bytes) if staging_dir is not None else None
     try:
-        h = walker.read_stable(root, rel)
+        try:
+            h = None
+            for attempt in range(3):
+                try:
+                    if copy is not None and attempt:
+                        copy.restart()
+                    h = walker.read_stable(root, rel, copy.write if copy is not None else None)
+                    break
+                except walker.SkipEntry as exc:
+                    if exc.reason != "changed_while_reading" or attempt == 2 or copy is None:
+                        raise
+            assert h is not None
+        finally:
+            if copy is not None:
+                copy.close()
     except walker.SkipEntry as exc:
+        if copy is not None:
+            copy.discard()
         return {"reason": exc.reason, "detail": exc.detail}
     except OSError as exc:
+        if copy is not None:
+            copy.discard()
         return {"reason": "unreadable", "detail": str(exc)}
     if h.size == 0:
+        if copy is not None:
+            copy.discard()
         return {"reason": "empty_file", "size": 0, "mtime_ns": h.mtime_ns}
-    try:
-        mime = sniff(Path(os.fsdecode(root + b"/" + rel)), h.head)
-    except Exception:
-        mime = "application/octet-stream"
-    out = {"sha256": h.sha256, "size": h.size, "mtime_ns": h.mtime_ns, "mime": mime}
-    if not type_allowed(mime, allowed):
-        out["reason"] = "type_not_allowed"
-        out["detail"] = mime
+    out: dict[str, Any] = {"sha256": h.sha256, "size": h.size, "mtime_ns": h.mtime_ns}
+    if copy is None:  # a real import sniffs once per content, in the deposit phase
+        mime = _sniff(Path(os.fsdecode(root + b"/" + rel)), h.head)
+        out["mime"] = mime
+        if not type_allowed(mime, allowed):
+            out["reason"] = "type_not_allowed"
+            out["detail"] = mime
+    if copy is not None:
+        try:
+            if "reason" in out or (max_bytes is not None and h.size > max_bytes):
+                copy.discard()
+            else:
+                copy.keep(os.path.join(staging_dir, staged_name(nonce, h.sha256)))
+        except OSError:
+            copy.discard()  # not staged: the deposit phase reads the file again
     return out
+
+
+def _sniff(path: Path, head: bytes) -> str:
+    try:
+        return sniff(path, head)
+    except Exception:
+        return "application/octet-stream"
+
+
+def _read_head(path: bytes) -> bytes | None:
+    """The first ``HEAD_SIZE`` bytes of a file, None when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, HEAD_SIZE)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def content_type(staged: str | None, root: bytes, rel: bytes) -> str | None:
+    """The sniffed type of a content (libmagic over its first ``HEAD_SIZE`` bytes, as a deposit
+    sniffs it) read from this process's staged copy, else from a source path; None when
+    neither can be read."""
+    if staged is not None:
+        head = _read_head(os.fsencode(staged))
+        if head is not None:
+            return _sniff(Path(staged), head)
+    try:
+        fd = walker.open_entry(root, rel)
+    except (walker.SkipEntry, OSError):
+        return None
+    try:
+        head = os.read(fd, HEAD_SIZE)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return _sniff(Path(os.fsdecode(root + b"/" + rel)), head)
+
+
+_STORES: dict[str, LocalBlobStore] = {}
+
+
+def _prep_task(args: tuple[Any, ...]) -> dict[str, Any]:
+    """Get a batch of contents ready for their deposit, in a worker:
+    ``(store_root or None, root, allowed, [(sha, staged path, source rel, known type, wants
+    text)][, with_text])``.
+
+    Each content is sniffed once (unless its type is known) and, when its type is allowed and
+    this process staged a copy, the copy gets its store name in the local store without fsync
+    (:meth:`LocalBlobStore.put_staged_deferred`: the copy's bytes were synced at the end of the
+    hash phase, and the deposit syncs the names before any row refers to them); with text
+    (``args[4]``) the text signature of each content that wants one is computed from the same
+    copy. Returns ``{"mime": {sha: type or None}, "linked": [sha, ...], "sigs": [TextSig]}``."""
+    store_root, root, allowed, items = args[:4]
+    with_text = bool(args[4]) if len(args) > 4 else False
+    store = None
+    if store_root is not None:
+        store = _STORES.get(store_root)
+        if store is None:
+            store = _STORES[store_root] = LocalBlobStore(store_root)
+    mimes: dict[str, str | None] = {}
+    linked: list[str] = []
+    sigs: list[near_dupes.TextSig] = []
+    for sha, staged, rel, known, want_text in items:
+        size = None
+        with contextlib.suppress(OSError):
+            size = os.stat(staged).st_size if staged else None
+        here = staged if size is not None else None
+        mime = known or content_type(here, root, rel)
+        mimes[sha] = mime
+        if mime is None or not type_allowed(mime, allowed):
+            continue
+        if store is not None and here is not None:
+            try:
+                store.put_staged_deferred(StagedBlob(sha, size or 0, Path(here), b""))
+                linked.append(sha)
+            except (OSError, ValueError):
+                pass
+        if with_text and want_text:  # from the staged copy when there is one (no source read)
+            if here is not None:
+                sigs.append(near_dupes.text_signature(Path(here), mime, sha))
+            else:
+                sigs.append(_text_task((root, rel, mime, sha)))
+    return {"mime": mimes, "linked": linked, "sigs": sigs}
+
+
+def _sync_loop(store: LocalBlobStore, stop: threading.Event) -> None:
+    """Flush the store's filesystem every few moments until ``stop`` (overlaps disk writes of
+    staged copies with hashing instead of one long sync at the end)."""
+    while not stop.wait(SYNC_EVERY_S):
+        with contextlib.suppress(OSError):
+            store.sync()
+
+
+def _folder_name(part: str) -> str:
+    try:
+        return clean_name(part)
+    except InvalidInput:
+        return "_"
+
+
+def _unlink(path: str) -> None:
+    if path:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _text_task(args: tuple[bytes, bytes, str | None, str]) -> near_dupes.TextSig:
@@ -246,22 +479,46 @@ class _Meter:
             self.bar.close()
 
 
-def _save_signature(s: Session, sig: near_dupes.TextSig) -> None:
-    s.execute(
-        _insert(s)(TextSignature)
-        .values(
-            sha256=sig.sha256,
-            status=sig.status,
-            extractor=sig.extractor,
-            reason=(sig.reason or "")[:500] or None,
-            chars=sig.chars,
-            shingle_k=near_dupes.SHINGLE_K,
-            num_perm=near_dupes.NUM_PERM,
-            hashvalues=sig.hashvalues,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["sha256"])
+def _save_signatures(s: Session, sigs: Iterable[near_dupes.TextSig]) -> None:
+    """Insert (or replace signatures of an earlier scheme) contents' text signatures, with one
+    executemany."""
+    now = utcnow()
+    rows = [
+        {
+            "sha256": sig.sha256,
+            "status": sig.status,
+            "extractor": sig.extractor,
+            "reason": (sig.reason or "")[:500] or None,
+            "chars": sig.chars,
+            "shingle_k": near_dupes.SHINGLE_K,
+            "num_perm": near_dupes.NUM_PERM,
+            "hashvalues": sig.hashvalues,
+            "created_at": now,
+        }
+        for sig in sigs
+    ]
+    if not rows:
+        return
+    stmt = _insert(s)(TextSignature.__table__)  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["sha256"],
+        set_={k: stmt.excluded[k] for k in rows[0] if k != "sha256"},
     )
+    s.execute(stmt, rows)
+
+
+def _signed(s: Session, shas: list[str] | None = None) -> set[str]:
+    """Contents (of ``shas``, else all) with a signature of the current scheme (or a final
+    non-ok status: empty, failed, unsupported)."""
+    stmt = select(TextSignature.sha256, TextSignature.status, TextSignature.hashvalues)
+    out: set[str] = set()
+    chunks = [shas[i : i + 500] for i in range(0, len(shas), 500)] if shas is not None else [None]
+    for chunk in chunks:
+        q = stmt if chunk is None else stmt.where(col(TextSignature.sha256).in_(chunk))
+        for sha, status, hv in s.exec(q).all():
+            if status != "ok" or near_dupes.current(hv):
+                out.add(sha)
+    return out
 
 
 # --- the flow ------------------------------------------------------------------------------------
@@ -405,10 +662,12 @@ def run_import(
                 continue
             if name == "text" and (not with_text or not opts.dry_run):
                 # A real import extracts text during the deposit phase, in the worker pool
-                # alongside the staging of originals; ``near`` catches up on anything missing.
+                # from the staged copies; ``near`` catches up on anything missing.
                 job.set_phase("deposit")
                 continue
+            t0 = time.monotonic()
             step()
+            job.phase_s[name] = round(time.monotonic() - t0, 3)
             job.set_phase(PHASES[PHASES.index(name) + 1])
             if stop_after == name:
                 return ImportResult(
@@ -462,6 +721,13 @@ class _Job:
     progress: Progress
     executor: Executor | None = None
     _folders: dict[str, int] = field(default_factory=dict)
+    #: names this process's staged copies (:func:`staged_name`); a resumed run re-stages
+    nonce: str = field(default_factory=lambda: f"{os.getpid()}{secrets.token_hex(4)}")
+    phase_s: dict[str, float] = field(default_factory=dict)
+    _preps: dict[str, list[Future[Any]]] = field(default_factory=dict)  # by batch's last sha
+    _now_linked: set[str] = field(default_factory=set)  # contents of this batch linked already
+    _mime: dict[str, str] = field(default_factory=dict)  # this batch's sniffed types by content
+    _sigs: list[near_dupes.TextSig] = field(default_factory=list)  # this batch's new signatures
 
     def set_phase(self, phase: str) -> None:
         with session_scope(self.state) as s:
@@ -511,15 +777,21 @@ class _Job:
     def _insert_entries(self, rows: list[dict[str, Any]]) -> None:
         with session_scope(self.state) as s:
             ins = _insert(s)
-            s.execute(
-                ins(ImportEntry)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["run_id", "path_key"])
+            s.execute(  # one executemany (a cached statement, not a 500-row VALUES to compile)
+                ins(ImportEntry.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+                    index_elements=["run_id", "path_key"]
+                ),
+                rows,
             )
 
     # -- 2. hash ----------------------------------------------------------------------------------
 
     def hash(self) -> None:
+        """Hash every file in the worker pool; a real import copies each file into the store's
+        staging directory on the same read (no second read in the deposit phase). Pages of
+        entries are kept in flight so the workers never wait for this process's updates; a
+        background thread syncs the filesystem meanwhile so the staged bytes are written out
+        while hashing goes on, and one sync at the end makes them all durable."""
         with Session(self.state) as s:
             total = s.exec(
                 select(func.count()).where(
@@ -529,60 +801,87 @@ class _Job:
         meter = _Meter(self.progress, "ハッシュ", total)
         allowed = tuple(self.settings.allowed_types)
         assert self.executor is not None
+        local = self.store if isinstance(self.store, LocalBlobStore) else None
+        extra: tuple[Any, ...] = ()
+        if not self.dry_run:
+            extra = (str(self.store.staging_dir), self.nonce, self.settings.max_upload_bytes)
+        stop = threading.Event()
+        syncer = None
+        if local is not None and not self.dry_run:
+            syncer = threading.Thread(target=_sync_loop, args=(local, stop), daemon=True)
+            syncer.start()
+        pending: collections.deque[tuple[list[Any], Iterator[dict[str, Any]]]] = collections.deque()
         last_id = 0
         try:
             while True:
-                with Session(self.state) as s:
-                    rows = s.exec(
-                        select(
-                            ImportEntry.id,
-                            ImportEntry.rel_path_raw,
-                            ImportEntry.size,
-                            ImportEntry.mtime_ns,
-                            ImportEntry.mtime,
+                rows: list[Any] = []
+                if last_id >= 0:
+                    with Session(self.state) as s:
+                        rows = list(
+                            s.exec(
+                                select(
+                                    ImportEntry.id,
+                                    ImportEntry.rel_path_raw,
+                                    ImportEntry.size,
+                                    ImportEntry.mtime_ns,
+                                    ImportEntry.mtime,
+                                )
+                                .where(
+                                    ImportEntry.run_id == self.run_id,
+                                    ImportEntry.state == "seen",
+                                    col(ImportEntry.id) > last_id,
+                                )
+                                .order_by(col(ImportEntry.id))
+                                .limit(HASH_PAGE)
+                            ).all()
                         )
-                        .where(
-                            ImportEntry.run_id == self.run_id,
-                            ImportEntry.state == "seen",
-                            col(ImportEntry.id) > last_id,
-                        )
-                        .order_by(col(ImportEntry.id))
-                        .limit(BATCH)
-                    ).all()
-                if not rows:
-                    return
-                last_id = rows[-1][0] or 0
-                results = list(
-                    self.executor.map(
-                        _hash_task, [(self.root, r[1], allowed) for r in rows], chunksize=8
-                    )
-                )
-                now = utcnow()
-                updates = []
-                for (entry_id, _rel, size, mtime_ns, mtime), res in zip(rows, results, strict=True):
-                    if "size" in res:
-                        size, mtime_ns = res["size"], res["mtime_ns"]
-                        mtime = _mtime(mtime_ns)
-                    reason = res.get("reason")
-                    updates.append(
-                        {
-                            "id": entry_id,
-                            "size": size,
-                            "mtime_ns": mtime_ns,
-                            "mtime": mtime,
-                            "sha256": res.get("sha256"),
-                            "mime_type": res.get("mime"),
-                            "state": "skipped" if reason else "hashed",
-                            "reason": reason,
-                            "detail": res.get("detail") if reason else None,
-                            "updated_at": now,
-                        }
-                    )
-                    meter.tick(res.get("size") or 0)
-                with session_scope(self.state) as s:
-                    s.execute(update(ImportEntry), updates)  # bulk UPDATE by primary key
+                    if rows:
+                        last_id = rows[-1][0] or 0
+                        tasks = [(self.root, r[1], allowed, *extra) for r in rows]
+                        pending.append((rows, self.executor.map(_hash_task, tasks, chunksize=16)))
+                    else:
+                        last_id = -1
+                if not pending:
+                    break
+                if rows and len(pending) < 2:
+                    continue  # keep the next page in flight while this one is recorded
+                page, results = pending.popleft()
+                self._record_hashes(page, results, meter)
         finally:
+            stop.set()
+            if syncer is not None:
+                syncer.join()
             meter.close()
+        if local is not None and not self.dry_run:
+            local.sync()  # every staged copy durable before any of it is linked into the store
+
+    def _record_hashes(
+        self, rows: list[Any], results: Iterator[dict[str, Any]], meter: _Meter
+    ) -> None:
+        now = utcnow()
+        updates = []
+        for (entry_id, _rel, size, mtime_ns, mtime), res in zip(rows, results, strict=True):
+            if "size" in res:
+                size, mtime_ns = res["size"], res["mtime_ns"]
+                mtime = _mtime(mtime_ns)
+            reason = res.get("reason")
+            updates.append(
+                {
+                    "id": entry_id,
+                    "size": size,
+                    "mtime_ns": mtime_ns,
+                    "mtime": mtime,
+                    "sha256": res.get("sha256"),
+                    "mime_type": res.get("mime"),
+                    "state": "skipped" if reason else "hashed",
+                    "reason": reason,
+                    "detail": res.get("detail") if reason else None,
+                    "updated_at": now,
+                }
+            )
+            meter.tick(res.get("size") or 0)
+        with session_scope(self.state) as s:
+            s.execute(update(ImportEntry), updates)  # bulk UPDATE by primary key
 
     # -- 3. text ----------------------------------------------------------------------------------
 
@@ -613,13 +912,7 @@ class _Job:
                     if not shas:
                         return
                     last_sha = shas[-1][0] or ""
-                    have = set(
-                        s.exec(
-                            select(TextSignature.sha256).where(
-                                col(TextSignature.sha256).in_([x[0] for x in shas])
-                            )
-                        ).all()
-                    )
+                    have = _signed(s, [x[0] or "" for x in shas])
                     todo = []
                     for sha, entry_id in shas:
                         if sha in have:
@@ -630,9 +923,9 @@ class _Job:
                         todo.append((self.root, e.rel_path_raw, e.mime_type, sha))
                 sigs = list(self.executor.map(_text_task, todo, chunksize=2))
                 with session_scope(self.state) as s:
-                    for sig in sigs:
-                        _save_signature(s, sig)
-                        meter.tick()
+                    _save_signatures(s, sigs)
+                for _sig in sigs:
+                    meter.tick()
         finally:
             meter.close()
 
@@ -646,32 +939,138 @@ class _Job:
                 )
             ).one()
         meter = _Meter(self.progress, "計画" if self.dry_run else "登録", total)
-        last_sha = ""
         try:
-            while True:
-                with Session(self.state) as s:
-                    shas = list(
-                        s.exec(
-                            select(ImportEntry.sha256)
-                            .where(
-                                ImportEntry.run_id == self.run_id,
-                                ImportEntry.state == "hashed",
-                                col(ImportEntry.sha256) > last_sha,
-                            )
-                            .group_by(ImportEntry.sha256)
-                            .order_by(ImportEntry.sha256)
-                            .limit(DEPOSIT_BATCH)
-                        ).all()
-                    )
-                if not shas:
-                    return
-                last_sha = shas[-1] or ""
+            upcoming = self._next_shas("")
+            self._submit_prep(upcoming)
+            while upcoming:
+                shas = upcoming
+                upcoming = self._next_shas(shas[-1])
+                # the next batch's contents are sniffed and linked in the workers meanwhile
+                self._submit_prep(upcoming)
                 if self.dry_run:
-                    self._plan_groups([x for x in shas if x], meter)
+                    self._plan_groups(shas, meter)
                 else:
-                    self._deposit_groups([x for x in shas if x], meter)
+                    self._deposit_groups(shas, meter)
         finally:
+            for futs in self._preps.values():
+                for f in futs:
+                    f.cancel()
+            for futs in self._preps.values():
+                for f in futs:
+                    with contextlib.suppress(BaseException):
+                        f.result()
+            self._preps.clear()
             meter.close()
+            if not self.dry_run:
+                self._drop_staged()
+
+    def _next_shas(self, after: str) -> list[str]:
+        """The next batch of contents to place, in SHA order."""
+        with Session(self.state) as s:
+            return [
+                x
+                for x in s.exec(
+                    select(ImportEntry.sha256)
+                    .where(
+                        ImportEntry.run_id == self.run_id,
+                        ImportEntry.state == "hashed",
+                        col(ImportEntry.sha256) > after,
+                    )
+                    .group_by(ImportEntry.sha256)
+                    .order_by(ImportEntry.sha256)
+                    .limit(DEPOSIT_BATCH)
+                ).all()
+                if x
+            ]
+
+    def _submit_prep(self, shas: list[str]) -> None:
+        """Queue the sniffing (and linking into a local store) of a batch's contents in the
+        workers (:func:`_prep_task`), one batch ahead of its deposit."""
+        if self.dry_run or not shas:
+            return
+        assert self.executor is not None
+        with Session(self.state) as s:
+            rows = s.exec(
+                select(ImportEntry.sha256, ImportEntry.rel_path_raw, ImportEntry.mime_type)
+                .where(
+                    ImportEntry.run_id == self.run_id,
+                    col(ImportEntry.sha256).in_(shas),
+                    ImportEntry.state == "hashed",
+                )
+                .order_by(col(ImportEntry.id))
+            ).all()
+            signed = _signed(s, shas) if self.with_text else set()
+        first: dict[str, tuple[bytes, str | None]] = {}
+        for sha, rel, mime in rows:
+            if sha not in first or (mime and not first[sha][1]):
+                first[sha] = (rel, mime)
+        staging = str(self.store.staging_dir)
+        items = [
+            (
+                sha,
+                os.path.join(staging, staged_name(self.nonce, sha)),
+                *first[sha],
+                sha not in signed,
+            )
+            for sha in shas
+            if sha in first
+        ]
+        store_root = str(self.store.root) if isinstance(self.store, LocalBlobStore) else None
+        allowed = tuple(self.settings.allowed_types)
+        self._preps[shas[-1]] = [
+            self.executor.submit(
+                _prep_task,
+                (store_root, self.root, allowed, items[i : i + PREP_CHUNK], self.with_text),
+            )
+            for i in range(0, len(items), PREP_CHUNK)
+        ]
+
+    def _apply_types(
+        self, s: Session, shas: list[str], by_sha: dict[str, list[ImportEntry]], meter: _Meter
+    ) -> None:
+        """Each content's sniffed type on its entries; a type not allowed skips them all."""
+        mimes: dict[str, str | None] = {}
+        self._now_linked = set()
+        self._mime = {}
+        self._sigs = []
+        for f in self._preps.pop(shas[-1], []):
+            try:
+                res = f.result()
+            except Exception:
+                continue  # sniffed here instead
+            mimes.update(res["mime"])
+            self._now_linked.update(res["linked"])
+            self._sigs.extend(res.get("sigs", []))
+        allowed = self.settings.allowed_types
+        for sha, es in by_sha.items():
+            pending = [e for e in es if e.state == "hashed"]
+            if not pending:
+                continue
+            mime = next((e.mime_type for e in es if e.mime_type), None) or mimes.get(sha)
+            if mime is None:
+                for e in pending:
+                    mime = content_type(None, self.root, e.rel_path_raw)
+                    if mime is not None:
+                        break
+            if mime is None:
+                for e in pending:
+                    self._skip(s, e, "unreadable", "could not read the content's type")
+                    meter.tick()
+                continue
+            if not type_allowed(mime, allowed):
+                for e in pending:
+                    self._skip(s, e, "type_not_allowed", mime)
+                    meter.tick()
+                continue
+            self._mime[sha] = mime
+
+    def _drop_staged(self) -> None:
+        """Remove this process's staged copies nobody took (skipped contents)."""
+        prefix = staged_name(self.nonce, "")[: -len(STAGING_SUFFIX)]
+        with contextlib.suppress(OSError), os.scandir(self.store.staging_dir) as it:
+            for entry in it:
+                if entry.name.startswith(prefix):
+                    _unlink(entry.path)
 
     def _entries(self, s: Session, sha: str) -> list[ImportEntry]:
         return list(
@@ -769,6 +1168,7 @@ class _Job:
         with session_scope(self.engine) as s:
             by_sha = self._entries_many(s, shas)
             self._skip_already_imported(s, by_sha, meter)
+            self._apply_types(s, shas, by_sha, meter)
             held = documents.current_originals(s, set(shas))
             plans: list[tuple[list[_Candidate], Document | None, Future[Any] | None]] = []
             for sha in shas:
@@ -780,6 +1180,8 @@ class _Job:
                 fut = None
                 first = cands[0].entry
                 if first is not None and existing is None:
+                    fut = self._staged_here(sha, first)
+                if fut is None and first is not None and existing is None:
                     fut = self.executor.submit(
                         _stage_task,
                         (
@@ -790,17 +1192,18 @@ class _Job:
                         ),
                     )
                 plans.append((cands, existing, fut))
-            text_futs = self._submit_text(s, shas, by_sha)
             items: list[documents.BatchItem] = []
             owners: list[ImportEntry] = []
             winners: dict[int, ImportEntry] = {}  # entries displacing a working original
             try:
-                if local is not None and any(f is not None for _c, _e, f in plans):
+                self._ensure_folders(s, [c.entry for cands, _e, _f in plans for c in cands])
+                restaged = [f for _c, _e, f in plans if f is not None and not f.done()]
+                if local is not None and restaged:
                     # Staged contents durable before they get their store names (a name must
                     # never survive a crash without its bytes); text extraction goes on meanwhile.
-                    for _c, _e, f in plans:
-                        if f is not None:
-                            f.exception()
+                    # (Copies staged by this process's hash phase are durable already.)
+                    for f in restaged:
+                        f.exception()
                     local.sync()
                 for cands, existing, fut in plans:
                     self._batch_group(s, cands, existing, fut, local, meter, items, owners, winners)
@@ -815,14 +1218,11 @@ class _Job:
                     timezone=self.settings.timezone,
                 )
                 self._record_outcomes(s, owners, outs, winners, meter)
-                for tf in text_futs:
-                    _save_signature(s, tf.result())
+                _save_signatures(s, self._sigs)
             finally:
                 for it in items:  # not handed over by an error: remove the staged file
                     if it.staged is not None:
                         self.store.discard(it.staged)
-                for tf in text_futs:
-                    tf.cancel()
                 for _c, _e, fut in plans:  # staged files left over by an error: remove them
                     if fut is None or fut.cancel():
                         continue
@@ -831,26 +1231,46 @@ class _Job:
                         if "path" in res and not res.get("taken"):
                             os.unlink(res["path"])
 
-    def _submit_text(
-        self, s: Session, shas: list[str], by_sha: dict[str, list[ImportEntry]]
-    ) -> list[Future[Any]]:
-        """Text extraction of the batch's new contents, queued behind the staging tasks so the
-        workers extract while this process writes documents."""
-        if not self.with_text:
-            return []
-        assert self.executor is not None
-        have = set(
-            s.exec(select(TextSignature.sha256).where(col(TextSignature.sha256).in_(shas))).all()
-        )
-        futs = []
-        for sha in shas:
-            es = by_sha.get(sha)
-            if es and sha not in have:
-                e = es[0]
-                futs.append(
-                    self.executor.submit(_text_task, (self.root, e.rel_path_raw, e.mime_type, sha))
+    def _staged_here(self, sha: str, e: ImportEntry) -> Future[Any] | None:
+        """The copy of ``sha`` staged by this process's hash phase, as a finished stage task."""
+        if self.dry_run:
+            return None
+        path = os.path.join(str(self.store.staging_dir), staged_name(self.nonce, sha))
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return None
+        if size != e.size:
+            _unlink(path)
+            return None
+        fut: Future[Any] = Future()
+        fut.set_result({"path": path, "sha256": sha, "size": size, "head": b""})
+        return fut
+
+    def _ensure_folders(self, s: Session, entries: Iterable[ImportEntry | None]) -> None:
+        """Create the batch's missing subfolders at once (:func:`create_folder_paths`)."""
+        assert self.root_folder_id is not None
+        missing: dict[str, tuple[str, ...]] = {}
+        for e in entries:
+            if e is None or e.state != "hashed":
+                continue
+            names = tuple(_folder_name(p) for p in e.rel_path.split("/")[:-1])
+            for i in range(1, len(names) + 1):
+                key = "/" + "/".join(names[:i])
+                if key not in self._folders:
+                    missing.setdefault(key, names[:i])
+        if not missing:
+            return
+        try:
+            with s.begin_nested():
+                ids = create_folder_paths(
+                    s, self.actor, parent_id=self.root_folder_id, paths=list(missing.values())
                 )
-        return futs
+        except GenponError:
+            return  # one by one in _folder_for, which reports the entries concerned
+        for path, fid in ids.items():
+            if path:
+                self._folders["/" + "/".join(path)] = fid
 
     def _entries_many(self, s: Session, shas: list[str]) -> dict[str, list[ImportEntry]]:
         out: dict[str, list[ImportEntry]] = {}
@@ -920,7 +1340,8 @@ class _Job:
                 documents.BatchItem(
                     sha256=e.sha256 or "",
                     size=e.size or 0,
-                    mime_type=e.mime_type or "application/octet-stream",
+                    mime_type=self._mime.get(e.sha256 or "", e.mime_type)
+                    or "application/octet-stream",
                     folder_id=folder_id,
                     filename=filename,
                     title=stem[:500],
@@ -943,6 +1364,7 @@ class _Job:
     ) -> None:
         now = utcnow()
         moved: dict[int, int] = {}  # former original id -> the entry's document now original
+        rows: list[dict[str, Any]] = []
         for i, (e, out) in enumerate(zip(owners, outs, strict=True)):
             doc = out.document
             if doc is None:
@@ -954,15 +1376,25 @@ class _Job:
                 former = doc.original_id
                 documents.promote_to_original(s, doc)
                 moved[former] = doc.id or 0
-            e.state, e.document_id, e.reason, e.detail = "done", doc.id, None, None
-            e.role = "copy" if doc.original_id is not None else "original"
-            e.original_document_id = doc.original_id
-            e.updated_at = now
+            rows.append(
+                {
+                    "id": e.id,
+                    "state": "done",
+                    "document_id": doc.id,
+                    "reason": None,
+                    "detail": None,
+                    "role": "copy" if doc.original_id is not None else "original",
+                    "original_document_id": doc.original_id,
+                    "mime_type": self._mime.get(e.sha256 or "", e.mime_type),
+                    "updated_at": now,
+                }
+            )
             meter.tick(e.size or 0)
-        if moved:
-            for e in owners:
-                if e.original_document_id in moved:
-                    e.original_document_id = moved[e.original_document_id or 0]
+        for r in rows:
+            if r["original_document_id"] in moved:
+                r["original_document_id"] = moved[r["original_document_id"]]
+        if rows:  # one executemany (bulk UPDATE by primary key), committed with the documents
+            s.execute(update(ImportEntry), rows)
 
     def _staged_result(
         self,
@@ -985,7 +1417,7 @@ class _Job:
             self._skip(s, e, "changed_while_reading", "content changed after hashing")
             meter.tick()
             return None
-        if local is not None:
+        if local is not None and staged.sha256 not in self._now_linked:
             local.put_staged_deferred(staged)
         return staged
 
@@ -1081,10 +1513,7 @@ class _Job:
         parent = self.root_folder_id
         key = ""
         for part in parts:
-            try:
-                name = clean_name(part)
-            except InvalidInput:
-                name = "_"
+            name = _folder_name(part)
             key = f"{key}/{name}"
             cached = self._folders.get(key)
             if cached is not None:
@@ -1148,6 +1577,7 @@ class _Job:
         with session_scope(self.state) as s:
             summary = summarize(s, self.run_id)
             summary["elapsed_s"] = round(elapsed, 3)
+            summary["phase_s"] = dict(self.phase_s)  # seconds per phase of this process
             run = s.get(ImportRun, self.run_id)
             assert run is not None
             run.summary = summary
@@ -1413,7 +1843,7 @@ def scan_genpon(
             .where(Document.state == "live")
             .group_by(Document.sha256)
         ).all()
-        have = set(s.exec(select(TextSignature.sha256)).all())
+        have = _signed(s)
     todo = [(sha, mime) for sha, mime in live if sha not in have]
     meter = _Meter(progress, "テキスト抽出", len(todo))
     ex = _executor(workers)
@@ -1436,24 +1866,9 @@ def scan_genpon(
                     tasks.append((os.path.dirname(lp), os.path.basename(lp), mime, sha))
                 sigs = list(ex.map(_text_task, tasks, chunksize=2))
             with session_scope(engine) as s:
-                ins = _insert(s)
-                for sig in sigs:
-                    s.execute(
-                        ins(TextSignature)
-                        .values(
-                            sha256=sig.sha256,
-                            status=sig.status,
-                            extractor=sig.extractor,
-                            reason=(sig.reason or "")[:500] or None,
-                            chars=sig.chars,
-                            shingle_k=near_dupes.SHINGLE_K,
-                            num_perm=near_dupes.NUM_PERM,
-                            hashvalues=sig.hashvalues,
-                            created_at=utcnow(),
-                        )
-                        .on_conflict_do_nothing(index_elements=["sha256"])
-                    )
-                    meter.tick()
+                _save_signatures(s, sigs)
+            for _sig in sigs:
+                meter.tick()
     finally:
         meter.close()
         ex.shutdown(wait=True)

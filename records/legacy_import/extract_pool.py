@@ -1,0 +1,206 @@
+"""Text extraction for the import without a new Python process per PDF or Office file.
+
+:func:`search.extract.extract` parses PDF and OOXML in a fresh ``python -m search.extract``
+child per file (a second of interpreter and parser start-up each). The import extracts
+thousands of files, so each import worker keeps ONE long-lived extractor child instead
+(:class:`ChildExtractor`): forked once, its own process group, its address space limited,
+fed one file at a time over a pipe, with a wall-clock timeout per file. A file that times out
+or kills the child (memory limit, crash) is reported ``failed`` like the search extractor
+reports it, and the next file gets a fresh child. Plain text, CSV and HTML are decoded in the
+calling process by the search extractor itself (no child at all).
+
+The parsing in the child uses the search extractor's public functions with its rules
+(:func:`pdf_text`, :func:`check_zip` before any OOXML parser, python-docx/openpyxl/python-pptx
+and the raw-XML fallback), so the results are the search extractor's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+from dataclasses import asdict
+from multiprocessing import get_context
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from search.extract import (
+    MAX_CHARS,
+    Extraction,
+    check_zip,
+    detect_kind,
+    docx_text,
+    extract,
+    ooxml_raw_text,
+    pdf_text,
+    pptx_text,
+    xlsx_text,
+)
+
+CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx")
+DEFAULT_TIMEOUT_S = 60.0  # as search.extract.extract without settings
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+
+
+def _result(text: str | None, extractor: str) -> Extraction:
+    text = (text or "").replace("\x00", "")
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS]
+    if not text.strip():
+        return Extraction(None, "empty", None, extractor)
+    return Extraction(text, "ok", None, extractor)
+
+
+def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
+    """PDF or OOXML text with the search extractor's rules (runs in the child)."""
+    if kind == "pdf":
+        return pdf_text(path, timeout=timeout)
+    bad = check_zip(path)
+    if bad:
+        return Extraction(None, "failed", bad, None)
+    fn = {"docx": docx_text, "xlsx": xlsx_text, "pptx": pptx_text}[kind]
+    failure = None
+    try:
+        result = _result(fn(path), f"python-{kind}" if kind != "xlsx" else "openpyxl")
+    except Exception as exc:
+        result = Extraction(None, "failed", f"{kind}: {type(exc).__name__}: {str(exc)[:300]}")
+        failure = result
+    if result.status == "ok" or kind == "xlsx":
+        return result
+    try:  # text boxes, strict OOXML, broken relationships: the text runs of the XML itself
+        raw = ooxml_raw_text(path, kind)
+    except Exception:
+        return failure or result
+    fallback = _result(raw, "ooxml-xml")
+    return fallback if fallback.status == "ok" else (failure or result)
+
+
+def _serve(conn: Connection, other: Connection, memory_mb: int) -> None:
+    """The child: own process group (a timeout kills pdftotext with it), limited address space
+    growth, one request at a time until the pipe closes."""
+    other.close()  # only the parent's end: EOF here when the parent goes away, even by kill -9
+    with contextlib.suppress(OSError):  # parser warnings stay out of the import's output
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    with contextlib.suppress(OSError):
+        os.setpgrp()
+    with contextlib.suppress(ValueError, OSError):
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = current + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            path, kind, timeout = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = extract_kind(Path(path), kind, timeout)
+        except MemoryError:
+            result = Extraction(None, "failed", "memory limit exceeded", None)
+        except RecursionError:
+            result = Extraction(None, "failed", "recursion limit (hostile structure)", None)
+        except Exception as exc:
+            result = Extraction(None, "failed", f"{type(exc).__name__}: {str(exc)[:300]}", None)
+        try:
+            conn.send(asdict(result))
+        except (OSError, ValueError):
+            return
+
+
+class ChildExtractor:
+    """One persistent extractor child (started on first use, replaced after a failure)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.max_bytes = max_bytes
+        self.proc: Any = None
+        self.conn: Connection | None = None
+        self.started = 0  # children started (tests, diagnostics)
+
+    def extract(self, path: Path, mime: str | None) -> Extraction:
+        """Text of the file at ``path``; never raises for a bad file (see the module doc)."""
+        try:
+            size = path.stat().st_size
+            kind = detect_kind(path, mime) if 0 < size <= self.max_bytes else None
+        except Exception:
+            kind = None
+        if kind not in CHILD_KINDS:
+            return extract(path, mime)  # in-process text/HTML, or the extractor's own verdict
+        try:
+            return self._in_child(path, kind or "")
+        except Exception as exc:  # a bad file must never break the import
+            self.close()
+            return Extraction(None, "failed", f"{type(exc).__name__}: {str(exc)[:300]}", None)
+
+    def _start(self) -> None:
+        ctx = get_context("fork")
+        mine, theirs = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_serve, args=(theirs, mine, self.memory_mb), daemon=True, name="extractor"
+        )
+        self.proc.start()
+        theirs.close()
+        self.conn = mine
+        self.started += 1
+
+    def _in_child(self, path: Path, kind: str) -> Extraction:
+        if self.proc is None or not self.proc.is_alive():
+            self.close()
+            self._start()
+        assert self.conn is not None
+        self.conn.send((str(path), kind, self.timeout))
+        if not self.conn.poll(self.timeout):
+            self.close()
+            return Extraction(None, "failed", f"timeout after {self.timeout:g} s", None)
+        try:
+            data = self.conn.recv()
+        except (EOFError, OSError):
+            code = None
+            if self.proc is not None:
+                self.proc.join(1)
+                code = self.proc.exitcode
+            self.close()
+            return Extraction(None, "failed", f"{kind}: extractor exit {code}", None)
+        try:
+            return Extraction(**data)
+        except TypeError:
+            return Extraction(None, "failed", "extractor returned garbage", None)
+
+    def close(self) -> None:
+        """Stop the child (and anything it started) now."""
+        if self.conn is not None:
+            with contextlib.suppress(OSError):
+                self.conn.close()
+            self.conn = None
+        if self.proc is not None:
+            if self.proc.is_alive():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+            self.proc.join(5)
+            self.proc = None
+
+
+_SHARED: ChildExtractor | None = None
+_SHARED_PID = 0
+
+
+def shared() -> ChildExtractor:
+    """This process's extractor (one per import worker; a forked worker gets its own)."""
+    global _SHARED, _SHARED_PID
+    if _SHARED is None or os.getpid() != _SHARED_PID:
+        _SHARED, _SHARED_PID = ChildExtractor(), os.getpid()
+    return _SHARED
