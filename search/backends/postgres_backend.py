@@ -9,7 +9,8 @@ queries use the phrase operator ``<->``.
 Shape (migration 0006). One row per live placement (``search_entry``) carries permissions,
 filters and ``all_tsv``: title (weight A), file name (B), case and folder (C) and the head of
 the body (D), each field apart from the next by more than the longest phrase, so no phrase
-spans two fields. Every query term is answered by one RUM index over ``all_tsv``: RUM keeps
+spans two fields, and the placement's permission tokens as lexemes (``#acl:…``), so the
+index also answers "may the caller read it". Every query term is answered by one RUM index over ``all_tsv``: RUM keeps
 the positions in the index, so phrases and prefixes are decided without reading rows (a GIN
 index must re-read and decompress each candidate's vector to check a phrase, which at 100,000
 documents made a common bigram cost seconds). A tsvector keeps positions only up to 16383 and
@@ -57,6 +58,10 @@ OVERLAP = 96  # longest phrase (in tokens) guaranteed whole in one vector
 GAP = OVERLAP + 2  # positions left empty between fields, so no phrase spans two
 BODY_START = 1000  # body head position in all_tsv; the fields live below it
 CHUNK = MAX_POS - BODY_START  # tokens per body vector
+# the placement's permission tokens, as lexemes no analyzer token can equal (tokens never
+# contain "#"), in the empty stretch before the body: the index answers "may read" too
+ACL_PREFIX = "#acl:"
+ACL_POS = BODY_START - GAP // 2
 EXACT_RANK = 1000  # rank every match up to this many; above, a bounded candidate set
 RECENT = 200  # newest body matches ranked besides the field matches, above EXACT_RANK
 STATE_KEY = "postgres_index_built"
@@ -240,7 +245,13 @@ class PostgresBackend(SearchBackend):
                         "fy": e.fiscal_year,
                         "dd": e.date_key,
                         "f": tsvector_literal(fields),
-                        "a": tsvector_literal([*fields, (head, BODY_START, "")]),
+                        "a": tsvector_literal(
+                            [
+                                *fields,
+                                *(([ACL_PREFIX + t], ACL_POS, "") for t in e.acl),
+                                (head, BODY_START, ""),
+                            ]
+                        ),
                     }
                 )
         if chunk_rows:
@@ -290,17 +301,20 @@ class PostgresBackend(SearchBackend):
             pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
         main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
         main += "".join(f" & !({n})" for n in neg)
-        params["qmain"] = main
         params["qany"] = _any(pos)
 
-        vis: list[str] = []
+        vis: list[str] = []  # conditions every match must meet, tested on the row
+        acl_row: list[str] = []  # the permission test on the row (the main path asks the index)
         if q.acl is None:
             vis.append("e.is_first")
+        elif not q.acl:
+            vis.append("false")
         else:
             params["acl"] = list(q.acl)
-            vis.append(
-                "e.acl && CAST(:acl AS text[]) AND NOT (e.prior_acl && CAST(:acl AS text[]))"
-            )
+            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl) + ")"
+            acl_row.append("e.acl && CAST(:acl AS text[])")
+            vis.append("NOT (e.prior_acl && CAST(:acl AS text[]))")
+        params["qmain"] = main
         for name, value in q.filters.items():
             params[f"f_{name}"] = value
             vis.append(f"e.{name} = :f_{name}")
@@ -324,6 +338,7 @@ class PostgresBackend(SearchBackend):
         long_where = [
             "e.sha256 IN (SELECT sha256 FROM long)",
             "NOT (e.all_tsv @@ CAST(:qmain AS tsquery))",  # else found by the main path
+            *acl_row,
             *vis,
         ]
 
@@ -385,11 +400,11 @@ class PostgresBackend(SearchBackend):
             params.update(w=WEIGHTS, exact=EXACT_RANK, nf=want, nr=max(RECENT, want))
             sql = (
                 f"{with_}, n AS MATERIALIZED (SELECT count(*) AS total FROM m), "
-                "fm AS MATERIALIZED (SELECT e.document_id, ts_rank(CAST(:w AS float4[]), "
-                "e.fields_tsv, CAST(:qany AS tsquery)) AS fr FROM search_entry e "
+                "fm AS MATERIALIZED (SELECT e.document_id, e.fields_tsv FROM search_entry e "
                 "WHERE e.fields_tsv @@ CAST(:qany AS tsquery)), "
                 "f AS (SELECT fm.document_id FROM fm JOIN m ON m.document_id = fm.document_id "
-                "ORDER BY fm.fr DESC, fm.document_id LIMIT :nf), "
+                "ORDER BY ts_rank(CAST(:w AS float4[]), fm.fields_tsv, CAST(:qany AS tsquery)) "
+                "DESC, fm.document_id LIMIT :nf), "
                 "r AS (SELECT document_id FROM m ORDER BY doc_date DESC, document_id DESC "
                 "LIMIT :nr), "
                 "c AS (SELECT document_id FROM m WHERE (SELECT total FROM n) <= :exact "
