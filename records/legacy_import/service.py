@@ -564,6 +564,57 @@ def run_import(
         )
         org_id = org.id or 0
 
+    args = (engine, store, settings, actor, opts, root, rule, threshold, folder_name, org_id)
+    if opts.dry_run:
+        return _run_import(*args, progress, stop_after)
+    with _source_lock(settings, root, org_id, opts.kind, folder_name):
+        return _run_import(*args, progress, stop_after)
+
+
+@contextlib.contextmanager
+def _source_lock(
+    settings: Settings, root: bytes, org_id: int, kind: str, folder_name: str
+) -> Iterator[None]:
+    """One import of a source into a target at a time (a second one would only redo the
+    first's work). An exclusive ``flock`` on a file named by a hash of the source and target
+    under the data directory: the kernel releases it when the process ends, even by kill -9,
+    so an interrupted import can always be resumed. Scope: the processes sharing this data
+    directory (one host)."""
+    import fcntl
+
+    parts = [root, str(org_id).encode(), kind.encode(), folder_name.encode()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:32]
+    lock_dir = Path(settings.data_dir) / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"import-{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(
+                "import_in_progress",
+                "同じ取込元から同じ取込先への取込が実行中です。終了を待ってから再実行してください。",
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _run_import(
+    engine: Engine,
+    store: BlobStore,
+    settings: Settings,
+    actor: Actor,
+    opts: ImportOptions,
+    root: bytes,
+    rule: tuple[str, ...],
+    threshold: float,
+    folder_name: str,
+    org_id: int,
+    progress: Progress,
+    stop_after: str | None,
+) -> ImportResult:
+    root_display, _enc = walker.decode_path(root)
     tmpdir = None
     if opts.dry_run:
         state, tmpdir = state_engine_for_dry_run()

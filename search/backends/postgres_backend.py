@@ -311,9 +311,18 @@ class PostgresBackend(SearchBackend):
             vis.append("false")
         else:
             params["acl"] = list(q.acl)
-            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl) + ")"
             acl_row.append("e.acl && CAST(:acl AS text[])")
-            vis.append("NOT (e.prior_acl && CAST(:acl AS text[]))")
+            # (most placements have no earlier placement: skip the array test for them)
+            vis.append(
+                "(cardinality(e.prior_acl) = 0 OR NOT (e.prior_acl && CAST(:acl AS text[])))"
+            )
+        # The index can answer the permission test too (cheaper for single-token terms), but a
+        # phrase scan slows down more with the extra posting lists than the row test costs.
+        phrases = any(len(t.tokens) > 1 for t in q.terms if not t.negated)
+        acl_main = acl_row
+        if acl_row and (q.mode == "any" or not phrases):
+            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
+            acl_main = []
         params["qmain"] = main
         for name, value in q.filters.items():
             params[f"f_{name}"] = value
@@ -333,7 +342,7 @@ class PostgresBackend(SearchBackend):
             "long AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
             "CAST(:qany AS tsquery))"
         ]
-        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *vis]
+        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *acl_main, *vis]
         # the long path: contents with a body beyond the head, tested term by term exactly
         long_where = [
             "e.sha256 IN (SELECT sha256 FROM long)",
