@@ -355,8 +355,8 @@ def pptx_text(path: Path) -> str:
     return "\n".join(parts)
 
 
-def _extract_here(path: Path, kind: str, timeout: float) -> Extraction:
-    """Runs in the child process for pdf/docx/xlsx/pptx."""
+def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
+    """PDF or OOXML text (pdf/docx/xlsx/pptx); meant to run in a child process with limits."""
     if kind == "pdf":
         return pdf_text(path, timeout=timeout)
     bad = check_zip(path)
@@ -468,7 +468,7 @@ def extract(path: Path, mime: str | None, *, settings: Settings | None = None) -
 def _main(argv: list[str]) -> int:
     path, kind, timeout = Path(argv[0]), argv[1], float(argv[2])
     try:
-        result = _extract_here(path, kind, timeout)
+        result = extract_kind(path, kind, timeout)
     except MemoryError:
         result = Extraction(None, "failed", "memory limit exceeded", None)
     except RecursionError:

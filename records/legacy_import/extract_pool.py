@@ -26,56 +26,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from search.extract import (
-    MAX_CHARS,
-    Extraction,
-    check_zip,
-    detect_kind,
-    docx_text,
-    extract,
-    ooxml_raw_text,
-    pdf_text,
-    pptx_text,
-    xlsx_text,
-)
+from search.extract import Extraction, detect_kind, extract, extract_kind
 
 CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx")
 DEFAULT_TIMEOUT_S = 60.0  # as search.extract.extract without settings
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-
-
-def _result(text: str | None, extractor: str) -> Extraction:
-    text = (text or "").replace("\x00", "")
-    if len(text) > MAX_CHARS:
-        text = text[:MAX_CHARS]
-    if not text.strip():
-        return Extraction(None, "empty", None, extractor)
-    return Extraction(text, "ok", None, extractor)
-
-
-def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
-    """PDF or OOXML text with the search extractor's rules (runs in the child)."""
-    if kind == "pdf":
-        return pdf_text(path, timeout=timeout)
-    bad = check_zip(path)
-    if bad:
-        return Extraction(None, "failed", bad, None)
-    fn = {"docx": docx_text, "xlsx": xlsx_text, "pptx": pptx_text}[kind]
-    failure = None
-    try:
-        result = _result(fn(path), f"python-{kind}" if kind != "xlsx" else "openpyxl")
-    except Exception as exc:
-        result = Extraction(None, "failed", f"{kind}: {type(exc).__name__}: {str(exc)[:300]}")
-        failure = result
-    if result.status == "ok" or kind == "xlsx":
-        return result
-    try:  # text boxes, strict OOXML, broken relationships: the text runs of the XML itself
-        raw = ooxml_raw_text(path, kind)
-    except Exception:
-        return failure or result
-    fallback = _result(raw, "ooxml-xml")
-    return fallback if fallback.status == "ok" else (failure or result)
 
 
 def _serve(conn: Connection, other: Connection, memory_mb: int) -> None:
