@@ -30,6 +30,7 @@ BATCH_STATUS_JA = {
     "executing": "実行中",
     "executed": "廃棄済",
     "exported": "移管パッケージ作成済",
+    "acknowledging": "受領処理中",
     "transferred": "移管済",
 }
 SCOPE_JA = {"document": "文書", "case": "案件", "class": "文書分類"}
@@ -134,6 +135,10 @@ def batch_page(batch_id: int, request: Request, session: SessionDep, actor: WebA
         may_decide=is_officer and b.status == "pending" and b.created_by != actor.login,
         own_batch=b.created_by == actor.login,
         may_execute=is_officer and b.action == "destroy" and b.status in ("approved", "executing"),
+        may_export=is_officer and b.action == "transfer" and b.status == "approved",
+        may_acknowledge=is_officer
+        and b.action == "transfer"
+        and b.status in ("exported", "acknowledging"),
         msg=request.query_params.get("msg", ""),
     )
 
@@ -176,6 +181,46 @@ async def batch_execute(
         skip_blocked=form.get("skip_blocked") == "1",
     )
     return RedirectResponse(f"/records/batches/{batch_id}?msg=executed", 303)
+
+
+@router.post("/batches/{batch_id}/export")
+async def batch_export(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """移管: build the BagIt package of an approved transfer batch."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    ctx = request.app.state.ctx
+    await run_in_threadpool(
+        batches.export_transfer,
+        ctx.engine,
+        ctx.store,
+        actor,
+        ctx.settings,
+        batch_id,
+        skip_blocked=form.get("skip_blocked") == "1",
+    )
+    return RedirectResponse(f"/records/batches/{batch_id}?msg=exported", 303)
+
+
+@router.post("/batches/{batch_id}/acknowledge")
+async def batch_acknowledge(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """The archives acknowledged receipt of the package (受領)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    ctx = request.app.state.ctx
+    await run_in_threadpool(
+        batches.acknowledge_transfer,
+        ctx.engine,
+        ctx.store,
+        actor,
+        ctx.settings,
+        batch_id,
+        receipt_reference=_opt(str(form.get("receipt_reference", ""))),
+    )
+    return RedirectResponse(f"/records/batches/{batch_id}?msg=acknowledged", 303)
 
 
 @router.get("/batches/{batch_id}/certificate")

@@ -4,6 +4,7 @@ messages, permissions, date formats."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -242,3 +243,50 @@ def test_officer_and_auditor_screens_need_their_roles(client: TestClient, demo: 
     sign_in(client, "yamada")
     for path in ("/audit/log", "/audit/checkpoints", "/audit/fixity", "/audit/verify"):
         assert client.get(path, headers=HTML).status_code == 200, path
+
+
+def test_transfer_package_and_receipt_from_the_officer_screens(
+    client: TestClient, demo: object, ctx: Any
+) -> None:
+    """移管 end to end in the browser screens: an approved transfer batch gets its BagIt
+    package, then the recorded receipt marks its documents transferred."""
+    from sqlmodel import Session
+
+    from retention import batches
+    from tests.retention.helpers import actor, doc, make_case
+
+    _case, ids = make_case(
+        ctx, cls="B0201", org="KENSETSU-DOURO", closed=datetime(2010, 9, 1, 3, tzinfo=UTC)
+    )
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        b = batches.create_batch(
+            s, actor(ctx, "suzuki"), action="transfer", timezone="Asia/Tokyo",
+            as_of=date(2026, 4, 1), document_ids=ids,
+        )  # fmt: skip
+        s.commit()
+    with Session(ctx.engine) as s:
+        batches.decide(s, actor(ctx, "sato"), b.id, approve=True)
+        s.commit()
+    csrf = sign_in(client, "suzuki")
+    page = client.get(f"/records/batches/{b.id}", headers=HTML).text
+    assert 'data-testid="export"' in page and 'data-testid="acknowledge"' not in page
+    assert client.post(f"/records/batches/{b.id}/export", data={}, headers=HTML).status_code == 403
+    r = client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
+    assert r.status_code == 200 and 'data-testid="exported"' in r.text
+    assert "移管パッケージ作成済" in r.text and 'data-testid="package-path"' in r.text
+    assert 'data-testid="export"' not in r.text and 'data-testid="acknowledge"' in r.text
+    assert all(doc(ctx, i).state == "live" for i in ids)  # until the archives acknowledge
+    again = client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
+    assert again.status_code == 409
+    r = client.post(
+        f"/records/batches/{b.id}/acknowledge",
+        data={"csrf": csrf, "receipt_reference": "公文書館受領第12号"},
+        headers=HTML,
+    )
+    assert r.status_code == 200 and 'data-testid="acknowledged"' in r.text
+    assert all(doc(ctx, i).state == "transferred" for i in ids)
+    client.cookies.clear()
+    csrf = sign_in(client, "tanaka")
+    assert (
+        client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
+    ).status_code == 403
