@@ -17,11 +17,23 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
+from core.clock import utcnow
 from core.errors import Forbidden, NotFound, Unauthorized
-from records.models import ApiKey, Case, CaseMember, Folder, Organization, ServiceGrant, User
+from records.models import (
+    ApiKey,
+    Case,
+    CaseMember,
+    Folder,
+    Organization,
+    ServiceGrant,
+    User,
+    WebSignIn,
+)
 
 CITYWIDE_READ_ROLES = frozenset({"records_officer", "auditor", "admin"})
 
@@ -111,10 +123,64 @@ def actor_for_user(session: Session, user: User) -> Actor:
     )
 
 
-def web_session_actor(session: Session, user_id: int, key_prefix: str | None) -> Actor | None:
-    """The actor behind a web sign-in (画面のセッション), or None when it must end: the user is
-    gone, deactivated or not a person, or the session was opened with an API key that has since
-    been revoked or given to someone else."""
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def open_web_sign_in(
+    session: Session, actor: Actor, key_prefix: str | None, *, max_age_s: int
+) -> str:
+    """Record a browser sign-in and return its token (kept only in the signed cookie; the
+    database holds its SHA-256). Sign-ins that ended or expired more than a day ago go."""
+    now = utcnow()
+    session.execute(
+        delete(WebSignIn).where(col(WebSignIn.expires_at) < now - timedelta(days=1))  # type: ignore[arg-type]
+    )
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSignIn(
+            token_hash=_token_hash(token),
+            user_id=actor.user_id,
+            key_prefix=key_prefix,
+            created_at=now,
+            expires_at=now + timedelta(seconds=max_age_s),
+        )
+    )
+    session.flush()
+    return token
+
+
+def close_web_sign_in(session: Session, token: str | None) -> None:
+    """Sign-out: the sign-in ends on the server, whatever copies of the cookie exist."""
+    if not token:
+        return
+    row = session.exec(select(WebSignIn).where(WebSignIn.token_hash == _token_hash(token))).first()
+    if row is not None and row.ended_at is None:
+        row.ended_at = utcnow()
+        session.add(row)
+
+
+def web_session_actor(
+    session: Session, user_id: int, key_prefix: str | None, token: str | None = None
+) -> Actor | None:
+    """The actor behind a web sign-in (画面のセッション), or None when it must end: the sign-in
+    is unknown, signed out or expired, the user is gone, deactivated or not a person, or the
+    session was opened with an API key that has since been revoked or given to someone else."""
+    if not token:
+        return None
+    row = session.exec(select(WebSignIn).where(WebSignIn.token_hash == _token_hash(token))).first()
+    if (
+        row is None
+        or row.ended_at is not None
+        or row.user_id != user_id
+        or row.key_prefix != key_prefix
+        or _aware(row.expires_at) <= utcnow()
+    ):
+        return None
     user = session.get(User, user_id)
     if user is None or not user.active or user.kind != "person":
         return None

@@ -86,6 +86,20 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = _ts(nullable=True)
 
 
+class WebSignIn(SQLModel, table=True):
+    """画面のサインイン: one row per browser sign-in, so signing out ends it on the server (a
+    copied cookie is refused afterwards). Only a SHA-256 of the session token is stored."""
+
+    __tablename__ = "web_sign_in"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    key_prefix: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    ended_at: datetime | None = _ts(nullable=True)
+
+
 class DocumentClass(SQLModel, table=True):
     """文書分類: 大(1)・中(2)・小(3) hierarchy carrying the retention rule."""
 

@@ -165,7 +165,7 @@ def login_submit(
 @router.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
     websession.check_csrf(request, csrf)
-    websession.sign_out(websession.load(request))
+    websession.sign_out(request, websession.load(request))
     return RedirectResponse("/login?signed_out=1", 303)
 
 

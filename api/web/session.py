@@ -1,8 +1,10 @@
 """Cookie session of the web UI and CSRF protection.
 
 The session is a signed cookie (itsdangerous, keyed by ``GENPON_SECRET_KEY``) holding the user
-id, a CSRF token and the language; it is ``HttpOnly`` and ``SameSite=Lax`` (``Secure`` when
-``GENPON_COOKIE_SECURE``), and expires after :data:`MAX_AGE` seconds. A session opened with an
+id, the sign-in's token, a CSRF token and the language; it is ``HttpOnly`` and ``SameSite=Lax``
+(``Secure`` when ``GENPON_COOKIE_SECURE``), and expires after :data:`MAX_AGE` seconds. Each
+sign-in is also a row on the server (``records.access.open_web_sign_in``): signing out ends it
+there, so a copy of the cookie is refused afterwards. A session opened with an
 API key remembers the key prefix and ends when the key is revoked; a deactivated user is signed
 out on the next request. Every form posts the session's CSRF token (field ``csrf``); scripts
 send it in the ``X-CSRF-Token`` header, which is also required when the JSON API is called with
@@ -20,7 +22,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
 
 from core.errors import GenponError
-from records.access import Actor, web_session_actor
+from records.access import Actor, close_web_sign_in, open_web_sign_in, web_session_actor
 from records.models import User
 
 COOKIE = "genpon_session"
@@ -38,10 +40,17 @@ class WebSession:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lang: str = "ja"
     key_prefix: str | None = None
+    token: str | None = None  # the server-side sign-in
     dirty: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"u": self.user_id, "c": self.csrf, "l": self.lang, "k": self.key_prefix}
+        return {
+            "u": self.user_id,
+            "c": self.csrf,
+            "l": self.lang,
+            "k": self.key_prefix,
+            "t": self.token,
+        }
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
@@ -64,6 +73,7 @@ def load(request: Request) -> WebSession:
                 csrf=str(data.get("c") or secrets.token_urlsafe(24)),
                 lang=data.get("l") if data.get("l") in ("ja", "en") else "ja",
                 key_prefix=data.get("k"),
+                token=data.get("t") if isinstance(data.get("t"), str) else None,
             )
         except (BadSignature, TypeError, AttributeError):
             pass
@@ -86,6 +96,11 @@ def save(request: Request, response: Response, sess: WebSession) -> None:
 
 def sign_in(request: Request, sess: WebSession, actor: Actor, key_prefix: str | None) -> None:
     """Start a signed-in session; a new CSRF token prevents session fixation."""
+    with Session(request.app.state.ctx.engine) as s:
+        if sess.token:
+            close_web_sign_in(s, sess.token)  # a sign-in over another ends the old one
+        sess.token = open_web_sign_in(s, actor, key_prefix, max_age_s=MAX_AGE)
+        s.commit()
     sess.user_id = actor.user_id
     sess.key_prefix = key_prefix
     sess.csrf = secrets.token_urlsafe(24)
@@ -93,9 +108,14 @@ def sign_in(request: Request, sess: WebSession, actor: Actor, key_prefix: str | 
     request.state.actor = actor
 
 
-def sign_out(sess: WebSession) -> None:
+def sign_out(request: Request, sess: WebSession) -> None:
+    if sess.token:
+        with Session(request.app.state.ctx.engine) as s:
+            close_web_sign_in(s, sess.token)
+            s.commit()
     sess.user_id = None
     sess.key_prefix = None
+    sess.token = None
     sess.csrf = secrets.token_urlsafe(24)
     sess.dirty = True
 
@@ -109,9 +129,13 @@ def actor_of(request: Request) -> Actor | None:
     if sess.user_id is None:
         return None
     with Session(request.app.state.ctx.engine) as s:
-        actor = web_session_actor(s, sess.user_id, sess.key_prefix)
+        actor = web_session_actor(s, sess.user_id, sess.key_prefix, sess.token)
         if actor is None:
-            sign_out(sess)
+            close_web_sign_in(s, sess.token)
+            s.commit()
+            sess.user_id, sess.key_prefix, sess.token = None, None, None
+            sess.csrf = secrets.token_urlsafe(24)
+            sess.dirty = True
             return None
         user = s.get(User, sess.user_id)
         request.state.display_name = user.name if user else actor.login

@@ -290,3 +290,24 @@ def test_transfer_package_and_receipt_from_the_officer_screens(
     assert (
         client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
     ).status_code == 403
+
+
+def test_sign_out_ends_the_sign_in_on_the_server(client: TestClient, demo: object) -> None:
+    """A copy of the cookie taken before signing out no longer opens anything."""
+    from api.web.session import COOKIE
+
+    csrf = sign_in(client, "tanaka")
+    copied = client.cookies.get(COOKIE)
+    assert client.get("/cases", headers=HTML).status_code == 200
+    r = client.post("/logout", data={"csrf": csrf}, headers=HTML, follow_redirects=False)
+    assert r.status_code == 303
+    client.cookies.clear()
+    client.cookies.set(COOKIE, copied)
+    r = client.get("/cases", headers=HTML, follow_redirects=False)
+    assert r.status_code in (302, 303) and "/login" in r.headers["location"]
+    # a fresh sign-in works again, and the stale copy stays refused
+    sign_in(client, "tanaka")
+    assert client.get("/cases", headers=HTML).status_code == 200
+    client.cookies.clear()
+    client.cookies.set(COOKIE, copied)
+    assert client.get("/cases", headers=HTML, follow_redirects=False).status_code in (302, 303)
