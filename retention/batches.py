@@ -509,6 +509,43 @@ def _blocked_items(session: Session, batch: DispositionBatch, as_of: date) -> li
     return out
 
 
+def _check_state(batch: DispositionBatch, action: str, from_statuses: tuple[str, ...]) -> None:
+    """The batch is of ``action`` and in one of ``from_statuses``, else a Conflict saying why."""
+    if batch.action != action:
+        raise Conflict(
+            "wrong_batch_action",
+            f"この伺いは{Disposition(batch.action).label}の伺いです。",
+            {"action": batch.action},
+        )
+    if batch.status not in from_statuses:
+        code, msg = {
+            "pending": ("batch_not_approved", "この伺いはまだ承認されていません。"),
+            "rejected": ("batch_rejected", "この伺いは却下されています。"),
+            "executed": ("batch_already_executed", "この伺いは実行済みです。"),
+            "transferred": ("batch_already_transferred", "この伺いは移管済みです。"),
+            "exported": ("batch_already_exported", "移管パッケージは作成済みです。"),
+            "approved": ("batch_not_exported", "移管パッケージがまだ作成されていません。"),
+        }.get(batch.status, ("batch_state_conflict", "この伺いは実行できない状態です。"))
+        raise Conflict(code, msg, {"status": batch.status})
+
+
+def _check_blocked(
+    s: Session, batch: DispositionBatch, as_of: date, skip_blocked: bool
+) -> list[dict[str, Any]]:
+    """The batch's items that may not be processed today (holds, extensions...); a Conflict
+    listing them unless ``skip_blocked``."""
+    blocked = _blocked_items(s, batch, as_of)
+    if blocked and not skip_blocked:
+        raise Conflict(
+            "items_blocked",
+            f"実行できない文書があります（{len(blocked)}件）: "
+            + "; ".join(f"{b['document_id']} {b['message']}" for b in blocked[:5])
+            + "。保留の解除、または除外して実行（skip_blocked）してください。",
+            {"items": blocked[:1000]},
+        )
+    return blocked
+
+
 def _start(
     engine: Engine,
     actor: Actor,
@@ -524,33 +561,10 @@ def _start(
     with session_scope(engine) as s:
         require_officer(actor)
         batch = _lock_batch(s, batch_id)
-        if batch.action != action:
-            raise Conflict(
-                "wrong_batch_action",
-                f"この伺いは{Disposition(batch.action).label}の伺いです。",
-                {"action": batch.action},
-            )
-        if batch.status not in from_statuses:
-            code, msg = {
-                "pending": ("batch_not_approved", "この伺いはまだ承認されていません。"),
-                "rejected": ("batch_rejected", "この伺いは却下されています。"),
-                "executed": ("batch_already_executed", "この伺いは実行済みです。"),
-                "transferred": ("batch_already_transferred", "この伺いは移管済みです。"),
-                "exported": ("batch_already_exported", "移管パッケージは作成済みです。"),
-                "approved": ("batch_not_exported", "移管パッケージがまだ作成されていません。"),
-            }.get(batch.status, ("batch_state_conflict", "この伺いは実行できない状態です。"))
-            raise Conflict(code, msg, {"status": batch.status})
+        _check_state(batch, action, from_statuses)
         if settings is not None:
             _require_key(settings)
-        blocked = _blocked_items(s, batch, as_of)
-        if blocked and not skip_blocked:
-            raise Conflict(
-                "items_blocked",
-                f"実行できない文書があります（{len(blocked)}件）: "
-                + "; ".join(f"{b['document_id']} {b['message']}" for b in blocked[:5])
-                + "。保留の解除、または除外して実行（skip_blocked）してください。",
-                {"items": blocked[:1000]},
-            )
+        blocked = _check_blocked(s, batch, as_of, skip_blocked)
         if batch.status != to_status:
             batch.status = to_status
             batch.executed_by = actor.login
@@ -1096,28 +1110,8 @@ def export_transfer(
     with session_scope(engine) as s:
         require_officer(actor)
         batch = _lock_batch(s, batch_id)
-        if batch.action != "transfer":
-            raise Conflict(
-                "wrong_batch_action", "この伺いは廃棄の伺いです。", {"action": batch.action}
-            )
-        if batch.status != "approved":
-            code = {
-                "exported": "batch_already_exported",
-                "transferred": "batch_already_transferred",
-                "pending": "batch_not_approved",
-                "rejected": "batch_rejected",
-            }.get(batch.status, "batch_state_conflict")
-            raise Conflict(
-                code, "この伺いは移管パッケージを作成できない状態です。", {"status": batch.status}
-            )
-        blocked = _blocked_items(s, batch, day)
-        if blocked and not skip_blocked:
-            raise Conflict(
-                "items_blocked",
-                f"移管できない文書があります（{len(blocked)}件）: "
-                + "; ".join(f"{b['document_id']} {b['message']}" for b in blocked[:5]),
-                {"items": blocked[:1000]},
-            )
+        _check_state(batch, "transfer", ("approved",))
+        blocked = _check_blocked(s, batch, day, skip_blocked)
         skip_ids = {b["document_id"] for b in blocked}
         items, rows = _transfer_items(s, store, batch, skip_ids)
         root = s.exec(select(Organization).where(col(Organization.parent_id).is_(None))).first()

@@ -4,6 +4,7 @@ officer, approved by another), holds and extensions, the file register download.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -163,64 +164,56 @@ async def batch_decide(
     return RedirectResponse(f"/records/batches/{batch_id}?msg={decision}", 303)
 
 
-@router.post("/batches/{batch_id}/execute")
-async def batch_execute(
-    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+async def _batch_step(
+    request: Request,
+    actor: Actor,
+    batch_id: int,
+    step: Callable[..., Any],
+    msg: str,
+    options: Callable[[Any], dict[str, Any]],
 ) -> Response:
+    """A form button that runs one step of a batch (execute, export, acknowledge) through the
+    retention service, then shows the batch with ``msg``."""
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
     ctx = request.app.state.ctx
-    service.require_officer(actor)
     await run_in_threadpool(
-        batches.execute_batch,
-        ctx.engine,
-        ctx.store,
-        actor,
-        ctx.settings,
-        batch_id,
-        skip_blocked=form.get("skip_blocked") == "1",
+        step, ctx.engine, ctx.store, actor, ctx.settings, batch_id, **options(form)
     )
-    return RedirectResponse(f"/records/batches/{batch_id}?msg=executed", 303)
+    return RedirectResponse(f"/records/batches/{batch_id}?msg={msg}", 303)
+
+
+def _skip_blocked(form: Any) -> dict[str, Any]:
+    return {"skip_blocked": form.get("skip_blocked") == "1"}
+
+
+@router.post("/batches/{batch_id}/execute")
+async def batch_execute(batch_id: int, request: Request, actor: WebActor) -> Response:
+    """廃棄: destroy the approved documents and issue the certificate."""
+    return await _batch_step(
+        request, actor, batch_id, batches.execute_batch, "executed", _skip_blocked
+    )
 
 
 @router.post("/batches/{batch_id}/export")
-async def batch_export(
-    batch_id: int, request: Request, session: SessionDep, actor: WebActor
-) -> Response:
+async def batch_export(batch_id: int, request: Request, actor: WebActor) -> Response:
     """移管: build the BagIt package of an approved transfer batch."""
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
-    ctx = request.app.state.ctx
-    await run_in_threadpool(
-        batches.export_transfer,
-        ctx.engine,
-        ctx.store,
-        actor,
-        ctx.settings,
-        batch_id,
-        skip_blocked=form.get("skip_blocked") == "1",
+    return await _batch_step(
+        request, actor, batch_id, batches.export_transfer, "exported", _skip_blocked
     )
-    return RedirectResponse(f"/records/batches/{batch_id}?msg=exported", 303)
 
 
 @router.post("/batches/{batch_id}/acknowledge")
-async def batch_acknowledge(
-    batch_id: int, request: Request, session: SessionDep, actor: WebActor
-) -> Response:
+async def batch_acknowledge(batch_id: int, request: Request, actor: WebActor) -> Response:
     """The archives acknowledged receipt of the package (受領)."""
-    form = await request.form()
-    check_csrf(request, str(form.get("csrf", "")))
-    ctx = request.app.state.ctx
-    await run_in_threadpool(
-        batches.acknowledge_transfer,
-        ctx.engine,
-        ctx.store,
+    return await _batch_step(
+        request,
         actor,
-        ctx.settings,
         batch_id,
-        receipt_reference=_opt(str(form.get("receipt_reference", ""))),
+        batches.acknowledge_transfer,
+        "acknowledged",
+        lambda form: {"receipt_reference": _opt(str(form.get("receipt_reference", "")))},
     )
-    return RedirectResponse(f"/records/batches/{batch_id}?msg=acknowledged", 303)
 
 
 @router.get("/batches/{batch_id}/certificate")

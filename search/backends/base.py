@@ -19,9 +19,11 @@ and commits once, or not at all.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 SCHEMA_VERSION = "3"  # bump when fields or the analyzer change: the index is rebuilt
@@ -133,3 +135,29 @@ class SearchBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and locks."""
+
+
+class OnDiskBackend(SearchBackend):
+    """An index in a directory of its own (tantivy, Whoosh): ``SCHEMA`` beside it holds the
+    schema version it was created with (another one: the directory is rebuilt from the
+    database), ``BUILT`` the version of the last completed full rebuild."""
+
+    path: Path
+
+    def _prepare_dir(self) -> Path:
+        """Empty the directory if it holds another schema; return the version file, to be
+        written once the index is open."""
+        version_file = self.path / "SCHEMA"
+        if self.path.exists() and (
+            not version_file.exists() or version_file.read_text().strip() != SCHEMA_VERSION
+        ):
+            shutil.rmtree(self.path)  # other schema: rebuilt from the database
+        self.path.mkdir(parents=True, exist_ok=True)
+        return version_file
+
+    def needs_rebuild(self, session: Any) -> bool:
+        built = self.path / "BUILT"
+        return not built.exists() or built.read_text().strip() != SCHEMA_VERSION
+
+    def mark_built(self, session: Any) -> None:
+        (self.path / "BUILT").write_text(SCHEMA_VERSION)

@@ -10,7 +10,6 @@ always released.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from search.backends.base import (
     SCHEMA_VERSION,
     BackendHits,
     IndexEntry,
-    SearchBackend,
+    OnDiskBackend,
     SearchQuery,
     Term,
     date_key,
@@ -55,7 +54,7 @@ def build_schema() -> tantivy.Schema:
     return sb.build()
 
 
-class TantivyBackend(SearchBackend):
+class TantivyBackend(OnDiskBackend):
     name = "tantivy"
 
     def __init__(self, path: Path, *, writer_heap: int = WRITER_HEAP) -> None:
@@ -68,21 +67,9 @@ class TantivyBackend(SearchBackend):
     # --- lifecycle -------------------------------------------------------------------------
 
     def _open(self) -> None:
-        version_file = self.path / "SCHEMA"
-        if self.path.exists() and (
-            not version_file.exists() or version_file.read_text().strip() != SCHEMA_VERSION
-        ):
-            shutil.rmtree(self.path)  # other schema: rebuilt from the database
-        self.path.mkdir(parents=True, exist_ok=True)
+        version_file = self._prepare_dir()
         self.index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
         version_file.write_text(SCHEMA_VERSION)
-
-    def needs_rebuild(self, session: Any) -> bool:
-        built = self.path / "BUILT"
-        return not built.exists() or built.read_text().strip() != SCHEMA_VERSION
-
-    def mark_built(self, session: Any) -> None:
-        (self.path / "BUILT").write_text(SCHEMA_VERSION)
 
     def close(self) -> None:
         self.index = None  # type: ignore[assignment]

@@ -9,7 +9,6 @@ the writer lock. The schema version sits beside the index; a mismatch wipes it f
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from search.backends.base import (
     SCHEMA_VERSION,
     BackendHits,
     IndexEntry,
-    SearchBackend,
+    OnDiskBackend,
     SearchQuery,
     Term,
     date_key,
@@ -64,7 +63,7 @@ def build_schema() -> Schema:
     )
 
 
-class WhooshBackend(SearchBackend):
+class WhooshBackend(OnDiskBackend):
     name = "whoosh"
 
     def __init__(self, path: Path, *, limitmb: int = 128) -> None:
@@ -75,24 +74,12 @@ class WhooshBackend(SearchBackend):
         self._open()
 
     def _open(self) -> None:
-        version_file = self.path / "SCHEMA"
-        if self.path.exists() and (
-            not version_file.exists() or version_file.read_text().strip() != SCHEMA_VERSION
-        ):
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        version_file = self._prepare_dir()
         if windex.exists_in(str(self.path)):
             self.ix = windex.open_dir(str(self.path))
         else:
             self.ix = windex.create_in(str(self.path), self.schema)
         version_file.write_text(SCHEMA_VERSION)
-
-    def needs_rebuild(self, session: Any) -> bool:
-        built = self.path / "BUILT"
-        return not built.exists() or built.read_text().strip() != SCHEMA_VERSION
-
-    def mark_built(self, session: Any) -> None:
-        (self.path / "BUILT").write_text(SCHEMA_VERSION)
 
     def close(self) -> None:
         self.ix.close()
