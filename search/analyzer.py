@@ -16,6 +16,7 @@ a run (``京都`` finds 東京都; ``東京都`` does not find 京都 alone).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,17 +33,34 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
+# (first, last) code points of the characters cut into bigrams
+_CJK_RANGES = (
+    (0x3040, 0x30FF),  # hiragana, katakana (incl. ー)
+    (0x3400, 0x4DBF),  # CJK ext A
+    (0x4E00, 0x9FFF),  # CJK unified
+    (0xF900, 0xFAFF),  # compatibility ideographs
+    (0x31F0, 0x31FF),  # katakana phonetic extensions
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x303B, 0x303B),  # 〻
+    (0x20000, 0x3FFFF),  # CJK ext B and later
+    (0xAC00, 0xD7AF),  # hangul syllables
+)
+_CJK_CLASS = "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _CJK_RANGES) + "]"
+_BIGRAM = re.compile(_CJK_CLASS + "{2}")
+
+
 def _cjk(ch: str) -> bool:
+    """``ch`` lies in one of ``_CJK_RANGES`` (spelled out: this runs for every character)."""
     o = ord(ch)
     return (
-        0x3040 <= o <= 0x30FF  # hiragana, katakana (incl. ー)
-        or 0x3400 <= o <= 0x4DBF  # CJK ext A
-        or 0x4E00 <= o <= 0x9FFF  # CJK unified
-        or 0xF900 <= o <= 0xFAFF  # compatibility ideographs
-        or 0x31F0 <= o <= 0x31FF  # katakana phonetic extensions
-        or o in (0x3005, 0x3006, 0x3007, 0x303B)  # 々 〆 〇 〻
-        or 0x20000 <= o <= 0x3FFFF  # CJK ext B and later
-        or 0xAC00 <= o <= 0xD7AF  # hangul syllables
+        0x3040 <= o <= 0x30FF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x4E00 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x31F0 <= o <= 0x31FF
+        or o in (0x3005, 0x3006, 0x3007, 0x303B)
+        or 0x20000 <= o <= 0x3FFFF
+        or 0xAC00 <= o <= 0xD7AF
     )
 
 
@@ -135,7 +153,7 @@ def query_tokens(term: str) -> list[str]:
 
 def is_bigram(token: str) -> bool:
     """A two-character kanji/kana token: a bigram from inside a run (not an edge marker)."""
-    return len(token) == 2 and _cjk(token[0]) and _cjk(token[1])
+    return _BIGRAM.fullmatch(token) is not None
 
 
 def is_single_char(qtokens: list[str]) -> bool:

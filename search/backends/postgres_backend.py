@@ -10,10 +10,18 @@ Shape (migration 0006). One row per live placement (``search_entry``) carries pe
 filters and ``all_tsv``: title (weight A), file name (B), case and folder (C) and the head of
 the body (D), each field apart from the next by more than the longest phrase, so no phrase
 spans two fields, and the placement's permission tokens as lexemes (``#acl:…``), so the
-index also answers "may the caller read it". Every query term is answered by one RUM index over ``all_tsv``: RUM keeps
-the positions in the index, so phrases and prefixes are decided without reading rows (a GIN
-index must re-read and decompress each candidate's vector to check a phrase, which at 100,000
-documents made a common bigram cost seconds). A tsvector keeps positions only up to 16383 and
+index also answers "may the caller read it". Beside each bigram that starts a run of two the
+vector holds the trigram they spell, at the same position (:func:`tsvector_literal`); a query
+term of three or more characters becomes a phrase of a few trigrams at most three positions
+apart (:func:`term_tsquery`), exact and far cheaper than the phrase of its common bigrams.
+
+Two indexes answer the main query. A term with a phrase goes to the RUM index over
+``all_tsv``: RUM keeps the positions in the index, so phrases are decided without reading rows
+(a GIN index must re-read and decompress each candidate's vector to check a phrase, which at
+100,000 documents made a common bigram cost seconds). A query without phrases (two-character
+words, three-character words as one trigram, permissions) goes to a plain GIN index over the
+stripped vector, whose row lists are several times faster to read than RUM's position lists.
+A tsvector keeps positions only up to 16383 and
 at most 256 positions per lexeme, so a body that does not fit continues in ``search_chunk``
 (once per content, chunks overlapping by ``OVERLAP`` tokens so a phrase of up to ``OVERLAP``
 tokens lies whole in some vector); those long contents are matched on a second, exact path.
@@ -27,7 +35,9 @@ body matches. Totals, facets and filters stay exact in every case.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import text
@@ -65,6 +75,9 @@ ACL_POS = BODY_START - GAP // 2
 EXACT_RANK = 1000  # rank every match up to this many; above, a bounded candidate set
 RECENT = 200  # newest body matches ranked besides the field matches, above EXACT_RANK
 STATE_KEY = "postgres_index_built"
+# the index shape this code writes: a stored value that differs (older vectors without
+# trigrams) makes ``needs_rebuild`` ask for a rebuild
+INDEX_VERSION = f"{SCHEMA_VERSION}+trigrams"
 # ts_rank weights in the order {D, C, B, A}: body, case/folder, file name, title (max 1.0)
 WEIGHTS = (
     "{"
@@ -79,28 +92,50 @@ _FACET_COLS = {
     "folder_kind": "folder_kind",
     "fiscal_year": "fiscal_year",
 }
-_RUM_INDEXES = {
+# Created by the backend (RUM needs its extension) and, on a full rebuild, only after the
+# rows are in (see ``clear``): RUM for phrases (positions in the index), plain GIN over the
+# stripped vector for queries without phrases (row lists only, far smaller to read).
+INDEXES = {
     "ix_search_entry_all": "search_entry USING rum (all_tsv rum_tsvector_ops)",
     "ix_search_chunk_tsv": "search_chunk USING rum (tsv rum_tsvector_ops)",
+    "ix_search_entry_lex": "search_entry USING gin (strip(all_tsv))",
 }
 
 
 def _lexeme(tok: str) -> str:
-    return "'" + tok.replace("\\", "\\\\").replace("'", "''") + "'"
+    if "'" in tok or "\\" in tok:
+        tok = tok.replace("\\", "\\\\").replace("'", "''")
+    return "'" + tok + "'"
+
+
+def trigrams(tokens: list[str]) -> list[str | None]:
+    """For each token but the last, the trigram it starts (``予算`` followed by ``算執`` gives
+    ``予算執``), None where the next token is not the next bigram of the same run. In the index
+    stream two adjacent bigrams always belong to one run (runs are framed by edge tokens)."""
+    bigram = {t: is_bigram(t) for t in set(tokens)}
+    return [
+        a + b[1] if bigram[a] and bigram[b] and a[1] == b[0] else None
+        for a, b in itertools.pairwise(tokens)
+    ]
 
 
 def tsvector_literal(parts: list[tuple[list[str], int, str]]) -> str:
-    """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order."""
-    positions: dict[str, list[str]] = {}
+    """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order.
+    Besides each token, the trigram it starts (:func:`trigrams`) at the same position: a
+    phrase query is answered from a few rare trigrams instead of many common bigrams."""
+    positions: defaultdict[str, list[str]] = defaultdict(list)
     for tokens, first, weight in parts:
-        for i, tok in enumerate(tokens):
-            pos = first + i
-            if pos > MAX_POS:
-                break
-            kept = positions.setdefault(tok, [])
-            if len(kept) < MAX_PER_LEXEME:
-                kept.append(f"{pos}{weight}")
-    return " ".join(f"{_lexeme(t)}:{','.join(p)}" for t, p in positions.items())
+        n = min(len(tokens), MAX_POS - first + 1)
+        if n <= 0:
+            continue
+        labels = [f"{p}{weight}" for p in range(first, first + n)]
+        for tok, label in zip(tokens, labels, strict=False):
+            positions[tok].append(label)
+        for tri, label in zip(trigrams(tokens[: n + 1]), labels, strict=False):
+            if tri is not None:
+                positions[tri].append(label)
+    # (positions were added in increasing order: the first MAX_PER_LEXEME are kept)
+    return " ".join(f"{_lexeme(t)}:{','.join(p[:MAX_PER_LEXEME])}" for t, p in positions.items())
 
 
 def chunks(tokens: list[str]) -> list[list[str]]:
@@ -139,24 +174,36 @@ def field_parts(e: IndexEntry) -> list[tuple[list[str], int, str]]:
 
 
 def term_tsquery(term: Term) -> str:
-    """The term as a tsquery phrase. Every other bigram inside a CJK run is left out, with the
-    distance kept (``予算 <2> 執行`` for 予算執行): in the index a bigram is followed only by
-    the next bigram of its run or the run's end marker, and preceded only by the previous
-    bigram or the start marker, so bigrams ``ab`` at p and ``cd`` at p+2 imply ``bc`` at p+1.
-    Each token read costs the RUM index one posting list, so this is exact and cheaper."""
+    """The term as a tsquery phrase over as few and as rare lexemes as stay exact. Inside a CJK
+    run the bigrams are replaced by trigrams at most three positions apart (``予算執 <3> 行計画``
+    for 予算執行計画), the last one ending where the run does. In the index a bigram is followed
+    only by the next bigram of its run or the run's end marker, and a trigram sits only where
+    two bigrams of one run follow each other, so trigrams at p and p+3 imply the bigrams at
+    p+1 and p+2 and with them every character in between. Each lexeme costs the RUM index one
+    posting list, so this is exact and much cheaper than the bigram phrase."""
     if term.contains:
         return _lexeme(term.tokens[0]) + ":*"
     toks = term.tokens[:OVERLAP]
-    out = _lexeme(toks[0])
-    gap = 1
-    for j in range(1, len(toks)):
-        last = j == len(toks) - 1
-        if gap == 1 and not last and all(is_bigram(t) for t in toks[j - 1 : j + 2]):
-            gap = 2  # toks[j] is implied by its neighbours
+    tris = trigrams(toks)
+    picks: list[tuple[int, str]] = []  # (offset in the term, lexeme)
+    j, n = 0, len(toks)
+    while j < n:
+        k = j
+        while k < len(tris) and tris[k] is not None:  # bigrams j..k+1 form one run
+            k += 1
+        if k == j:
+            picks.append((j, toks[j]))
+            j += 1
             continue
-        out += f" <{gap}> " if gap > 1 else " <-> "
-        out += _lexeme(toks[j])
-        gap = 1
+        offsets = list(range(j, k, 3))
+        if offsets[-1] != k - 1:
+            offsets.append(k - 1)
+        picks += [(o, tris[o] or "") for o in offsets]
+        j = k + 1
+    out = _lexeme(picks[0][1])
+    for (prev, _), (cur, lex) in itertools.pairwise(picks):
+        gap = cur - prev
+        out += (" <-> " if gap == 1 else f" <{gap}> ") + _lexeme(lex)
     return out
 
 
@@ -174,21 +221,21 @@ class PostgresBackend(SearchBackend):
         self._ensure_indexes()
 
     def _ensure_indexes(self) -> None:
-        """Create the RUM indexes if they are missing (and the ``rum`` extension if allowed);
+        """Create the search indexes if they are missing (and the ``rum`` extension if allowed);
         without them the backend cannot answer in time, so it refuses to start."""
         with self.engine.begin() as conn:
             have = set(
                 conn.execute(
                     text("SELECT indexname FROM pg_indexes WHERE indexname = ANY(:n)"),
-                    {"n": list(_RUM_INDEXES)},
+                    {"n": list(INDEXES)},
                 ).scalars()
             )
-            if have == set(_RUM_INDEXES):
+            if have == set(INDEXES):
                 return
             try:
                 with conn.begin_nested():
                     conn.execute(text("CREATE EXTENSION IF NOT EXISTS rum"))
-                for name, target in _RUM_INDEXES.items():
+                for name, target in INDEXES.items():
                     if name not in have:
                         conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {target}"))
             except DBAPIError as exc:
@@ -201,13 +248,13 @@ class PostgresBackend(SearchBackend):
 
     def needs_rebuild(self, session: Any) -> bool:
         row = session.get(SearchState, STATE_KEY)
-        return row is None or row.value != SCHEMA_VERSION
+        return row is None or row.value != INDEX_VERSION
 
     def mark_built(self, session: Any) -> None:
-        for name, target in _RUM_INDEXES.items():
+        for name, target in INDEXES.items():
             session.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON {target}"))
         row = session.get(SearchState, STATE_KEY) or SearchState(key=STATE_KEY)
-        row.value = SCHEMA_VERSION
+        row.value = INDEX_VERSION
         session.add(row)
 
     # --- writes ----------------------------------------------------------------------------
@@ -278,7 +325,7 @@ class PostgresBackend(SearchBackend):
     def clear(self, session: Session) -> None:
         # A full rebuild inserts every row: building the RUM indexes once at the end
         # (mark_built) is several times faster than updating them row by row.
-        for name in _RUM_INDEXES:
+        for name in INDEXES:
             session.execute(text(f"DROP INDEX IF EXISTS {name}"))
         session.execute(text("DELETE FROM search_entry"))
         session.execute(text("DELETE FROM search_chunk"))
@@ -316,13 +363,11 @@ class PostgresBackend(SearchBackend):
             vis.append(
                 "(cardinality(e.prior_acl) = 0 OR NOT (e.prior_acl && CAST(:acl AS text[])))"
             )
-        # The index can answer the permission test too (cheaper for single-token terms), but a
-        # phrase scan slows down more with the extra posting lists than the row test costs.
-        phrases = any(len(t.tokens) > 1 for t in q.terms if not t.negated)
-        acl_main = acl_row
-        if acl_row and (q.mode == "any" or not phrases):
-            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
-            acl_main = []
+        # The index answers the permission test too: the rows it returns are the visible ones.
+        acl_q = ""
+        if acl_row:
+            acl_q = "(" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
+            main += " & " + acl_q
         params["qmain"] = main
         for name, value in q.filters.items():
             params[f"f_{name}"] = value
@@ -342,7 +387,13 @@ class PostgresBackend(SearchBackend):
             "long AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
             "CAST(:qany AS tsquery))"
         ]
-        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *acl_main, *vis]
+        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *vis]
+        if q.mode == "all" and not neg and all(" <" not in p for p in pos):
+            # No phrase (only one-lexeme terms and the permissions): positions are not needed,
+            # and the plain GIN index over the stripped vectors answers from a compact list of
+            # rows instead of the RUM index's position lists. (Only one index is named per
+            # statement: given both, the planner may pick one and test the other on each row.)
+            main_where[0] = "strip(e.all_tsv) @@ CAST(:qmain AS tsquery)"
         # the long path: contents with a body beyond the head, tested term by term exactly
         long_where = [
             "e.sha256 IN (SELECT sha256 FROM long)",

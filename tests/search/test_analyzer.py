@@ -52,3 +52,17 @@ def test_phrase_semantics_equal_substring_semantics() -> None:
         ("令和6年", False),
     ]:
         assert _phrase_in(query_tokens(q), doc) is expected, q
+
+
+def test_bigram_pattern_and_character_test_agree_on_every_code_point() -> None:
+    """``is_bigram`` (a regular expression) and ``_cjk`` (spelled-out ranges) must never
+    disagree, or trigrams would be built where the analyzer sees no run."""
+    from search.analyzer import _cjk, is_bigram
+
+    for o in range(0x20, 0x40000):
+        c = chr(o)
+        if 0xD800 <= o <= 0xDFFF:
+            continue
+        assert is_bigram(c + c) == _cjk(c), hex(o)
+    assert not is_bigram("<予") and not is_bigram("予>") and not is_bigram("ab")
+    assert is_bigram("予算") and not is_bigram("予算執")
