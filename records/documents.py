@@ -23,7 +23,7 @@ import hashlib
 import json
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
@@ -935,9 +935,25 @@ class BatchItem:
 
 
 @dataclass
+class Placed:
+    """A document row written by :func:`deposit_batch` (the columns its callers read; the rows
+    are inserted with Core statements, not built as ORM objects, for speed)."""
+
+    id: int
+    sha256: str
+    size: int
+    filename: str
+    mime_type: str
+    folder_id: int
+    case_pk: int | None
+    original_id: int | None
+    doc_date: date
+
+
+@dataclass
 class BatchOutcome:
     item: BatchItem
-    document: Document | None = None  # None: refused, see ``error``
+    document: Placed | None = None  # None: refused, see ``error``
     error: GenponError | None = None
     with_content: bool = False  # the item brought its content (a deposit, not a copy)
 
@@ -1072,24 +1088,61 @@ def current_originals(session: Session, shas: set[str]) -> dict[str, Document]:
     return found
 
 
-def _new_document(
-    it: BatchItem, folder: Folder, case: Case | None, actor: Actor, doc_date: date
-) -> Document:
-    return Document(
-        folder_id=folder.id or 0,
-        case_pk=folder.case_pk,
-        organization_id=folder.organization_id,
-        document_class_id=case.document_class_id if case else None,
-        title=it.title or it.filename,
-        filename=it.filename,
-        sha256=it.sha256,
-        size=it.size,
-        mime_type=it.mime_type,
-        status="working",
-        doc_date=doc_date,
-        provenance=it.provenance,
-        created_by=actor.user_id or None,
+def _new_row(
+    it: BatchItem,
+    folder: Folder,
+    case: Case | None,
+    actor: Actor,
+    doc_date: date,
+    original_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The ``document`` row of a batch placement (the same values :func:`deposit` sets)."""
+    return {
+        "folder_id": folder.id or 0,
+        "case_pk": folder.case_pk,
+        "organization_id": folder.organization_id,
+        "document_class_id": case.document_class_id if case else None,
+        "title": it.title or it.filename,
+        "filename": it.filename,
+        "sha256": it.sha256,
+        "size": it.size,
+        "mime_type": it.mime_type,
+        "status": "working",
+        "state": "live",
+        "original_id": original_id,
+        "version": 1,
+        "doc_date": doc_date,
+        "provenance": it.provenance,
+        "created_by": actor.user_id or None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert_rows(session: Session, outs: list[BatchOutcome], rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (one per outcome, same order) in one statement; each outcome gets its
+    :class:`Placed` with the new id."""
+    if not rows:
+        return
+    table = Document.__table__  # type: ignore[attr-defined]
+    ids = (
+        session.execute(sa_insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        .scalars()
+        .all()
     )
+    for out, row, new_id in zip(outs, rows, ids, strict=True):
+        out.document = Placed(
+            id=new_id,
+            sha256=row["sha256"],
+            size=row["size"],
+            filename=row["filename"],
+            mime_type=row["mime_type"],
+            folder_id=row["folder_id"],
+            case_pk=row["case_pk"],
+            original_id=row["original_id"],
+            doc_date=row["doc_date"],
+        )
 
 
 def _place_batch(
@@ -1102,31 +1155,30 @@ def _place_batch(
     actor: Actor,
     timezone: str,
 ) -> None:
-    """Originals of new contents in one flush (a savepoint: a lost race re-reads the originals
-    and retries), then every other placement as a copy in a second flush."""
-    today = local_date(utcnow(), timezone)
-    originals: dict[str, Document] = {}
+    """Originals of new contents in one statement (in a savepoint: a lost race re-reads the
+    originals and retries), then every other placement as a copy in a second one."""
+    now = utcnow()
+    today = local_date(now, timezone)
+    originals: dict[str, Document | Placed] = {}
     firsts: dict[str, BatchOutcome] = {}
     for _attempt in range(3):
-        originals = current_originals(session, shas)
+        originals = dict(current_originals(session, shas))
         firsts = {}
         for out in ok:
             sha = out.item.sha256
             if sha not in originals and sha in new_blobs and sha not in firsts:
                 firsts[sha] = out
-        docs = []
+        rows = []
         for out in firsts.values():
             f = folders[out.item.folder_id]
-            doc = _new_document(
-                out.item, f, cases.get(f.case_pk), actor, out.item.doc_date or today
+            rows.append(
+                _new_row(
+                    out.item, f, cases.get(f.case_pk), actor, out.item.doc_date or today, None, now
+                )
             )
-            doc.original_id = None
-            out.document = doc
-            docs.append(doc)
         try:
             with session.begin_nested():
-                session.add_all(docs)
-                session.flush()
+                _insert_rows(session, list(firsts.values()), rows)
             break
         except IntegrityError:
             for out in firsts.values():
@@ -1137,7 +1189,8 @@ def _place_batch(
     for sha, out in firsts.items():
         assert out.document is not None
         originals[sha] = out.document
-    copies = []
+    copies: list[BatchOutcome] = []
+    rows = []
     for out in ok:
         if out.document is not None:
             continue
@@ -1149,12 +1202,19 @@ def _place_batch(
             )
             continue
         f = folders[it.folder_id]
-        doc = _new_document(it, f, cases.get(f.case_pk), actor, it.doc_date or original.doc_date)
-        doc.original_id = original.id
-        out.document = doc
-        copies.append(doc)
-    session.add_all(copies)
-    session.flush()
+        rows.append(
+            _new_row(
+                it,
+                f,
+                cases.get(f.case_pk),
+                actor,
+                it.doc_date or original.doc_date,
+                original.id,
+                now,
+            )
+        )
+        copies.append(out)
+    _insert_rows(session, copies, rows)
 
 
 def _batch_rows(
@@ -1169,7 +1229,7 @@ def _batch_rows(
     if not placed:
         return
     now = utcnow()
-    originals = {
+    originals: dict[int | None, Document | Placed] = {
         out.document.id: out.document
         for out in placed
         if out.document is not None and out.document.original_id is None

@@ -261,8 +261,12 @@ class BlobStore(ABC):
     def _own_staged_path(self, staged: StagedBlob) -> Path:
         """The staged file's path, refusing files outside this store's staging directory."""
         path = Path(staged.path)
-        if path.parent.resolve() != self.staging_dir.resolve() or not path.name.startswith(
-            STAGING_PREFIX
+        if not path.name.startswith(STAGING_PREFIX):
+            raise ValueError(f"not a staged file of this store: {path}")
+        staging = self.staging_dir
+        # (the usual case, a name the stager made in the directory itself, needs no syscall)
+        if os.path.dirname(staged.path) != str(staging) and path.parent.resolve() != (
+            staging.resolve()
         ):
             raise ValueError(f"not a staged file of this store: {path}")
         return path

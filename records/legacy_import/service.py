@@ -1425,8 +1425,11 @@ class _Job:
                 continue
             if i in winners and doc.original_id is not None:
                 former = doc.original_id
-                documents.promote_to_original(s, doc)
-                moved[former] = doc.id or 0
+                row = s.get(Document, doc.id)
+                assert row is not None
+                documents.promote_to_original(s, row)
+                doc.original_id = None
+                moved[former] = doc.id
             rows.append(
                 {
                     "id": e.id,

@@ -188,6 +188,55 @@ def test_existing_official_original_stays_and_reimport_adds_nothing(ctx, demo, c
         assert s.exec(select(func.count()).select_from(Document)).one() == ndocs
 
 
+def test_an_older_legacy_file_takes_over_from_a_working_original(ctx, demo, client, tmp_path):
+    """A working document already in Genpon ranks by its deposit time: an identical legacy
+    file modified long before becomes the original, and the former original and its copies
+    point to it (audited as ``document.original_moved``)."""
+    from records.models import AuditEvent
+    from tests.records.helpers import deposit, new_case, team_folder
+
+    auth = demo.auth("tanaka")
+    body = "作業中の起案文書".encode()
+    r = deposit(client, auth, body, folder_id=team_folder(ctx))
+    assert r.status_code == 201, r.text
+    working_id = r.json()["id"]
+    case = new_case(client, auth)
+    r = client.post(
+        f"/api/v1/documents/{working_id}/copies",
+        json={"folder_id": case["folder_id"]},
+        headers=auth,
+    )
+    assert r.status_code == 201, r.text
+    copy_id = r.json()["id"]
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "古い版.txt").write_bytes(body)
+    os.utime(root / "古い版.txt", (1e9, 1e9))
+    opts = ImportOptions(root=root, org_code="SOUMU-ZAISEI", kind="team", with_text=False)
+    run_import(ctx.engine, ctx.store, ctx.settings, SYSTEM_ACTOR, opts)
+    with Session(ctx.engine) as s:
+        e = s.exec(select(ImportEntry).where(ImportEntry.rel_path == "古い版.txt")).one()
+        assert (e.state, e.role, e.original_document_id) == ("done", "original", None)
+        new = s.get(Document, e.document_id)
+        assert new is not None and new.original_id is None
+        old = s.get(Document, working_id)
+        assert old is not None and old.original_id == new.id
+        copy = s.get(Document, copy_id)
+        assert copy is not None and copy.original_id == new.id
+        live_originals = s.exec(
+            select(Document.id).where(
+                Document.sha256 == new.sha256,
+                Document.state == "live",
+                Document.original_id.is_(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        assert live_originals == [new.id]
+        moved = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "document.original_moved")
+        ).all()
+        assert [(m.details["from"], m.details["to"]) for m in moved] == [(working_id, new.id)]
+
+
 def test_stop_midway_and_resume(ctx, demo, share):
     first = _import(ctx, share, stop_after="hash")
     with Session(ctx.engine) as s:

@@ -231,6 +231,15 @@ def test_put_staged_refuses_files_outside_staging(store: BlobStore, tmp_path: Pa
     with pytest.raises(ValueError):
         store.discard(fake)
     assert victim.read_bytes() == b"not yours"
+    # a path that names the staging directory but leaves it again is refused too
+    sneaky = Path(f"{store.staging_dir}/../{victim.name}")
+    (store.staging_dir.parent / victim.name).write_bytes(b"not yours")
+    fake = StagedBlob(sha256=sha(b"not yours"), size=9, path=sneaky, head=b"not yours")
+    with pytest.raises(ValueError):
+        store.put_staged(fake)
+    with pytest.raises(ValueError):
+        store.discard(fake)
+    assert (store.staging_dir.parent / victim.name).read_bytes() == b"not yours"
 
 
 # -- limits and aborts -------------------------------------------------------------------------
