@@ -24,7 +24,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
@@ -42,7 +42,7 @@ from records.models import (
 )
 from search.analyzer import index_tokens
 from search.backends import make_backend
-from search.backends.base import IndexEntry, SearchBackend
+from search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
 from search.extract import Extraction, extract
 from search.models import SearchState
 
@@ -134,6 +134,7 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
     body = index_tokens(text) if text else []
     entries: list[IndexEntry] = []
     prior: list[str] = []
+    prior_values: list[tuple[dict[str, Any], list[str]]] = []
     for n, d in enumerate(docs):
         folder = session.get(Folder, d.folder_id)
         if folder is None:
@@ -145,6 +146,14 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
         meta = " ".join(
             x for x in (case.case_id if case else "", case.title if case else "", folder.name) if x
         )
+        values: dict[str, Any] = {
+            "case_id": case.case_id if case else "",
+            "organization": org.code if org else "",
+            "doc_class": cls.code if cls else "",
+            "folder_kind": folder.kind,
+            "status": d.status,
+            "fiscal_year": case.fiscal_year if case else fiscal_year_of(d.doc_date),
+        }
         entries.append(
             IndexEntry(
                 document_id=d.id or 0,
@@ -157,16 +166,13 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
                 prior_acl=sorted(set(prior)),
                 is_first=n == 0,
                 is_original=d.original_id is None,
-                case_id=case.case_id if case else "",
-                organization=org.code if org else "",
-                doc_class=cls.code if cls else "",
-                folder_kind=folder.kind,
-                status=d.status,
-                fiscal_year=case.fiscal_year if case else fiscal_year_of(d.doc_date),
+                **values,
                 doc_date=d.doc_date,
+                prior_keys=prior_filter_keys(prior_values),
             )
         )
         prior += acl
+        prior_values.append((values, acl))
     return entries
 
 

@@ -6,7 +6,9 @@ Query language (after NFKC): whitespace-separated terms, all required (AND); ``"
 as a phrase of the analyzer's tokens in the body, title, file name or case (ID, title, folder).
 ``mode="any"`` treats the text as a natural-language question: any of its tokens, ranked by BM25.
 
-Filters apply to the placement shown (the original, or the first copy the caller may read).
+Each content is one hit: the first placement the caller may read (the original first, then
+copies by id) that matches the filters, so a copy filed in case B is found by a case B filter
+even where the original in case A is readable too. Date filters test that same placement.
 """
 
 from __future__ import annotations

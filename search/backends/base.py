@@ -13,20 +13,30 @@ entry per content they may read — the original when they may read it, else the
 they may read. Counts, facets and paging are therefore exact and never include what the
 caller may not read. City-wide readers (no tokens) see the ``is_first`` entries.
 
+With filters (case, organization, class, folder kind, status, fiscal year) the entry shown is
+the first readable placement *that matches them*: a copy filed in case B is found by a case B
+filter even when the caller may also read the original in case A. For that each entry also
+carries ``prior_keys`` (:func:`prior_filter_keys`): for every earlier placement, each
+combination of its filter values joined to each of its permission tokens (and to ``*`` for
+city-wide readers). A caller filtering on F sees an entry iff it is readable, matches F, and
+``prior_keys`` holds none of :func:`hidden_keys` (F joined to the caller's tokens).
+
 Writes are batched: :meth:`SearchBackend.apply` replaces every entry of each given content hash
 and commits once, or not at all.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
-SCHEMA_VERSION = "3"  # bump when fields or the analyzer change: the index is rebuilt
+SCHEMA_VERSION = "4"  # bump when fields or the analyzer change: the index is rebuilt
 
 FACET_FIELDS = ("organization", "class", "folder_kind", "fiscal_year")
 
@@ -50,6 +60,7 @@ class IndexEntry:
     status: str
     fiscal_year: int
     doc_date: date
+    prior_keys: list[str] = field(default_factory=list)  # see prior_filter_keys
 
     @property
     def date_key(self) -> int:
@@ -82,6 +93,35 @@ class SearchQuery:
 
 
 FILTER_FIELDS = ("case_id", "organization", "doc_class", "folder_kind", "status", "fiscal_year")
+EVERYONE = "*"  # the permission token of city-wide readers in ``prior_keys``
+
+
+def _filter_key(values: dict[str, Any], dims: tuple[str, ...]) -> str:
+    return ";".join(f"{d}={quote(str(values[d]), safe='')}" for d in dims)
+
+
+def prior_filter_keys(prior: list[tuple[dict[str, Any], list[str]]]) -> list[str]:
+    """``prior_keys`` of an entry from its earlier placements' ``(filter values, acl)``: every
+    combination of filter fields, its values and each permission token (and ``EVERYONE``).
+    Empty for the first placement, i.e. for almost every entry."""
+    out: set[str] = set()
+    for values, acl in prior:
+        for r in range(1, len(FILTER_FIELDS) + 1):
+            for dims in itertools.combinations(FILTER_FIELDS, r):
+                key = _filter_key(values, dims)
+                out.update(f"{key}|{t}" for t in (*acl, EVERYONE))
+    return sorted(out)
+
+
+def hidden_keys(q: SearchQuery) -> list[str] | None:
+    """The ``prior_keys`` that hide an entry from this query (an earlier placement the caller
+    may read matches the same filters); None when the query has no filters."""
+    dims = tuple(d for d in FILTER_FIELDS if d in q.filters)
+    if not dims:
+        return None
+    key = _filter_key(q.filters, dims)
+    return [f"{key}|{t}" for t in (q.acl if q.acl is not None else [EVERYONE])]
+
 
 BOOSTS = {"body": 1.0, "title": 3.0, "filename": 2.0, "meta": 1.5}
 

@@ -56,6 +56,7 @@ from search.backends.base import (
     SearchQuery,
     Term,
     date_key,
+    hidden_keys,
     sort_facets,
 )
 from search.models import SearchState
@@ -282,6 +283,7 @@ class PostgresBackend(SearchBackend):
                         "sha": sha,
                         "acl": list(e.acl),
                         "prior": list(e.prior_acl),
+                        "pkeys": list(e.prior_keys),
                         "first": e.is_first,
                         "orig": e.is_original,
                         "case_id": e.case_id,
@@ -312,11 +314,12 @@ class PostgresBackend(SearchBackend):
         if entry_rows:
             session.execute(
                 text(
-                    "INSERT INTO search_entry (document_id, sha256, acl, prior_acl, is_first, "
-                    "is_original, case_id, organization, doc_class, folder_kind, status, "
-                    "fiscal_year, doc_date, fields_tsv, all_tsv) VALUES (:id, :sha, "
-                    "CAST(:acl AS text[]), CAST(:prior AS text[]), :first, :orig, :case_id, :org, "
-                    ":cls, :kind, :status, :fy, :dd, CAST(:f AS tsvector), CAST(:a AS tsvector))"
+                    "INSERT INTO search_entry (document_id, sha256, acl, prior_acl, prior_keys, "
+                    "is_first, is_original, case_id, organization, doc_class, folder_kind, "
+                    "status, fiscal_year, doc_date, fields_tsv, all_tsv) VALUES (:id, :sha, "
+                    "CAST(:acl AS text[]), CAST(:prior AS text[]), CAST(:pkeys AS text[]), "
+                    ":first, :orig, :case_id, :org, :cls, :kind, :status, :fy, :dd, "
+                    "CAST(:f AS tsvector), CAST(:a AS tsvector))"
                 ),
                 entry_rows,
             )
@@ -352,14 +355,21 @@ class PostgresBackend(SearchBackend):
 
         vis: list[str] = []  # conditions every match must meet, tested on the row
         acl_row: list[str] = []  # the permission test on the row (the main path asks the index)
-        if q.acl is None:
-            vis.append("e.is_first")
-        elif not q.acl:
+        hidden = hidden_keys(q)
+        if q.acl is not None and not q.acl:
             vis.append("false")
-        else:
+        elif q.acl is not None:
             params["acl"] = list(q.acl)
             acl_row.append("e.acl && CAST(:acl AS text[])")
-            # (most placements have no earlier placement: skip the array test for them)
+        # (most placements have no earlier placement: skip the array tests for them)
+        if hidden is not None:  # the first readable placement matching the filters
+            params["hidden"] = hidden
+            vis.append(
+                "(cardinality(e.prior_keys) = 0 OR NOT (e.prior_keys && CAST(:hidden AS text[])))"
+            )
+        elif q.acl is None:
+            vis.append("e.is_first")
+        elif q.acl:
             vis.append(
                 "(cardinality(e.prior_acl) = 0 OR NOT (e.prior_acl && CAST(:acl AS text[])))"
             )

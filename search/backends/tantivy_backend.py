@@ -25,6 +25,7 @@ from search.backends.base import (
     SearchQuery,
     Term,
     date_key,
+    hidden_keys,
     sort_facets,
 )
 
@@ -48,6 +49,7 @@ def build_schema() -> tantivy.Schema:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
     sb.add_text_field("acl", tokenizer_name="raw", index_option="basic")
     sb.add_text_field("prior_acl", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("prior_keys", tokenizer_name="raw", index_option="basic")
     sb.add_boolean_field("is_first", indexed=True)
     sb.add_integer_field("fiscal_year", indexed=True, fast=True)
     sb.add_integer_field("doc_date", indexed=True, fast=True)
@@ -91,6 +93,7 @@ class TantivyBackend(OnDiskBackend):
             meta=" ".join(e.meta_tokens),
             acl=list(e.acl) or ["-"],
             prior_acl=list(e.prior_acl) or ["-"],
+            prior_keys=list(e.prior_keys) or ["-"],
             is_first=e.is_first,
             fiscal_year=e.fiscal_year,
             doc_date=e.date_key,
@@ -170,10 +173,14 @@ class TantivyBackend(OnDiskBackend):
             for t in q.terms:
                 clauses.append((Occ.MustNot if t.negated else Occ.Must, self._term_query(t)))
         filters: list[tantivy.Query] = []
-        if q.acl is None:
+        hidden = hidden_keys(q)
+        if q.acl is not None:
+            filters.append(Q.term_set_query(self.schema, "acl", list(q.acl)))
+        if hidden is not None:  # the first readable placement matching the filters
+            clauses.append((Occ.MustNot, Q.term_set_query(self.schema, "prior_keys", hidden)))
+        elif q.acl is None:
             filters.append(Q.term_query(self.schema, "is_first", True))
         else:
-            filters.append(Q.term_set_query(self.schema, "acl", list(q.acl)))
             clauses.append((Occ.MustNot, Q.term_set_query(self.schema, "prior_acl", list(q.acl))))
         for name, value in q.filters.items():
             filters.append(Q.term_query(self.schema, name, value))

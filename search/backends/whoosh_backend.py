@@ -28,6 +28,7 @@ from search.backends.base import (
     SearchQuery,
     Term,
     date_key,
+    hidden_keys,
     sort_facets,
 )
 
@@ -52,6 +53,7 @@ def build_schema() -> Schema:
         meta=text(),
         acl=KEYWORD(lowercase=False, commas=False),
         prior_acl=KEYWORD(lowercase=False, commas=False),
+        prior_keys=KEYWORD(lowercase=False, commas=False),
         is_first=BOOLEAN,
         case_id=ID(sortable=True),
         organization=ID(sortable=True),
@@ -97,6 +99,7 @@ class WhooshBackend(OnDiskBackend):
             "meta": " ".join(e.meta_tokens),
             "acl": " ".join(e.acl) or "-",
             "prior_acl": " ".join(e.prior_acl) or "-",
+            "prior_keys": " ".join(e.prior_keys) or "-",
             "is_first": e.is_first,
             "case_id": e.case_id or "-",
             "organization": e.organization or "-",
@@ -167,10 +170,14 @@ class WhooshBackend(OnDiskBackend):
             main = wq.AndNot(main, wq.Or(negatives))
         filters: list[wq.Query] = []
         mask: wq.Query | None = None
-        if q.acl is None:
+        hidden = hidden_keys(q)
+        if q.acl is not None:
+            filters.append(wq.Or([wq.Term("acl", t) for t in q.acl] or [wq.NullQuery()]))
+        if hidden is not None:  # the first readable placement matching the filters
+            mask = wq.Or([wq.Term("prior_keys", k) for k in hidden])
+        elif q.acl is None:
             filters.append(wq.Term("is_first", True))
         else:
-            filters.append(wq.Or([wq.Term("acl", t) for t in q.acl] or [wq.NullQuery()]))
             mask = wq.Or([wq.Term("prior_acl", t) for t in q.acl]) if q.acl else None
         for name, value in q.filters.items():
             filters.append(wq.Term(name, str(value)))

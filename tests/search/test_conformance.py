@@ -157,6 +157,42 @@ def test_filters_sort_and_facets(client, demo, ctx, search_backend):
     )
 
 
+def test_filters_find_the_first_placement_that_matches_them(client, demo, ctx, search_backend):
+    """A copy filed in a case is found by that case's filter even when the caller may read the
+    original elsewhere: the hit is the first readable placement matching the filters, still one
+    hit per content with an exact total; without a filter the original is shown."""
+    tanaka = demo.auth("tanaka")
+    case = new_case(client, tanaka, title="道路補修")
+    orig = deposit(client, tanaka, "補修工事の仕様書".encode(), folder_id=team_folder(ctx)).json()
+    r = client.post(
+        f"/api/v1/documents/{orig['id']}/copies",
+        json={"folder_id": case["folder_id"]},
+        headers=tanaka,
+    )
+    assert r.status_code == 201, r.text
+    in_case = r.json()["id"]
+    sync(ctx)
+    for who in (tanaka, demo.auth("yamada")):  # a member, and a city-wide reader
+        r = search(client, who, "補修工事")
+        assert ids(r) == {orig["id"]} and r["total"] == 1
+        r = search(client, who, "補修工事", case_id=case["case_id"])
+        assert ids(r) == {in_case} and r["total"] == 1
+        assert not r["hits"][0]["is_original"] and r["hits"][0]["copies_count"] == 1
+        assert ids(search(client, who, "補修工事", folder_kind="case")) == {in_case}
+        assert ids(search(client, who, "補修工事", folder_kind="team")) == {orig["id"]}
+        r = search(client, who, "補修工事", organization="SOUMU-ZAISEI")  # both match: one hit
+        assert ids(r) == {orig["id"]} and r["total"] == 1
+        r = search(client, who, "補修工事", organization="SOUMU-ZAISEI", folder_kind="case")
+        assert ids(r) == {in_case} and r["total"] == 1
+        kinds = {f["value"]: f["count"] for f in r["facets"]["folder_kind"]}
+        assert kinds == {"case": 1}
+        assert search(client, who, "補修工事", case_id="2000-NONE-00001")["total"] == 0
+    # a caller who may read neither placement finds nothing under any filter
+    ito = demo.auth("ito")
+    assert search(client, ito, "補修工事", case_id=case["case_id"])["total"] == 0
+    assert search(client, ito, "補修工事", folder_kind="team")["total"] == 0
+
+
 def test_rebuild_from_database_gives_the_same_answers(client, demo, ctx, search_backend):
     auth = demo.auth("tanaka")
     for i in range(5):
