@@ -168,7 +168,7 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
                 is_original=d.original_id is None,
                 **values,
                 doc_date=d.doc_date,
-                prior_keys=prior_filter_keys(prior_values),
+                prior_keys=prior_filter_keys(values, prior_values),
             )
         )
         prior += acl

@@ -100,14 +100,19 @@ def _filter_key(values: dict[str, Any], dims: tuple[str, ...]) -> str:
     return ";".join(f"{d}={quote(str(values[d]), safe='')}" for d in dims)
 
 
-def prior_filter_keys(prior: list[tuple[dict[str, Any], list[str]]]) -> list[str]:
-    """``prior_keys`` of an entry from its earlier placements' ``(filter values, acl)``: every
-    combination of filter fields, its values and each permission token (and ``EVERYONE``).
-    Empty for the first placement, i.e. for almost every entry."""
+def prior_filter_keys(
+    own: dict[str, Any], prior: list[tuple[dict[str, Any], list[str]]]
+) -> list[str]:
+    """``prior_keys`` of an entry with filter values ``own`` from its earlier placements'
+    ``(filter values, acl)``: each combination of the filter fields on which the earlier
+    placement agrees with this one, with its values and each permission token (and
+    ``EVERYONE``). A filter on other fields cannot match both, so it never needs them. Empty
+    for the first placement, i.e. for almost every entry."""
     out: set[str] = set()
     for values, acl in prior:
-        for r in range(1, len(FILTER_FIELDS) + 1):
-            for dims in itertools.combinations(FILTER_FIELDS, r):
+        agree = tuple(d for d in FILTER_FIELDS if values[d] == own[d])
+        for r in range(1, len(agree) + 1):
+            for dims in itertools.combinations(agree, r):
                 key = _filter_key(values, dims)
                 out.update(f"{key}|{t}" for t in (*acl, EVERYONE))
     return sorted(out)

@@ -193,21 +193,14 @@ def test_an_older_legacy_file_takes_over_from_a_working_original(ctx, demo, clie
     file modified long before becomes the original, and the former original and its copies
     point to it (audited as ``document.original_moved``)."""
     from records.models import AuditEvent
-    from tests.records.helpers import deposit, new_case, team_folder
+    from tests.records.helpers import copy_to, deposit, new_case, team_folder
 
     auth = demo.auth("tanaka")
     body = "作業中の起案文書".encode()
     r = deposit(client, auth, body, folder_id=team_folder(ctx))
     assert r.status_code == 201, r.text
     working_id = r.json()["id"]
-    case = new_case(client, auth)
-    r = client.post(
-        f"/api/v1/documents/{working_id}/copies",
-        json={"folder_id": case["folder_id"]},
-        headers=auth,
-    )
-    assert r.status_code == 201, r.text
-    copy_id = r.json()["id"]
+    copy_id = copy_to(client, auth, working_id, new_case(client, auth)["folder_id"])
     root = tmp_path / "s"
     root.mkdir()
     (root / "古い版.txt").write_bytes(body)

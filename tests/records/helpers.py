@@ -57,6 +57,15 @@ def new_case(
     return r.json()
 
 
+def copy_to(client: TestClient, auth: dict[str, str], document_id: int, folder_id: int) -> int:
+    """File a copy (写し) of a document in another folder; returns the copy's id."""
+    r = client.post(
+        f"/api/v1/documents/{document_id}/copies", json={"folder_id": folder_id}, headers=auth
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 def team_folder(ctx: AppContext, name: str = "財政課チーム") -> int:
     with Session(ctx.engine) as s:
         f = s.exec(select(Folder).where(Folder.name == name)).one()

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from records.models import Document, IndexOutbox
 from search.indexer import drain, rebuild
 from search.service import SearchFilters, search_documents
-from tests.records.helpers import deposit, new_case, team_folder
+from tests.records.helpers import copy_to, deposit, new_case, team_folder
 from tests.search.conftest import ALL_BACKENDS
 from tests.search.helpers import ids, search, sync
 
@@ -68,13 +68,7 @@ def test_no_leak_of_hits_counts_facets_or_snippets(client, demo, ctx, search_bac
 def test_one_hit_per_content_original_or_first_readable_copy(client, demo, ctx, search_backend):
     tanaka, ito = demo.auth("tanaka"), demo.auth("ito")
     orig = deposit(client, tanaka, "舗装計画の原本".encode(), folder_id=team_folder(ctx)).json()
-    r = client.post(
-        f"/api/v1/documents/{orig['id']}/copies",
-        json={"folder_id": _shared_city(ctx)},
-        headers=tanaka,
-    )
-    assert r.status_code == 201, r.text
-    copy_id = r.json()["id"]
+    copy_id = copy_to(client, tanaka, orig["id"], _shared_city(ctx))
     again = deposit(
         client, tanaka, "舗装計画の原本".encode(), folder_id=_shared_city(ctx), filename="x.txt"
     )
@@ -164,13 +158,7 @@ def test_filters_find_the_first_placement_that_matches_them(client, demo, ctx, s
     tanaka = demo.auth("tanaka")
     case = new_case(client, tanaka, title="道路補修")
     orig = deposit(client, tanaka, "補修工事の仕様書".encode(), folder_id=team_folder(ctx)).json()
-    r = client.post(
-        f"/api/v1/documents/{orig['id']}/copies",
-        json={"folder_id": case["folder_id"]},
-        headers=tanaka,
-    )
-    assert r.status_code == 201, r.text
-    in_case = r.json()["id"]
+    in_case = copy_to(client, tanaka, orig["id"], case["folder_id"])
     sync(ctx)
     for who in (tanaka, demo.auth("yamada")):  # a member, and a city-wide reader
         r = search(client, who, "補修工事")
