@@ -106,10 +106,12 @@ def register(app: typer.Typer) -> None:
         lines = [f"{r.total} 件"]
         for h in r.hits:
             snippet = re.sub(r"</?mark>", "", h.snippet_html)[:80]
-            copies = f" 写し{h.copies_count}" if h.copies_count else ""
-            kind_ = "原本" if h.is_original else "写し"
+            if h.is_original:
+                kind_ = "原本" + (f" 写し{h.copies_count}" if h.copies_count else "")
+            else:  # the others include the original
+                kind_ = "写し" + (f" 他{h.copies_count}件" if h.copies_count else "")
             lines.append(
-                f"{h.document_id}\t{h.title}\t{kind_}{copies}\t{h.case_id or '-'}\t{h.folder_path}\t{snippet}"
+                f"{h.document_id}\t{h.title}\t{kind_}\t{h.case_id or '-'}\t{h.folder_path}\t{snippet}"
             )
         out(data, "\n".join(lines))
 

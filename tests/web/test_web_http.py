@@ -311,3 +311,23 @@ def test_sign_out_ends_the_sign_in_on_the_server(client: TestClient, demo: objec
     client.cookies.clear()
     client.cookies.set(COOKIE, copied)
     assert client.get("/cases", headers=HTML, follow_redirects=False).status_code in (302, 303)
+
+
+def test_search_page_filtered_to_a_case_shows_the_copy_filed_there(
+    client: TestClient, demo: Any, ctx: Any
+) -> None:
+    from search.indexer import drain
+    from tests.records.helpers import copy_to, deposit, new_case, team_folder
+
+    auth = demo.auth("tanaka")
+    case = new_case(client, auth, title="道路補修")
+    orig = deposit(client, auth, "舗装補修の設計書".encode(), folder_id=team_folder(ctx)).json()
+    copy_id = copy_to(client, auth, orig["id"], case["folder_id"])
+    drain(ctx)
+    sign_in(client, "tanaka")
+    page = client.get("/", params={"q": "舗装補修"}, headers=HTML)
+    assert f'href="/documents/{orig["id"]}"' in page.text and "写し 1件" in page.text
+    page = client.get("/", params={"q": "舗装補修", "case_id": case["case_id"]}, headers=HTML)
+    assert page.status_code == 200
+    assert f'href="/documents/{copy_id}"' in page.text
+    assert "ほかの保存場所 1件" in page.text and "原本とほかの写しの場所" in page.text
