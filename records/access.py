@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.errors import Forbidden, NotFound, Unauthorized
 from records.models import (
     ApiKey,
@@ -127,8 +127,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)  # SQLite drops the zone
+def _sign_in_row(session: Session, token: str) -> WebSignIn | None:
+    return session.exec(select(WebSignIn).where(WebSignIn.token_hash == _token_hash(token))).first()
 
 
 def open_web_sign_in(
@@ -158,7 +158,7 @@ def close_web_sign_in(session: Session, token: str | None) -> None:
     """Sign-out: the sign-in ends on the server, whatever copies of the cookie exist."""
     if not token:
         return
-    row = session.exec(select(WebSignIn).where(WebSignIn.token_hash == _token_hash(token))).first()
+    row = _sign_in_row(session, token)
     if row is not None and row.ended_at is None:
         row.ended_at = utcnow()
         session.add(row)
@@ -172,13 +172,13 @@ def web_session_actor(
     session was opened with an API key that has since been revoked or given to someone else."""
     if not token:
         return None
-    row = session.exec(select(WebSignIn).where(WebSignIn.token_hash == _token_hash(token))).first()
+    row = _sign_in_row(session, token)
     if (
         row is None
         or row.ended_at is not None
         or row.user_id != user_id
         or row.key_prefix != key_prefix
-        or _aware(row.expires_at) <= utcnow()
+        or as_utc(row.expires_at) <= utcnow()
     ):
         return None
     user = session.get(User, user_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -108,16 +109,19 @@ def create_folder(
     session.add(folder)
     session.flush()
     case = session.get(Case, folder.case_pk) if folder.case_pk else None
-    audit.record(
-        session,
-        actor=actor.login,
-        action="folder.created",
-        target_type="folder",
-        target_id=folder.id or 0,
-        case_id=case.case_id if case else None,
-        details={"kind": folder.kind, "name": folder.name, "parent_id": folder.parent_id},
-    )
+    audit.record(session, actor=actor.login, **_created_event(folder, case))
     return folder
+
+
+def _created_event(folder: Folder, case: Case | None) -> dict[str, Any]:
+    """The ``folder.created`` audit event of a new (flushed) folder."""
+    return {
+        "action": "folder.created",
+        "target_type": "folder",
+        "target_id": folder.id or 0,
+        "case_id": case.case_id if case else None,
+        "details": {"kind": folder.kind, "name": folder.name, "parent_id": folder.parent_id},
+    }
 
 
 def create_folder_paths(
@@ -177,18 +181,7 @@ def create_folder_paths(
             session.add_all([f for _p, f in new])
             session.flush()
             audit.record_many(
-                session,
-                actor=actor.login,
-                events=[
-                    {
-                        "action": "folder.created",
-                        "target_type": "folder",
-                        "target_id": f.id or 0,
-                        "case_id": case.case_id if case else None,
-                        "details": {"kind": f.kind, "name": f.name, "parent_id": f.parent_id},
-                    }
-                    for _p, f in new
-                ],
+                session, actor=actor.login, events=[_created_event(f, case) for _p, f in new]
             )
             for p, f in new:
                 ids[p] = f.id or 0

@@ -509,6 +509,33 @@ def _blocked_items(session: Session, batch: DispositionBatch, as_of: date) -> li
     return out
 
 
+# The steps after approval: the batch's action and the statuses each step may start (or
+# resume) from. The service functions below check them; screens ask ``available_steps``.
+STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "execute": ("destroy", ("approved", "executing")),
+    "export": ("transfer", ("approved",)),
+    "acknowledge": ("transfer", ("exported", "acknowledging")),
+}
+
+
+def available_steps(actor: Actor, batch: DispositionBatch) -> frozenset[str]:
+    """What ``actor`` may do with ``batch`` now: ``decide`` (a records officer other than its
+    creator, while it is pending) and the ``STEPS`` whose start status it is in. The same rules
+    the service functions enforce, so a screen offers only what will be accepted."""
+    try:
+        require_officer(actor)
+    except Forbidden:
+        return frozenset()
+    out = {
+        name
+        for name, (action, statuses) in STEPS.items()
+        if batch.action == action and batch.status in statuses
+    }
+    if batch.status == "pending" and batch.created_by != actor.login:
+        out.add("decide")
+    return frozenset(out)
+
+
 def _check_state(batch: DispositionBatch, action: str, from_statuses: tuple[str, ...]) -> None:
     """The batch is of ``action`` and in one of ``from_statuses``, else a Conflict saying why."""
     if batch.action != action:
@@ -614,8 +641,8 @@ def execute_batch(
             engine,
             actor,
             batch_id,
-            action="destroy",
-            from_statuses=("approved", "executing"),
+            action=STEPS["execute"][0],
+            from_statuses=STEPS["execute"][1],
             to_status="executing",
             skip_blocked=skip_blocked,
             as_of=day,
@@ -1110,7 +1137,7 @@ def export_transfer(
     with session_scope(engine) as s:
         require_officer(actor)
         batch = _lock_batch(s, batch_id)
-        _check_state(batch, "transfer", ("approved",))
+        _check_state(batch, *STEPS["export"])
         blocked = _check_blocked(s, batch, day, skip_blocked)
         skip_ids = {b["document_id"] for b in blocked}
         items, rows = _transfer_items(s, store, batch, skip_ids)
@@ -1275,8 +1302,8 @@ def acknowledge_transfer(
         engine,
         actor,
         batch_id,
-        action="transfer",
-        from_statuses=("exported", "acknowledging"),
+        action=STEPS["acknowledge"][0],
+        from_statuses=STEPS["acknowledge"][1],
         to_status="acknowledging",
         skip_blocked=True,
         as_of=day,

@@ -124,7 +124,7 @@ def batch_page(batch_id: int, request: Request, session: SessionDep, actor: WebA
     summary = batches.get_batch(session, actor, batch_id)
     items = batches.batch_items(session, actor, batch_id)
     b = summary.batch
-    is_officer = "records_officer" in actor.roles or actor.is_admin
+    steps = batches.available_steps(actor, b)
     return _officer_page(
         request,
         "officer/batch.html",
@@ -133,13 +133,11 @@ def batch_page(batch_id: int, request: Request, session: SessionDep, actor: WebA
         b=b,
         items=items,
         n=names(session),
-        may_decide=is_officer and b.status == "pending" and b.created_by != actor.login,
+        may_decide="decide" in steps,
         own_batch=b.created_by == actor.login,
-        may_execute=is_officer and b.action == "destroy" and b.status in ("approved", "executing"),
-        may_export=is_officer and b.action == "transfer" and b.status == "approved",
-        may_acknowledge=is_officer
-        and b.action == "transfer"
-        and b.status in ("exported", "acknowledging"),
+        may_execute="execute" in steps,
+        may_export="export" in steps,
+        may_acknowledge="acknowledge" in steps,
         msg=request.query_params.get("msg", ""),
     )
 

@@ -130,15 +130,12 @@ def actor_of(request: Request) -> Actor | None:
         return None
     with Session(request.app.state.ctx.engine) as s:
         actor = web_session_actor(s, sess.user_id, sess.key_prefix, sess.token)
-        if actor is None:
-            close_web_sign_in(s, sess.token)
-            s.commit()
-            sess.user_id, sess.key_prefix, sess.token = None, None, None
-            sess.csrf = secrets.token_urlsafe(24)
-            sess.dirty = True
-            return None
-        user = s.get(User, sess.user_id)
-        request.state.display_name = user.name if user else actor.login
+        if actor is not None:
+            user = s.get(User, sess.user_id)
+            request.state.display_name = user.name if user else actor.login
+    if actor is None:
+        sign_out(request, sess)
+        return None
     request.state.actor = actor
     return actor
 

@@ -251,12 +251,8 @@ def _sniff(path: Path, head: bytes) -> str:
         return "application/octet-stream"
 
 
-def _read_head(path: bytes) -> bytes | None:
-    """The first ``HEAD_SIZE`` bytes of a file, None when it cannot be read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
+def _head_of(fd: int) -> bytes | None:
+    """The first ``HEAD_SIZE`` bytes read from ``fd`` (closed after), None on a read error."""
     try:
         return os.read(fd, HEAD_SIZE)
     except OSError:
@@ -270,20 +266,15 @@ def content_type(staged: str | None, root: bytes, rel: bytes) -> str | None:
     sniffs it) read from this process's staged copy, else from a source path; None when
     neither can be read."""
     if staged is not None:
-        head = _read_head(os.fsencode(staged))
-        if head is not None:
-            return _sniff(Path(staged), head)
+        with contextlib.suppress(OSError):
+            head = _head_of(os.open(staged, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+            if head is not None:
+                return _sniff(Path(staged), head)
     try:
-        fd = walker.open_entry(root, rel)
+        head = _head_of(walker.open_entry(root, rel))
     except (walker.SkipEntry, OSError):
         return None
-    try:
-        head = os.read(fd, HEAD_SIZE)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return _sniff(Path(os.fsdecode(root + b"/" + rel)), head)
+    return None if head is None else _sniff(Path(os.fsdecode(root + b"/" + rel)), head)
 
 
 _STORES: dict[str, LocalBlobStore] = {}
