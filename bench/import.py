@@ -7,11 +7,20 @@ the sha256sum yardstick, then imports it twice into fresh data directories (next
 under ``--dir``): with text extraction and with ``--no-text``. Prints files/s, MB/s, the ratio
 to the yardstick, the peak RSS of the import (children included), its CPU time, the time per
 phase and the load average (other work on the machine skews every figure).
+
+In the same run it measures the *floor*: what any import must do with each file under the
+design's flow (DESIGN.md, "Flow of a document": hashed, type sniffed with libmagic, blob written
+durably), with the same number of processes and nothing else: no database, no folders, no
+duplicate logic. Each file is read once, hashed (hashlib), sniffed by the deposit's own
+``records.sniff.sniff`` over the same head, copied into a scratch directory, and the copies are
+synced (in the background every half second, as the import does, then once at the end). Its
+parts are timed alone too, so the run shows which work bounds the ratio on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -20,10 +29,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from multiprocessing import get_context
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from records.sniff import sniff  # noqa: E402  (the repository on the path first)
+from storage.base import CHUNK_SIZE, HEAD_SIZE  # noqa: E402
 
 
 def _vocab(rnd: random.Random) -> list[str]:
@@ -135,6 +150,60 @@ def _decode(data: bytes | None) -> str | None:
         return data.decode("shift_jis", errors="replace")
 
 
+def _floor_task(args: tuple[str, str | None, bool]) -> str:
+    """One file treated the way every import must treat it, nothing more (see the module
+    docstring): ``(path, copy to this path or None, sniff)``."""
+    path, copy_to, do_sniff = args
+    h = hashlib.sha256()
+    head = b""
+    out = os.open(copy_to, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) if copy_to else -1
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(CHUNK_SIZE):
+                if not head:
+                    head = chunk[:HEAD_SIZE]
+                h.update(chunk)
+                if out >= 0:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(out, view) :]
+    finally:
+        if out >= 0:
+            os.close(out)
+    if do_sniff and head:
+        sniff(Path(path), head)
+    return h.hexdigest()
+
+
+def floor(tree: Path, scratch: Path, workers: int, *, do_sniff: bool, copy: bool) -> float:
+    """Seconds the floor work (or a part of it) takes over ``tree`` with ``workers`` processes."""
+    files = sorted(str(p) for p in tree.rglob("*") if p.is_file())
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    settle()
+    stop = threading.Event()
+
+    def sync_loop() -> None:
+        while not stop.wait(0.5):
+            os.sync()
+
+    syncer = threading.Thread(target=sync_loop, daemon=True)
+    t = time.perf_counter()
+    if copy:
+        syncer.start()
+    tasks = [(p, str(scratch / str(i)) if copy else None, do_sniff) for i, p in enumerate(files)]
+    with get_context("fork").Pool(workers) as pool:
+        for _ in pool.imap_unordered(_floor_task, tasks, chunksize=64):
+            pass
+    if copy:
+        stop.set()
+        syncer.join()
+        os.sync()
+    dt = time.perf_counter() - t
+    shutil.rmtree(scratch, ignore_errors=True)
+    return dt
+
+
 def settle() -> None:
     """Flush pending writeback (the generated tree, a deleted data directory) so that it is not
     charged to the next measurement."""
@@ -176,6 +245,19 @@ def main() -> None:
             f"yardstick sha256sum: {yard:.1f}s  {nfiles / yard:.0f} files/s  "
             f"{nbytes / yard / 1e6:.0f} MB/s  (load avg {load_before} -> {load()})"
         )
+        parts = (
+            ("read + hash", False, False),
+            ("read + hash + libmagic", True, False),
+            ("read + hash + copy + sync", False, True),
+            ("floor: read + hash + libmagic + copy + sync", True, True),
+        )
+        floor_s = 0.0
+        for label, do_sniff, copy in parts:
+            dt = floor(tree, base / "floor", args.workers, do_sniff=do_sniff, copy=copy)
+            floor_s = dt
+            print(
+                f"{label} ({args.workers} processes, no database): {dt:.1f}s  ratio {yard / dt:.2f}"
+            )
         for label, extra in (("with text extraction", []), ("extraction off", ["--no-text"])):
             data = base / f"data-{len(extra)}"
             env = {**os.environ, "GENPON_DATA_DIR": str(data), "GENPON_ENVIRONMENT": "test"}
@@ -214,7 +296,8 @@ def main() -> None:
             assert summary["imported"] + summary["skipped"] == nfiles, summary
             print(
                 f"import ({label}, {args.workers} workers): {dt:.1f}s  {nfiles / dt:.0f} files/s  "
-                f"{nbytes / dt / 1e6:.1f} MB/s  ratio {yard / dt:.2f}  peak RSS {rss / 1024:.0f} MB"
+                f"{nbytes / dt / 1e6:.1f} MB/s  ratio {yard / dt:.2f} (floor {yard / floor_s:.2f}, "
+                f"{floor_s / dt:.0%} of floor speed)  peak RSS {rss / 1024:.0f} MB"
             )
             phases = "  ".join(f"{k} {v:.1f}s" for k, v in summary.get("phase_s", {}).items())
             print(
