@@ -32,6 +32,12 @@ NUM_PERM = 256
 DEFAULT_THRESHOLD = 0.8
 #: LSH candidate threshold sits below the reporting threshold so borderline pairs are checked
 LSH_MARGIN = 0.15
+#: a candidate whose estimate lies closer than this to the threshold is decided by the exact
+#: Jaccard of the two texts' shingles when both texts can be had (the estimate's error is ~0.025)
+VERIFY_BAND = 0.08
+#: at most this many candidates per search are checked exactly, the closest to the threshold
+#: first (a tree of overlapping texts can have tens of thousands; each check reads two texts)
+VERIFY_MAX_PAIRS = 1000
 #: text beyond this many characters is not used for similarity (bounded time and memory)
 MAX_TEXT_CHARS = 1_000_000
 

@@ -17,7 +17,11 @@ HTML, a Word file and its PDF) shingles the same. Pairs are only *suggested* for
 
 The LSH index is built with a candidate threshold ``LSH_MARGIN`` below the reporting threshold;
 each candidate pair is then scored with the full signature (``NUM_PERM`` permutations), which
-keeps recall for pairs near the threshold without reporting pairs far below it.
+keeps recall for pairs near the threshold without reporting pairs far below it. A candidate
+whose estimate lies within ``VERIFY_BAND`` of the threshold is decided, when the caller can
+supply both texts, by the exact Jaccard of their shingle sets (:func:`exact_jaccard`), and that
+exact value is its score; at most ``VERIFY_MAX_PAIRS`` of them, the closest to the threshold
+first, so a tree of heavily overlapping texts costs bounded time.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,8 @@ from records.legacy_import.config import (
     MAX_TEXT_CHARS,
     NUM_PERM,
     SHINGLE_K,
+    VERIFY_BAND,
+    VERIFY_MAX_PAIRS,
 )
 
 _SPACE = re.compile(r"\s+")
@@ -84,6 +90,20 @@ def shingle_hashes(text: str, k: int = SHINGLE_K) -> np.ndarray:
         h *= _M2
         h ^= h >> np.uint64(31)
     return h
+
+
+def shingle_set(text: str) -> np.ndarray:
+    """The distinct shingles of the text as sorted 64-bit hashes: the set whose Jaccard the
+    signature estimates (a collision of two different shingles has odds of ~2^-64)."""
+    return np.unique(shingle_hashes(text))
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard of two :func:`shingle_set` results."""
+    if not len(a) and not len(b):
+        return 0.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
 
 
 def signature(text: str, num_perm: int = NUM_PERM) -> np.ndarray | None:
@@ -147,6 +167,13 @@ def text_signature(path: Path, mime: str | None, sha256: str) -> TextSig:
         text, status, reason, extractor = ex.text, ex.status, ex.reason, ex.extractor
     except Exception as exc:  # a broken file must not stop the import
         text, status, reason, extractor = None, "failed", f"{type(exc).__name__}: {exc}", None
+    return sign_text(sha256, text, status, extractor, reason)
+
+
+def sign_text(
+    sha256: str, text: str | None, status: str, extractor: str | None, reason: str | None
+) -> TextSig:
+    """The signature record of a content from an extraction's outcome (fresh or stored)."""
     if status != "ok" or not text:
         return TextSig(sha256, status if status != "ok" else "empty", extractor, reason, 0, None)
     sig = signature(text)
@@ -170,14 +197,20 @@ class Cluster:
 
 
 def near_pairs(
-    sigs: Iterable[tuple[str, bytes]], threshold: float
+    sigs: Iterable[tuple[str, bytes]],
+    threshold: float,
+    exact: Callable[[str, str], float | None] | None = None,
+    max_exact: int = VERIFY_MAX_PAIRS,
 ) -> Iterator[tuple[str, str, float]]:
-    """Pairs of distinct contents with estimated Jaccard >= ``threshold`` (a < b), sorted.
+    """Pairs of distinct contents with Jaccard >= ``threshold`` (a < b), sorted.
 
     Candidates come from LSH banding with datasketch's optimal (bands, rows) for a candidate
     threshold ``LSH_MARGIN`` below ``threshold`` (two contents are candidates when one band of
     their signatures is equal, exactly as ``MinHashLSH`` buckets them), computed with numpy over
-    the whole signature matrix; each candidate is then scored with the full signature."""
+    the whole signature matrix; each candidate is then scored with the full signature. When the
+    estimate lies within ``VERIFY_BAND`` of ``threshold``, ``exact(a, b)`` (if given and not
+    None) decides instead: the exact Jaccard of the two contents' texts, for the ``max_exact``
+    candidates closest to the threshold."""
     keys: list[str] = []
     rows: list[np.ndarray] = []
     seen: set[str] = set()
@@ -207,13 +240,21 @@ def near_pairs(
         cuts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True])
         for lo, hi in itertools.pairwise(cuts.tolist()):
             cands.update(itertools.combinations(members[lo:hi].tolist(), 2))
-    out = []
+    scored = []
     for x, y in cands:
-        score = estimate(m[x], m[y])
-        if score >= threshold:
-            a, b = sorted((keys[x], keys[y]))
-            out.append((a, b, round(score, 4)))
-    yield from sorted(out)
+        a, b = sorted((keys[x], keys[y]))
+        scored.append((estimate(m[x], m[y]), a, b))
+    if exact is not None:
+        border = sorted(
+            (abs(est - threshold), a, b, n)
+            for n, (est, a, b) in enumerate(scored)
+            if abs(est - threshold) < VERIFY_BAND
+        )
+        for _d, a, b, n in border[:max_exact]:
+            checked = exact(a, b)
+            if checked is not None:
+                scored[n] = (checked, a, b)
+    yield from sorted((a, b, round(score, 4)) for score, a, b in scored if score >= threshold)
 
 
 def cluster(pairs: Iterable[tuple[str, str, float]]) -> list[Cluster]:

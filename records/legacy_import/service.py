@@ -60,10 +60,10 @@ from records import audit, documents
 from records.access import Actor, can_read_folder, require_role, require_write
 from records.documents import clean_filename
 from records.folders import clean_name, create_folder, create_folder_paths, folder_path
-from records.legacy_import import near_dupes, walker
+from records.legacy_import import extract_pool, near_dupes, walker
 from records.legacy_import.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
 from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
-from records.models import Case, Document, Folder, Organization
+from records.models import Blob, BlobText, Case, Document, Folder, Organization
 from records.sniff import sniff, type_allowed
 from storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, StagedBlob
 from storage.local import LocalBlobStore
@@ -510,6 +510,94 @@ def _signed(s: Session, shas: list[str] | None = None) -> set[str]:
             if status != "ok" or near_dupes.current(hv):
                 out.add(sha)
     return out
+
+
+class ExactJaccard:
+    """``exact`` for :func:`near_dupes.near_pairs`: the exact shingle Jaccard of two contents.
+
+    A content's text comes from the text the search indexer stored (``BlobText`` in ``engine``),
+    else it is extracted again by the import's extractor (the search extractor's rules) from the
+    stored blob, else from ``source(sha)`` (a dry run's source file); None when no text can be
+    had (the estimate then decides). Only candidates near the threshold ask, so few contents are
+    read; the last ``CACHE`` shingle sets are kept. ``close()`` removes copies taken out of a
+    remote store."""
+
+    CACHE = 256
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: BlobStore | None,
+        source: Callable[[str], tuple[Path, str | None] | None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.source = source
+        self.extracted = 0  # texts extracted again (tests, diagnostics)
+        self._sets: collections.OrderedDict[str, Any] = collections.OrderedDict()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __call__(self, a: str, b: str) -> float | None:
+        sa, sb = self._set(a), self._set(b)
+        if sa is None or sb is None:
+            return None
+        return near_dupes.exact_jaccard(sa, sb)
+
+    def close(self) -> None:
+        if self.extracted:
+            extract_pool.shared().close()  # this process's extractor child, if one was started
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _set(self, sha: str) -> Any:
+        if sha in self._sets:
+            self._sets.move_to_end(sha)
+            return self._sets[sha]
+        try:
+            text = self._text(sha)
+        except Exception:  # an unreadable content leaves the decision to the estimate
+            text = None
+        value = near_dupes.shingle_set(text) if text else None
+        self._sets[sha] = value
+        if len(self._sets) > self.CACHE:
+            self._sets.popitem(last=False)
+        return value
+
+    def _text(self, sha: str) -> str | None:
+        from search.indexer import stored_text
+
+        with Session(self.engine) as s:
+            row = s.get(BlobText, sha)
+            if row is not None and row.status != "pending":
+                return stored_text(row)
+            blob = s.get(Blob, sha)
+            where = None
+            if blob is not None and blob.state == "stored" and self.store is not None:
+                where = (self._blob_path(sha), blob.mime_type)
+        if where is None and self.source is not None:
+            where = self.source(sha)
+        if where is None or where[0] is None:
+            return None
+        self.extracted += 1
+        ex = extract_pool.shared().extract(where[0], where[1])
+        return ex.text if ex.status == "ok" else None
+
+    def _blob_path(self, sha: str) -> Path | None:
+        assert self.store is not None
+        local = self.store.local_path(sha)
+        if local is not None:
+            return local
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="genpon-near-")
+        out = Path(self._tmp.name) / sha
+        try:
+            with self.store.open(sha) as src, out.open("wb") as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+        except FileNotFoundError:
+            return None
+        return out
 
 
 # --- the flow ------------------------------------------------------------------------------------
@@ -1584,7 +1672,7 @@ class _Job:
     def near(self) -> None:
         if self.with_text:
             self.text()  # contents whose text the deposit phase did not extract (resumed runs)
-        with session_scope(self.state) as s:
+        with Session(self.state) as s:
             shas = select(ImportEntry.sha256).where(
                 ImportEntry.run_id == self.run_id,
                 col(ImportEntry.state).in_(("done", "planned")),
@@ -1595,9 +1683,15 @@ class _Job:
                     TextSignature.status == "ok",
                 )
             ).all()
+        # outside any session: the exact check reads texts with sessions of its own
+        exact = ExactJaccard(self.engine, None if self.dry_run else self.store, self._source_of)
+        try:
             clusters = near_dupes.cluster(
-                near_dupes.near_pairs(((a, b) for a, b in sigs if b), self.threshold)
+                near_dupes.near_pairs(((a, b) for a, b in sigs if b), self.threshold, exact)
             )
+        finally:
+            exact.close()
+        with session_scope(self.state) as s:
             for old in s.exec(
                 select(NearDupCluster).where(NearDupCluster.run_id == self.run_id)
             ).all():
@@ -1615,6 +1709,23 @@ class _Job:
                         pairs=[list(p) for p in c.pairs],
                     )
                 )
+
+    def _source_of(self, sha: str) -> tuple[Path, str | None] | None:
+        """A source file of ``sha`` (for a dry run's exact similarity), with its sniffed type."""
+        with Session(self.state) as s:
+            e = s.exec(
+                select(ImportEntry)
+                .where(
+                    ImportEntry.run_id == self.run_id,
+                    ImportEntry.sha256 == sha,
+                    col(ImportEntry.state).in_(("done", "planned")),
+                )
+                .order_by(col(ImportEntry.id))
+                .limit(1)
+            ).first()
+        if e is None or len(self.root) + len(e.rel_path_raw) + 1 >= 4000:
+            return None
+        return Path(os.fsdecode(self.root + b"/" + e.rel_path_raw)), e.mime_type
 
     # -- 6. finish --------------------------------------------------------------------------------
 
@@ -1890,6 +2001,7 @@ def scan_genpon(
         ).all()
         have = _signed(s)
     todo = [(sha, mime) for sha, mime in live if sha not in have]
+    todo = _sign_stored_texts(engine, todo)
     meter = _Meter(progress, "テキスト抽出", len(todo))
     ex = _executor(workers)
     try:
@@ -1918,7 +2030,7 @@ def scan_genpon(
         meter.close()
         ex.shutdown(wait=True)
     live_shas = {sha for sha, _m in live}
-    with session_scope(engine) as s:
+    with Session(engine) as s:
         sigs_all = [
             (sha, hv)
             for sha, hv in s.exec(
@@ -1928,7 +2040,12 @@ def scan_genpon(
             ).all()
             if sha in live_shas and hv
         ]
-        clusters = near_dupes.cluster(near_dupes.near_pairs(sigs_all, threshold))
+    exact = ExactJaccard(engine, store)  # reads texts with sessions of its own
+    try:
+        clusters = near_dupes.cluster(near_dupes.near_pairs(sigs_all, threshold, exact))
+    finally:
+        exact.close()
+    with session_scope(engine) as s:
         for old in s.exec(select(NearDupCluster).where(NearDupCluster.scope == "genpon")).all():
             s.delete(old)
         rows = [
@@ -1947,6 +2064,34 @@ def scan_genpon(
             s.add(r)
         s.flush()
     return NearScan(contents=len(live_shas), signed=len(sigs_all), clusters=rows)
+
+
+def _sign_stored_texts(engine: Engine, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Sign the contents of ``todo`` whose text the search indexer already extracted and stored
+    (no second extraction); returns the rest, which need extracting."""
+    from search.indexer import stored_text
+
+    rest: list[tuple[str, str]] = []
+    for i in range(0, len(todo), BATCH):
+        chunk = todo[i : i + BATCH]
+        with Session(engine) as s:
+            rows = {
+                r.sha256: r
+                for r in s.exec(
+                    select(BlobText).where(col(BlobText.sha256).in_([sha for sha, _m in chunk]))
+                ).all()
+            }
+            sigs = []
+            for sha, mime in chunk:
+                row = rows.get(sha)
+                if row is None or row.status == "pending":
+                    rest.append((sha, mime))
+                    continue
+                text = stored_text(row)
+                sigs.append(near_dupes.sign_text(sha, text, row.status, row.extractor, row.reason))
+        with session_scope(engine) as s:
+            _save_signatures(s, sigs)
+    return rest
 
 
 def documents_by_sha(s: Session, actor: Actor, shas: Iterable[str]) -> dict[str, list[Document]]:

@@ -96,24 +96,64 @@ def test_near_duplicate_precision_and_recall(shared_data: Path):
         sig = near_dupes.signature(t)
         assert sig is not None
         sigs.append((k, near_dupes.to_bytes(sig)))
-    found = {(a, b) for a, b, _score in near_dupes.near_pairs(sigs, DEFAULT_THRESHOLD)}
-    tp = len(found & truth)
-    precision, recall = tp / len(found), tp / len(truth)
     idx = {k: n for n, k in enumerate(keys)}
-    missed = sorted(round(float(truth_j[idx[a], idx[b]]), 3) for a, b in truth - found)
-    wrong = sorted(round(float(truth_j[idx[a], idx[b]]), 3) for a, b in found - truth)
     near = sum(
         1
         for a, b in itertools.combinations(range(len(texts)), 2)
         if abs(truth_j[a, b] - DEFAULT_THRESHOLD) < 0.05
     )
+    assert len(truth) >= 150 and near >= 20  # enough pairs, and enough hard ones
+
+    # the signatures alone: the estimate decides every pair
+    found = {(a, b) for a, b, _score in near_dupes.near_pairs(sigs, DEFAULT_THRESHOLD)}
+    precision, recall = _figures(found, truth)
+    missed = sorted(round(float(truth_j[idx[a], idx[b]]), 3) for a, b in truth - found)
+    wrong = sorted(round(float(truth_j[idx[a], idx[b]]), 3) for a, b in found - truth)
     print(
-        f"texts={len(texts)} true pairs={len(truth)} found={len(found)} "
-        f"precision={precision:.3f} recall={recall:.3f} pairs within 0.05 of the threshold={near} "
+        f"texts={len(texts)} true pairs={len(truth)} within 0.05 of the threshold={near}\n"
+        f"estimate only: found={len(found)} precision={precision:.3f} recall={recall:.3f} "
         f"missed J={missed} reported below the threshold J={wrong}"
     )
-    assert len(truth) >= 150 and near >= 20  # enough pairs, and enough hard ones
     assert precision >= 0.95 and recall >= 0.9
     # mistakes only happen near the threshold (the estimate's error), never far from it
     assert all(j >= DEFAULT_THRESHOLD - 0.08 for j in wrong)
     assert all(j < DEFAULT_THRESHOLD + 0.08 for j in missed)
+
+    # with the texts at hand (as the import and `duplicates near` have them), candidates near
+    # the threshold are decided by their exact Jaccard, which becomes their score
+    sets = {k: near_dupes.shingle_set(t) for k, t in zip(keys, texts, strict=True)}
+    asked: list[tuple[str, str]] = []
+
+    def exact(a: str, b: str) -> float:
+        asked.append((a, b))
+        return near_dupes.exact_jaccard(sets[a], sets[b])
+
+    pairs = list(near_dupes.near_pairs(sigs, DEFAULT_THRESHOLD, exact))
+    found = {(a, b) for a, b, _score in pairs}
+    precision, recall = _figures(found, truth)
+    print(
+        f"borderline pairs checked exactly ({len(asked)} asked): found={len(found)} "
+        f"precision={precision:.3f} recall={recall:.3f}"
+    )
+    assert precision == 1.0 and recall >= 0.99
+    assert len(asked) < len(texts)  # only borderline candidates are checked
+    for a, b, score in pairs:
+        if (a, b) in asked:
+            assert score == round(float(truth_j[idx[a], idx[b]]), 4)
+
+    # with a budget, the candidates closest to the threshold are the ones checked
+    by_key = {k: near_dupes.from_bytes(raw) for k, raw in sigs}
+
+    def distance(pair: tuple[str, str]) -> float:
+        return abs(near_dupes.estimate(by_key[pair[0]], by_key[pair[1]]) - DEFAULT_THRESHOLD)
+
+    every = list(asked)
+    asked.clear()
+    list(near_dupes.near_pairs(sigs, DEFAULT_THRESHOLD, exact, max_exact=10))
+    assert len(asked) == 10
+    assert max(map(distance, asked)) <= min(distance(p) for p in every if p not in asked)
+
+
+def _figures(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> tuple[float, float]:
+    tp = len(found & truth)
+    return tp / len(found), tp / len(truth)
