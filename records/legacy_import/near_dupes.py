@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,11 @@ class TextSig:
     reason: str | None
     chars: int
     hashvalues: bytes | None
+    #: the extraction's own outcome and its text (zlib), kept as the content's stored text so the
+    #: search indexer does not extract it again (None: not from a fresh extraction)
+    text_status: str | None = None
+    text_reason: str | None = None
+    text_z: bytes | None = None
 
 
 def text_signature(path: Path, mime: str | None, sha256: str) -> TextSig:
@@ -167,7 +173,14 @@ def text_signature(path: Path, mime: str | None, sha256: str) -> TextSig:
         text, status, reason, extractor = ex.text, ex.status, ex.reason, ex.extractor
     except Exception as exc:  # a broken file must not stop the import
         text, status, reason, extractor = None, "failed", f"{type(exc).__name__}: {exc}", None
-    return sign_text(sha256, text, status, extractor, reason)
+    sig = sign_text(sha256, text, status, extractor, reason)
+    sig.text_status, sig.text_reason = status, reason
+    sig.chars = len(text or "") if status == "ok" else 0
+    if status == "ok" and text:
+        # level 1: three times faster than the indexer's 6 for a quarter more bytes; the import
+        # is bound by CPU, and the stored text reads back the same either way
+        sig.text_z = zlib.compress(text.encode("utf-8"), 1)
+    return sig
 
 
 def sign_text(

@@ -498,6 +498,38 @@ def _save_signatures(s: Session, sigs: Iterable[near_dupes.TextSig]) -> None:
     s.execute(stmt, rows)
 
 
+def _save_texts(s: Session, sigs: Iterable[near_dupes.TextSig]) -> None:
+    """Keep the texts extracted for signatures as their contents' stored text (``BlobText``,
+    what the search indexer would store), so the indexer does not extract them again. Only for
+    contents stored in Genpon that have no stored text yet; never in a dry run's state."""
+    fresh = {sig.sha256: sig for sig in sigs if sig.text_status}
+    wanted = list(fresh)
+    now = utcnow()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        stored = set(
+            s.exec(
+                select(Blob.sha256).where(col(Blob.sha256).in_(chunk), Blob.state == "stored")
+            ).all()
+        )
+        rows = [
+            {
+                "sha256": sha,
+                "status": fresh[sha].text_status,
+                "extractor": fresh[sha].extractor,
+                "reason": (fresh[sha].text_reason or "")[:500] or None,
+                "text_z": fresh[sha].text_z,
+                "chars": fresh[sha].chars,
+                "extracted_at": now,
+            }
+            for sha in chunk
+            if sha in stored
+        ]
+        if rows:
+            stmt = _insert(s)(BlobText.__table__)  # type: ignore[attr-defined]
+            s.execute(stmt.on_conflict_do_nothing(index_elements=["sha256"]), rows)
+
+
 def _signed(s: Session, shas: list[str] | None = None) -> set[str]:
     """Contents (of ``shas``, else all) with a signature of the current scheme (or a final
     non-ok status: empty, failed, unsupported)."""
@@ -1054,6 +1086,8 @@ class _Job:
                 sigs = list(self.executor.map(_text_task, todo, chunksize=2))
                 with session_scope(self.state) as s:
                     _save_signatures(s, sigs)
+                    if not self.dry_run:
+                        _save_texts(s, sigs)
                 for _sig in sigs:
                     meter.tick()
         finally:
@@ -1349,6 +1383,8 @@ class _Job:
                 )
                 self._record_outcomes(s, owners, outs, winners, meter)
                 _save_signatures(s, self._sigs)
+                s.flush()
+                _save_texts(s, self._sigs)
             finally:
                 for it in items:  # not handed over by an error: remove the staged file
                     if it.staged is not None:
@@ -2024,6 +2060,7 @@ def scan_genpon(
                 sigs = list(ex.map(_text_task, tasks, chunksize=2))
             with session_scope(engine) as s:
                 _save_signatures(s, sigs)
+                _save_texts(s, sigs)
             for _sig in sigs:
                 meter.tick()
     finally:
