@@ -96,14 +96,19 @@ def shingle_hashes(text: str, k: int = SHINGLE_K) -> np.ndarray:
 def shingle_set(text: str) -> np.ndarray:
     """The distinct shingles of the text as sorted 64-bit hashes: the set whose Jaccard the
     signature estimates (a collision of two different shingles has odds of ~2^-64)."""
-    return np.unique(shingle_hashes(text))
+    h = np.sort(shingle_hashes(text))
+    return h[np.r_[True, h[1:] != h[:-1]]] if len(h) else h
 
 
 def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard of two :func:`shingle_set` results."""
-    if not len(a) and not len(b):
+    """Jaccard of two :func:`shingle_set` results (sorted, distinct)."""
+    if not len(a) or not len(b):
         return 0.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
+    if len(a) < len(b):
+        a, b = b, a
+    pos = np.searchsorted(a, b)
+    pos[pos == len(a)] = 0
+    inter = int(np.count_nonzero(a[pos] == b))
     return inter / (len(a) + len(b) - inter)
 
 
