@@ -53,6 +53,22 @@ def test_declared_type_is_recorded_not_trusted(client, demo, ctx):
     assert tl["mime_type"] == "application/pdf"
 
 
+@pytest.mark.parametrize("first", ["公", "経", "県", "見", "ｸ"])
+def test_shift_jis_text_is_not_a_dos_program(client, demo, ctx, first):
+    """libmagic guesses a DOS .COM program from a first byte 0x8c or 0xb8 — Shift_JIS for 公, 経,
+    県, 見 or ｸ — and the default allowed types refuse executables."""
+    body = f"{first}文書の保存期間について\n各課で協議します。\n".encode("cp932")
+    r = deposit(
+        client, demo.auth("tanaka"), body, filename="旧文書.txt", folder_id=team_folder(ctx)
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["mime_type"] == "text/plain"
+    # a real .COM-like binary (control bytes) is still an executable, and still refused
+    com = b"\x8c\xc8\x8e\xd8\xb4\x09\xba\x0c\x01\xcd\x21\xb4\x4c\xcd\x21"
+    r = deposit(client, demo.auth("tanaka"), com, filename="x.com", folder_id=team_folder(ctx))
+    assert r.status_code == 415 and r.json()["error"]["code"] == "type_not_allowed"
+
+
 def test_nfc_filename(client, demo, ctx):
     nfd = "\u30cf\u3099\u30b9.txt"  # バス in NFD
     r = deposit(client, demo.auth("tanaka"), b"bus", filename=nfd, folder_id=team_folder(ctx))
