@@ -3,6 +3,11 @@
 libmagic often calls OOXML files ``application/zip`` or ``octet-stream``: they are confirmed by
 their ``[Content_Types].xml`` entry and main part instead.
 
+libmagic names the program of an OLE compound file (Word, Excel, PowerPoint 97–2003: ``.doc``,
+``.xls``, ``.ppt``) from its directory, which an 8 KB head seldom reaches: it then says
+``application/x-ole-storage``, which no allowed-types list expects. Such a file is sniffed again
+over as many bytes as libmagic itself reads from a file (``MAGIC_PARAM_BYTES_MAX``).
+
 libmagic also guesses a DOS ``.COM`` program (``application/x-dosexec``, no ``MZ`` header) from
 a first byte such as 0x8c (``mov``), which is the Shift_JIS lead byte of 公, 経, 県, 見…: a
 Shift_JIS document starting with one of them would be refused as an executable. Such a guess on
@@ -13,9 +18,12 @@ text with another first character.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
 import magic
 
@@ -32,6 +40,10 @@ def sniff(path: Path, head: bytes) -> str:
     mime = magic.from_buffer(head, mime=True) or "application/octet-stream"
     if mime == "application/x-dosexec" and not head.startswith(b"MZ") and _cp932_text(head):
         return "text/plain"
+    if mime == "application/x-ole-storage":
+        whole = _read_upto(path, _bytes_max())
+        if whole is not None and len(whole) > len(head):
+            mime = magic.from_buffer(whole, mime=True) or mime
     if mime in ("application/zip", "application/octet-stream") or mime.startswith(
         "application/vnd.openxmlformats"
     ):
@@ -57,9 +69,50 @@ def _cp932_text(head: bytes) -> bool:
     return False
 
 
-def _ooxml_kind(path: Path) -> str | None:
+def _open_regular(path: Path) -> BinaryIO | None:
+    """``path`` opened for reading if it is a regular file (no symlink followed, no FIFO
+    waited on), else None."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def _read_upto(path: Path, limit: int) -> bytes | None:
+    f = _open_regular(path)
+    if f is None:
+        return None
+    with f:
+        try:
+            return f.read(limit)
+        except OSError:
+            return None
+
+
+_BYTES_MAX: list[int] = []
+
+
+def _bytes_max() -> int:
+    """How many bytes libmagic reads of a file (its ``MAGIC_PARAM_BYTES_MAX``, 7 MB by default)."""
+    if not _BYTES_MAX:
+        try:
+            cookie = magic.Magic(mime=True).cookie
+            _BYTES_MAX.append(int(magic.magic_getparam(cookie, magic.MAGIC_PARAM_BYTES_MAX)))
+        except Exception:
+            _BYTES_MAX.append(7 * 1024 * 1024)
+    return _BYTES_MAX[0]
+
+
+def _ooxml_kind(path: Path) -> str | None:
+    f = _open_regular(path)
+    if f is None:
+        return None
+    try:
+        with f, zipfile.ZipFile(f) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
