@@ -4,8 +4,9 @@
 is ``ok`` (text found), ``empty`` (readable, no text), ``failed`` (broken, encrypted, hostile;
 ``reason`` says why) or ``unsupported`` (a type we do not read, e.g. images).
 
-Plain text, CSV, Markdown and HTML are decoded in this process (bounded by size). PDF and
-OOXML (DOCX, XLSX, PPTX) are parsed in a child process (``python -m search.extract``) with a
+Plain text, CSV, Markdown and HTML are decoded in this process (bounded by size). PDF, OOXML
+(DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS: :mod:`search.legacy_office`) are parsed in a
+child process (``python -m search.extract``) with a
 wall-clock timeout and an address-space limit, in its own process group, so a PDF that loops or
 a zip bomb is killed with everything it started (pdftotext) and reported as ``failed``.
 
@@ -59,6 +60,8 @@ def _result(text: str | None, extractor: str) -> Extraction:
 
 # --- kind detection -------------------------------------------------------------------------
 
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 compound file
+
 OOXML_PARTS = {
     "word/document.xml": "docx",
     "xl/workbook.xml": "xlsx",
@@ -67,7 +70,8 @@ OOXML_PARTS = {
 
 
 def detect_kind(path: Path, mime: str | None) -> str:
-    """pdf | docx | xlsx | pptx | html | text | unsupported, from the content first."""
+    """pdf | docx | xlsx | pptx | ole | html | text | unsupported, from the content first
+    (``ole``: an Office 97–2003 compound file, told apart in the child)."""
     mime = (mime or "").split(";")[0].strip().lower()
     with path.open("rb") as f:
         head = f.read(4096)
@@ -83,6 +87,8 @@ def detect_kind(path: Path, mime: str | None) -> str:
             if part in names:
                 return kind
         return "unsupported"
+    if head.startswith(OLE_MAGIC):
+        return "ole"
     if mime == "application/pdf":
         return "pdf"
     low = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -356,9 +362,12 @@ def pptx_text(path: Path) -> str:
 
 
 def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
-    """PDF or OOXML text (pdf/docx/xlsx/pptx); meant to run in a child process with limits."""
+    """PDF, OOXML or Office 97–2003 text (pdf/docx/xlsx/pptx/ole); meant to run in a child
+    process with limits."""
     if kind == "pdf":
         return pdf_text(path, timeout=timeout)
+    if kind == "ole":
+        return ole_text(path)
     bad = check_zip(path)
     if bad:
         return Extraction(None, "failed", bad, None)
@@ -378,6 +387,23 @@ def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
         return failure or result
     fallback = _result(raw, "ooxml-xml")
     return fallback if fallback.status == "ok" else (failure or result)
+
+
+def ole_text(path: Path) -> Extraction:
+    """Word 97–2003 or Excel 97–2003 text (:mod:`search.legacy_office`)."""
+    from search.legacy_office import Encrypted, doc_text, ole_kind, xls_text
+
+    try:
+        sub = ole_kind(path)
+        if sub is None:
+            return Extraction(None, "unsupported", "compound file: not Word or Excel 97-2003", None)
+        if sub == "doc":
+            return _result(doc_text(path), "word97")
+        return _result(xls_text(path), "xlrd")
+    except Encrypted as exc:
+        return Extraction(None, "failed", f"encrypted: {str(exc)[:200]}", None)
+    except Exception as exc:
+        return Extraction(None, "failed", f"ole: {type(exc).__name__}: {str(exc)[:300]}", None)
 
 
 _XML_TEXT = re.compile(rb"<(?:w|a):t(?:\s[^>]*)?>([^<]*)</(?:w|a):t>")

@@ -28,7 +28,7 @@ from typing import Any
 
 from search.extract import Extraction, detect_kind, extract, extract_kind
 
-CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx")
+CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx", "ole")
 DEFAULT_TIMEOUT_S = 60.0  # as search.extract.extract without settings
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024

@@ -1,0 +1,78 @@
+"""Text of Office 97-2003 files: Word .doc (piece table) and Excel .xls (xlrd), through the
+extractor's child process, and found by search after a deposit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.extract import detect_kind, extract
+from search.legacy_office import _clean
+from tests.records.helpers import deposit, team_folder
+from tests.search.helpers import ids, search, sync
+
+XLS = "application/vnd.ms-excel"
+
+
+def _xls(path: Path) -> Path:
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("令和6年度予算")
+    for r, row in enumerate(
+        [("款", "項", "金額"), ("議会費", "議会運営", 12000), ("総務費", "", 3.5)]
+    ):
+        for c, value in enumerate(row):
+            if value != "":
+                sheet.write(r, c, value)
+    book.add_sheet("空白")
+    book.save(str(path))
+    return path
+
+
+def test_xls_text(tmp_path: Path):
+    path = _xls(tmp_path / "予算.xls")
+    assert detect_kind(path, XLS) == "ole"
+    ex = extract(path, XLS)
+    assert ex.status == "ok" and ex.extractor == "xlrd", ex
+    assert ex.text == "令和6年度予算\n款\t項\t金額\n議会費\t議会運営\t12000\n総務費\t3.5\n空白"
+
+
+def test_word_controls_and_fields_become_text():
+    raw = (
+        '詳細は\x13 HYPERLINK "https://example.jp/" \x14市のサイト\x15を参照。\r'
+        "表\x07金額\x07\x07改行\x0bあり\x0c次頁\x13 PAGE \x14\x13 NESTED \x142\x15\x15\x01終"
+    )
+    assert _clean(raw) == "詳細は市のサイトを参照。\n表\t金額\t\t改行\nあり\n次頁2終"
+
+
+def test_xls_deposited_is_found_by_search(client, demo, ctx, tmp_path: Path):
+    auth = demo.auth("tanaka")
+    data = _xls(tmp_path / "予算.xls").read_bytes()
+    r = deposit(
+        client,
+        auth,
+        data,
+        filename="予算.xls",
+        folder_id=team_folder(ctx),
+        content_type="application/octet-stream",
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["mime_type"] == XLS
+    sync(ctx)
+    assert ids(search(client, auth, "議会運営")) == {r.json()["id"]}
+
+
+@pytest.mark.corpus
+def test_real_word_97_files(shared_data: Path):
+    office = shared_data / "office"
+    ex = extract(office / "word-extractor__test11.doc", "application/msword")
+    assert ex.status == "ok" and ex.extractor == "word97", ex
+    assert "这是一个用来测试nodejs解析Word文档" in (ex.text or "")  # UTF-16 pieces
+    assert "This is a test for parsing the Word file in node." in (ex.text or "")
+    big = extract(office / "word-extractor__bigfile-01.doc", "application/msword")
+    assert big.status == "ok" and "Welcome to BlogCFC" in (big.text or "")
+    assert "\x13" not in (big.text or "") and "HYPERLINK" not in (big.text or "")
+    bad = extract(office / "word-extractor__badfile-01-bad-header.doc", "application/msword")
+    assert bad.status == "failed" and bad.reason
