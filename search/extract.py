@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -325,17 +326,30 @@ def xlsx_text(path: Path) -> str:
     import openpyxl
 
     wb = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
-    parts: list[str] = []
     try:
-        for ws in wb.worksheets:
-            parts.append(str(ws.title))
-            for row in ws.iter_rows(values_only=True):
-                cells = [str(v) for v in row if v is not None]
-                if cells:
-                    parts.append("\t".join(cells))
+        return sheets_text((ws.title, ws.iter_rows(values_only=True)) for ws in wb.worksheets)
     finally:
         wb.close()
+
+
+def sheets_text(sheets: Iterable[tuple[str, Iterable[Sequence[object]]]]) -> str:
+    """Each sheet's name, then its non-empty cells, one row per line, tab-separated."""
+    parts: list[str] = []
+    for name, rows in sheets:
+        parts.append(str(name))
+        for row in rows:
+            cells = [c for c in map(_cell_text, row) if c]
+            if cells:
+                parts.append("\t".join(cells))
     return "\n".join(parts)
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # .xls stores every number as a float
+    return str(value).strip()
 
 
 def pptx_text(path: Path) -> str:

@@ -20,6 +20,8 @@ import re
 import struct
 from pathlib import Path
 
+from search.extract import sheets_text
+
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -151,21 +153,10 @@ def xls_text(path: Path) -> str:
         if "encrypt" in str(exc).lower():
             raise Encrypted(str(exc)) from None
         raise
-    parts: list[str] = []
     try:
-        for sheet in book.sheets():
-            parts.append(str(sheet.name))
-            for r in range(sheet.nrows):
-                cells = [_cell(v) for v in sheet.row_values(r)]
-                cells = [c for c in cells if c]
-                if cells:
-                    parts.append("\t".join(cells))
+        return sheets_text(
+            (sheet.name, (sheet.row_values(r) for r in range(sheet.nrows)))
+            for sheet in book.sheets()
+        )
     finally:
         book.release_resources()
-    return "\n".join(parts)
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "" if value is None else str(value).strip()
