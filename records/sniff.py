@@ -18,6 +18,7 @@ text with another first character.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import stat
@@ -93,18 +94,14 @@ def _read_upto(path: Path, limit: int) -> bytes | None:
             return None
 
 
-_BYTES_MAX: list[int] = []
-
-
+@functools.cache
 def _bytes_max() -> int:
     """How many bytes libmagic reads of a file (its ``MAGIC_PARAM_BYTES_MAX``, 7 MB by default)."""
-    if not _BYTES_MAX:
-        try:
-            cookie = magic.Magic(mime=True).cookie
-            _BYTES_MAX.append(int(magic.magic_getparam(cookie, magic.MAGIC_PARAM_BYTES_MAX)))
-        except Exception:
-            _BYTES_MAX.append(7 * 1024 * 1024)
-    return _BYTES_MAX[0]
+    try:
+        cookie = magic.Magic(mime=True).cookie
+        return int(magic.magic_getparam(cookie, magic.MAGIC_PARAM_BYTES_MAX))
+    except Exception:
+        return 7 * 1024 * 1024
 
 
 def _ooxml_kind(path: Path) -> str | None:

@@ -551,8 +551,8 @@ class ExactJaccard:
     else it is extracted again by the import's extractor (the search extractor's rules) from the
     stored blob, else from ``source(sha)`` (a dry run's source file); None when no text can be
     had (the estimate then decides). Only candidates near the threshold ask, so few contents are
-    read; the last ``CACHE`` shingle sets are kept. ``close()`` removes copies taken out of a
-    remote store."""
+    read; the last ``CACHE`` shingle sets are kept. A copy taken out of a remote store is removed
+    once its text is read; ``close()`` removes their directory."""
 
     CACHE = 256
 
@@ -612,7 +612,11 @@ class ExactJaccard:
         if where is None or where[0] is None:
             return None
         self.extracted += 1
-        ex = extract_pool.shared().extract(where[0], where[1])
+        try:
+            ex = extract_pool.shared().extract(where[0], where[1])
+        finally:
+            if self._tmp is not None and where[0].parent == Path(self._tmp.name):
+                where[0].unlink(missing_ok=True)  # a copy out of a remote store: done with it
         return ex.text if ex.status == "ok" else None
 
     def _blob_path(self, sha: str) -> Path | None:
