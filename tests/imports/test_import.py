@@ -19,6 +19,7 @@ from records.legacy_import.models import ImportEntry, NearDupCluster
 from records.legacy_import.report import write_report
 from records.legacy_import.service import ImportOptions, run_import, scan_genpon
 from records.models import Document, Folder
+from tests.conftest import BOTH_DBS
 from tests.imports.share import add_troublesome, add_unreadable, build_share, cleanup, tree_state
 from tests.records.helpers import snapshot
 
@@ -57,6 +58,7 @@ def _true_texts(truth) -> dict[str, str]:
     return out
 
 
+@BOTH_DBS
 def test_ground_truth_exact_and_near(ctx, demo, share, tmp_path):
     before = tree_state(share.root)
     result = _import(ctx, share, workers=2)

@@ -15,6 +15,7 @@ from records.models import BlobText
 from search import indexer
 from search.extract import extract
 from search.indexer import drain, stored_text
+from tests.conftest import BOTH_DBS
 from tests.search.helpers import ids, search
 
 FILES = {
@@ -44,6 +45,7 @@ def share(tmp_path: Path) -> Path:
     return root
 
 
+@BOTH_DBS
 def test_import_stores_texts_for_search(ctx, demo, client, share, monkeypatch):
     dry = run_import(
         ctx.engine,

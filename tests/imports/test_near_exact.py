@@ -17,6 +17,7 @@ from records.legacy_import.models import NearDupCluster, TextSignature
 from records.legacy_import.service import ImportOptions, run_import, scan_genpon
 from records.models import BlobText
 from search.indexer import drain
+from tests.conftest import BOTH_DBS
 from tests.records.helpers import deposit, team_folder
 
 WORDS = ["予算", "執行", "計画", "市長", "議会", "条例", "施行", "改正", "附則", "公布", "文書"]
@@ -80,6 +81,7 @@ def _expect(pairs: dict[str, tuple[str, str]], found: dict[tuple[str, str], floa
     assert tuple(sorted(map(_sha, false))) not in found, "a pair truly below is not"
 
 
+@BOTH_DBS
 def test_import_decides_borderline_pairs_exactly(ctx, demo, tmp_path: Path, pairs):
     root = tmp_path / "share"
     root.mkdir()
@@ -102,6 +104,7 @@ def test_import_decides_borderline_pairs_exactly(ctx, demo, tmp_path: Path, pair
             result.close()
 
 
+@BOTH_DBS
 def test_duplicates_near_uses_stored_texts(ctx, demo, client, pairs):
     auth, folder = demo.auth("tanaka"), team_folder(ctx)
     for a, b in pairs.values():

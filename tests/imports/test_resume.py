@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from records.legacy_import.models import ImportEntry, ImportRun
 from records.models import Blob, Document
+from tests.conftest import BOTH_DBS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,7 @@ def _tree(root: Path, n: int = 120) -> dict[str, bytes]:
     return files
 
 
+@BOTH_DBS
 def test_kill9_at_random_points_then_resume(ctx, demo, tmp_path):
     root = tmp_path / "share"
     files = _tree(root)
