@@ -28,6 +28,7 @@ DEFAULT_ALLOWED_TYPES = (
     "application/xml",
     "application/x-empty",
     "application/csv",
+    "message/rfc822",
 )
 
 

@@ -4,11 +4,11 @@
 is ``ok`` (text found), ``empty`` (readable, no text), ``failed`` (broken, encrypted, hostile;
 ``reason`` says why) or ``unsupported`` (a type we do not read, e.g. images).
 
-Plain text, CSV, Markdown and HTML are decoded in this process (bounded by size). PDF, OOXML
-(DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS: :mod:`search.legacy_office`) are parsed in a
-child process (``python -m search.extract``) with a
-wall-clock timeout and an address-space limit, in its own process group, so a PDF that loops or
-a zip bomb is killed with everything it started (pdftotext) and reported as ``failed``.
+Plain text, CSV, Markdown, HTML and saved e-mail (:mod:`search.mail`) are decoded in this
+process (bounded by size). PDF, OOXML (DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS:
+:mod:`search.legacy_office`) are parsed in a child process (``python -m search.extract``) with
+a wall-clock timeout and an address-space limit, in its own process group, so a PDF that loops
+or a zip bomb is killed with everything it started (pdftotext) and reported as ``failed``.
 
 PDF: pypdf first; when it yields no text or mojibake (CJK fonts without a usable ToUnicode map,
 vertical text), poppler's ``pdftotext`` and then pdfminer.six are tried, and the best text wins.
@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from search.mail import looks_like_mail, mail_text
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -71,7 +73,7 @@ OOXML_PARTS = {
 
 
 def detect_kind(path: Path, mime: str | None) -> str:
-    """pdf | docx | xlsx | pptx | ole | html | text | unsupported, from the content first
+    """pdf | docx | xlsx | pptx | ole | html | mail | text | unsupported, from the content first
     (``ole``: an Office 97–2003 compound file, told apart in the child)."""
     mime = (mime or "").split(";")[0].strip().lower()
     with path.open("rb") as f:
@@ -97,6 +99,11 @@ def detect_kind(path: Path, mime: str | None) -> str:
         (b"<!doctype html", b"<html")
     ):
         return "html"
+    if mime == "message/rfc822" or (
+        (mime.startswith("text/") or mime in ("application/octet-stream", ""))
+        and looks_like_mail(head)
+    ):
+        return "mail"
     if mime.startswith("text/") or mime in (
         "application/json",
         "application/xml",
@@ -495,10 +502,12 @@ def extract(path: Path, mime: str | None, *, settings: Settings | None = None) -
         kind = detect_kind(path, mime)
         if kind == "unsupported":
             return Extraction(None, "unsupported", f"type {mime or 'unknown'}", None)
-        if kind in ("text", "html"):
+        if kind in ("text", "html", "mail"):
             data = path.read_bytes()
             if kind == "html":
                 return _result(html_text(data), "html")
+            if kind == "mail":
+                return _result(mail_text(data), "mail")
             return _result(decode_text(data), "text")
         return _in_child(path, kind, timeout, memory_mb)
     except Exception as exc:  # a bad file must never break the caller
