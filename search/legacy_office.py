@@ -20,7 +20,7 @@ import re
 import struct
 from pathlib import Path
 
-from search.extract import sheets_text
+from search.extract import MAX_CHARS, sheets_text
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -108,7 +108,10 @@ def _pieces_text(word: bytes, clx: bytes) -> str:
         return ""
     cps = struct.unpack_from(f"<{n + 1}I", plc, 0)
     parts: list[str] = []
+    total = 0
     for i in range(n):
+        if total > MAX_CHARS:  # a hostile table can point every piece at the whole stream
+            break
         start, end = cps[i], cps[i + 1]
         if end <= start:
             continue
@@ -119,6 +122,7 @@ def _pieces_text(word: bytes, clx: bytes) -> str:
         else:
             off = fc & 0x3FFFFFFF
             parts.append(word[off : off + 2 * (end - start)].decode("utf-16-le", "replace"))
+        total += len(parts[-1])
     return "".join(parts)
 
 

@@ -76,3 +76,21 @@ def test_real_word_97_files(shared_data: Path):
     assert "\x13" not in (big.text or "") and "HYPERLINK" not in (big.text or "")
     bad = extract(office / "word-extractor__badfile-01-bad-header.doc", "application/msword")
     assert bad.status == "failed" and bad.reason
+
+
+def test_hostile_piece_table_is_bounded():
+    """Every piece of a forged table points at the whole stream: the text stops near the
+    extractor's limit instead of growing with the number of pieces."""
+    import struct
+
+    from search.extract import MAX_CHARS
+    from search.legacy_office import _pieces_text
+
+    word = b"a" * 1000
+    n = 100_000  # 100 million characters if every piece were taken
+    cps = struct.pack(f"<{n + 1}I", *(1000 * i for i in range(n + 1)))
+    pcds = b"".join(struct.pack("<HIH", 0, 0x40000000, 0) for _ in range(n))  # 8-bit at 0
+    plc = cps + pcds
+    clx = b"\x02" + struct.pack("<I", len(plc)) + plc
+    text = _pieces_text(word, clx)
+    assert MAX_CHARS < len(text) <= MAX_CHARS + 1000
