@@ -9,10 +9,10 @@ libmagic names the program of an OLE compound file (Word, Excel, PowerPoint 97�
 over as many bytes as libmagic itself reads from a file (``MAGIC_PARAM_BYTES_MAX``).
 
 libmagic also guesses a DOS ``.COM`` program (``application/x-dosexec``, no ``MZ`` header) from
-a first byte such as 0x8c (``mov``), which is the Shift_JIS lead byte of 公, 経, 県, 見…: a
-Shift_JIS document starting with one of them would be refused as an executable. Such a guess on
-bytes that read as Shift_JIS text is taken back: ``text/plain``, what libmagic says of the same
-text with another first character.
+a first byte such as 0x8c (``mov``) or 0xb8, which begin 公, 経, 県, 見 in Shift_JIS and 原, 現,
+個 in EUC-JP: such a document would be refused as an executable. A guess on bytes that read as
+Shift_JIS or EUC-JP text is taken back: ``text/plain``, what libmagic says of the same text with
+another first character.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def sniff(path: Path, head: bytes) -> str:
     if not head:
         return "application/x-empty"
     mime = magic.from_buffer(head, mime=True) or "application/octet-stream"
-    if mime == "application/x-dosexec" and not head.startswith(b"MZ") and _cp932_text(head):
+    if mime == "application/x-dosexec" and not head.startswith(b"MZ") and _japanese_text(head):
         return "text/plain"
     if mime == "application/x-ole-storage":
         whole = _read_upto(path, _bytes_max())
@@ -57,16 +57,19 @@ def sniff(path: Path, head: bytes) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
-def _cp932_text(head: bytes) -> bool:
-    """Whether ``head`` reads as Shift_JIS (CP932) text: it decodes (but for a character cut
-    by the end of the head) and holds no control character besides tab, line breaks and form
-    feed."""
-    for cut in (0, 1):
-        try:
-            text = head[: len(head) - cut].decode("cp932")
-        except UnicodeDecodeError:
-            continue
-        return not _CONTROL.search(text)
+def _japanese_text(head: bytes) -> bool:
+    """Whether ``head`` reads as Shift_JIS (CP932) or EUC-JP text: it decodes (but for a
+    character cut by the end of the head) and holds no control character besides tab, line
+    breaks and form feed."""
+    for encoding in ("cp932", "euc_jp"):
+        for cut in (0, 1):
+            try:
+                text = head[: len(head) - cut].decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            if not _CONTROL.search(text):
+                return True
+            break
     return False
 
 

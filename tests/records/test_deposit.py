@@ -53,11 +53,17 @@ def test_declared_type_is_recorded_not_trusted(client, demo, ctx):
     assert tl["mime_type"] == "application/pdf"
 
 
-@pytest.mark.parametrize("first", ["公", "経", "県", "見", "ｸ"])
-def test_shift_jis_text_is_not_a_dos_program(client, demo, ctx, first):
+@pytest.mark.parametrize(
+    ("first", "encoding"),
+    [
+        *(("公", "cp932"), ("経", "cp932"), ("県", "cp932"), ("見", "cp932"), ("ｸ", "cp932")),
+        *(("原", "euc_jp"), ("現", "euc_jp"), ("個", "euc_jp")),
+    ],
+)
+def test_japanese_text_is_not_a_dos_program(client, demo, ctx, first, encoding):
     """libmagic guesses a DOS .COM program from a first byte 0x8c or 0xb8 — Shift_JIS for 公, 経,
-    県, 見 or ｸ — and the default allowed types refuse executables."""
-    body = f"{first}文書の保存期間について\n各課で協議します。\n".encode("cp932")
+    県, 見 or ｸ, EUC-JP for 原, 現 or 個 — and the default allowed types refuse executables."""
+    body = f"{first}文書の保存期間について\n各課で協議します。\n".encode(encoding)
     r = deposit(
         client, demo.auth("tanaka"), body, filename="旧文書.txt", folder_id=team_folder(ctx)
     )
