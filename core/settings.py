@@ -25,6 +25,7 @@ DEFAULT_ALLOWED_TYPES = (
     "application/vnd.openxmlformats-officedocument.*",
     "application/vnd.ms-office",
     "application/json",
+    "application/x-ndjson",
     "application/xml",
     "application/x-empty",
     "application/csv",

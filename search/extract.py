@@ -106,6 +106,7 @@ def detect_kind(path: Path, mime: str | None) -> str:
         return "mail"
     if mime.startswith("text/") or mime in (
         "application/json",
+        "application/x-ndjson",
         "application/xml",
         "application/csv",
         "application/x-empty",

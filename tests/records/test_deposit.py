@@ -75,6 +75,19 @@ def test_japanese_text_is_not_a_dos_program(client, demo, ctx, first, encoding):
     assert r.status_code == 415 and r.json()["error"]["code"] == "type_not_allowed"
 
 
+def test_json_lines_from_another_system_is_taken_and_searchable(client, demo, ctx):
+    from search.indexer import drain
+    from tests.search.helpers import ids, search
+
+    auth = demo.auth("tanaka")
+    body = '{"id": 1, "件名": "道路占用許可"}\n{"id": 2, "件名": "議事録"}\n'.encode()
+    r = deposit(client, auth, body, filename="export.jsonl", folder_id=team_folder(ctx))
+    assert r.status_code == 201, r.text
+    assert r.json()["mime_type"] == "application/x-ndjson"
+    drain(ctx)
+    assert ids(search(client, auth, "道路占用許可")) == {r.json()["id"]}
+
+
 def test_nfc_filename(client, demo, ctx):
     nfd = "\u30cf\u3099\u30b9.txt"  # バス in NFD
     r = deposit(client, demo.auth("tanaka"), b"bus", filename=nfd, folder_id=team_folder(ctx))
