@@ -5,7 +5,7 @@ is ``ok`` (text found), ``empty`` (readable, no text), ``failed`` (broken, encry
 ``reason`` says why) or ``unsupported`` (a type we do not read, e.g. images).
 
 Plain text, CSV, Markdown, HTML and saved e-mail (:mod:`search.mail`) are decoded in this
-process (bounded by size). PDF, OOXML (DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS:
+process (bounded by size). PDF, OOXML (DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS, PPT:
 :mod:`search.legacy_office`) are parsed in a child process (``python -m search.extract``) with
 a wall-clock timeout and an address-space limit, in its own process group, so a PDF that loops
 or a zip bomb is killed with everything it started (pdftotext) and reported as ``failed``.
@@ -412,15 +412,19 @@ def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
 
 
 def ole_text(path: Path) -> Extraction:
-    """Word 97–2003 or Excel 97–2003 text (:mod:`search.legacy_office`)."""
-    from search.legacy_office import Encrypted, doc_text, ole_kind, xls_text
+    """Word, Excel or PowerPoint 97–2003 text (:mod:`search.legacy_office`)."""
+    from search.legacy_office import Encrypted, doc_text, ole_kind, ppt_text, xls_text
 
     try:
         sub = ole_kind(path)
         if sub is None:
-            return Extraction(None, "unsupported", "compound file: not Word or Excel 97-2003", None)
+            return Extraction(
+                None, "unsupported", "compound file: not Word, Excel or PowerPoint", None
+            )
         if sub == "doc":
             return _result(doc_text(path), "word97")
+        if sub == "ppt":
+            return _result(ppt_text(path), "ppt97")
         return _result(xls_text(path), "xlrd")
     except Encrypted as exc:
         return Extraction(None, "failed", f"encrypted: {str(exc)[:200]}", None)

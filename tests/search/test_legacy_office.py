@@ -94,3 +94,28 @@ def test_hostile_piece_table_is_bounded():
     clx = b"\x02" + struct.pack("<I", len(plc)) + plc
     text = _pieces_text(word, clx)
     assert MAX_CHARS < len(text) <= MAX_CHARS + 1000
+
+
+def _record(rec_type: int, body: bytes, *, container: bool = False) -> bytes:
+    import struct
+
+    return struct.pack("<HHI", 0x000F if container else 0, rec_type, len(body)) + body
+
+
+def test_ppt_text(tmp_path: Path):
+    """A PowerPoint 97-2003 file written here (tests/search/cfb.py): the text atoms, UTF-16 and
+    8-bit, in order, the slide's copy of a text not repeated."""
+    from tests.search.cfb import compound_file
+
+    chars = "令和6年度 予算説明会\r次第".encode("utf-16-le")
+    slide_list = _record(
+        0x0FF0, _record(0x0F9F, b"\0" * 4) + _record(0x0FA0, chars), container=True
+    )
+    slide = _record(0x03EE, _record(0x0FA0, chars) + _record(0x0FA8, b"Agenda"), container=True)
+    document = _record(0x03E8, slide_list + _record(0x1234, b"\0" * 40) + slide, container=True)
+    path = tmp_path / "説明会.ppt"
+    path.write_bytes(compound_file({"PowerPoint Document": document, "Current User": b"\0" * 8}))
+    assert detect_kind(path, "application/vnd.ms-powerpoint") == "ole"
+    ex = extract(path, "application/vnd.ms-powerpoint")
+    assert ex.status == "ok" and ex.extractor == "ppt97", ex
+    assert ex.text == "令和6年度 予算説明会\n次第\nAgenda"
