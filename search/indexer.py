@@ -19,11 +19,9 @@ its cursor in ``search_state``, so an interrupted rebuild resumes where it stopp
 from __future__ import annotations
 
 import logging
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func
@@ -92,17 +90,10 @@ def text_of(session: Session, sha256: str) -> str | None:
 
 def _extract_blob(ctx: AppContext, sha256: str, mime: str) -> Extraction:
     try:
-        stream = ctx.store.open(sha256)
+        with ctx.store.as_file(sha256, ctx.settings.spool_dir) as path:
+            return extract(path, mime, settings=ctx.settings)
     except FileNotFoundError:
         return Extraction(None, "failed", "content missing from the store", None)
-    spool = ctx.settings.spool_dir
-    spool.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=spool, prefix="extract-", delete=True) as tmp:
-        with stream:
-            while block := stream.read(1 << 20):
-                tmp.write(block)
-        tmp.flush()
-        return extract(Path(tmp.name), mime, settings=ctx.settings)
 
 
 def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:

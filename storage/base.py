@@ -333,3 +333,22 @@ class BlobStore(ABC):
         """A real file path of the stored blob if the backend has one, else None."""
         check_sha256(sha256)
         return None
+
+    @contextlib.contextmanager
+    def as_file(self, sha256: str, spool: Path | None = None) -> Iterator[Path]:
+        """A real file of the stored blob, for tools that need a path (text extraction): the
+        blob itself where the backend has one, else a temporary copy in ``spool`` removed on
+        exit. FileNotFoundError if missing. The file must only be read."""
+        local = self.local_path(sha256)
+        if local is not None:
+            yield local
+            return
+        if spool is not None:
+            spool.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=spool, prefix="blob-", delete=True) as tmp:
+            buf = bytearray(CHUNK_SIZE)
+            with self.open(sha256) as fh:
+                for chunk in _iter_source(fh, buf):
+                    tmp.write(chunk)
+            tmp.flush()
+            yield Path(tmp.name)

@@ -551,8 +551,7 @@ class ExactJaccard:
     else it is extracted again by the import's extractor (the search extractor's rules) from the
     stored blob, else from ``source(sha)`` (a dry run's source file); None when no text can be
     had (the estimate then decides). Only candidates near the threshold ask, so few contents are
-    read; the last ``CACHE`` shingle sets are kept. A copy taken out of a remote store is removed
-    once its text is read; ``close()`` removes their directory."""
+    read; the last ``CACHE`` shingle sets are kept."""
 
     CACHE = 256
 
@@ -567,7 +566,6 @@ class ExactJaccard:
         self.source = source
         self.extracted = 0  # texts extracted again (tests, diagnostics)
         self._sets: collections.OrderedDict[str, Any] = collections.OrderedDict()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __call__(self, a: str, b: str) -> float | None:
         sa, sb = self._set(a), self._set(b)
@@ -578,9 +576,6 @@ class ExactJaccard:
     def close(self) -> None:
         if self.extracted:
             extract_pool.shared().close()  # this process's extractor child, if one was started
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
 
     def _set(self, sha: str) -> Any:
         if sha in self._sets:
@@ -604,36 +599,18 @@ class ExactJaccard:
             if row is not None and row.status != "pending":
                 return stored_text(row)
             blob = s.get(Blob, sha)
-            where = None
-            if blob is not None and blob.state == "stored" and self.store is not None:
-                where = (self._blob_path(sha), blob.mime_type)
-        if where is None and self.source is not None:
-            where = self.source(sha)
-        if where is None or where[0] is None:
+            mime = blob.mime_type if blob is not None and blob.state == "stored" else None
+        if mime is not None and self.store is not None:
+            self.extracted += 1
+            with self.store.as_file(sha) as path:
+                ex = extract_pool.shared().extract(path, mime)
+            return ex.text if ex.status == "ok" else None
+        where = self.source(sha) if self.source is not None else None
+        if where is None:
             return None
         self.extracted += 1
-        try:
-            ex = extract_pool.shared().extract(where[0], where[1])
-        finally:
-            if self._tmp is not None and where[0].parent == Path(self._tmp.name):
-                where[0].unlink(missing_ok=True)  # a copy out of a remote store: done with it
+        ex = extract_pool.shared().extract(*where)
         return ex.text if ex.status == "ok" else None
-
-    def _blob_path(self, sha: str) -> Path | None:
-        assert self.store is not None
-        local = self.store.local_path(sha)
-        if local is not None:
-            return local
-        if self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="genpon-near-")
-        out = Path(self._tmp.name) / sha
-        try:
-            with self.store.open(sha) as src, out.open("wb") as dst:
-                while block := src.read(1 << 20):
-                    dst.write(block)
-        except FileNotFoundError:
-            return None
-        return out
 
 
 # --- the flow ------------------------------------------------------------------------------------
@@ -2047,19 +2024,13 @@ def scan_genpon(
     try:
         for i in range(0, len(todo), BATCH):
             chunk = todo[i : i + BATCH]
-            with tempfile.TemporaryDirectory(prefix="genpon-near-") as tmp:
+            with contextlib.ExitStack() as files:
                 tasks = []
                 for sha, mime in chunk:
-                    local = store.local_path(sha)
-                    if local is None or not local.exists():
-                        local = Path(tmp) / sha
-                        try:
-                            with store.open(sha) as src, local.open("wb") as dst:
-                                while block := src.read(1 << 20):
-                                    dst.write(block)
-                        except FileNotFoundError:
-                            continue
-                    lp = os.fsencode(str(local))
+                    try:
+                        lp = os.fsencode(str(files.enter_context(store.as_file(sha))))
+                    except FileNotFoundError:
+                        continue
                     tasks.append((os.path.dirname(lp), os.path.basename(lp), mime, sha))
                 sigs = list(ex.map(_text_task, tasks, chunksize=2))
             with session_scope(engine) as s:

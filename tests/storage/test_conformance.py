@@ -510,3 +510,18 @@ def test_s3_missing_bucket_without_create(s3_store_factory: StoreFactory) -> Non
     store = s3_store_factory(create_bucket=False)
     with pytest.raises(FileNotFoundError):
         store.exists(sha(b"x"))
+
+
+def test_as_file_gives_a_real_file_of_the_blob(store: BlobStore, tmp_path: Path) -> None:
+    data = os.urandom(3_000_000)
+    staged = store.stage(io.BytesIO(data))
+    store.put_staged(staged)
+    spool = tmp_path / "spool"
+    with store.as_file(staged.sha256, spool) as path:
+        assert path.read_bytes() == data
+    if store.local_path(staged.sha256) is None:  # a remote store: the copy is gone after use
+        assert not path.exists() and list(spool.iterdir()) == []
+    else:
+        assert path == store.local_path(staged.sha256)
+    with pytest.raises(FileNotFoundError), store.as_file("0" * 64, spool):
+        pass
