@@ -413,19 +413,15 @@ def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
 
 def ole_text(path: Path) -> Extraction:
     """Word, Excel or PowerPoint 97–2003 text (:mod:`search.legacy_office`)."""
-    from search.legacy_office import Encrypted, doc_text, ole_kind, ppt_text, xls_text
+    from search.legacy_office import Encrypted, office97_text
 
     try:
-        sub = ole_kind(path)
-        if sub is None:
+        found = office97_text(path)
+        if found is None:
             return Extraction(
                 None, "unsupported", "compound file: not Word, Excel or PowerPoint", None
             )
-        if sub == "doc":
-            return _result(doc_text(path), "word97")
-        if sub == "ppt":
-            return _result(ppt_text(path), "ppt97")
-        return _result(xls_text(path), "xlrd")
+        return _result(found[1], found[0])
     except Encrypted as exc:
         return Extraction(None, "failed", f"encrypted: {str(exc)[:200]}", None)
     except Exception as exc:

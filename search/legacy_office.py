@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 from search.extract import MAX_CHARS, sheets_text
 
@@ -32,18 +33,18 @@ class Encrypted(Exception):
     """The file is password-protected: its text cannot be read."""
 
 
-def ole_kind(path: Path) -> str | None:
-    """``doc`` or ``xls`` from the compound file's streams, else None."""
+def office97_text(path: Path) -> tuple[str, str] | None:
+    """(extractor, text) of a Word, PowerPoint or Excel 97–2003 file, told apart by its streams
+    (the compound file is parsed once); None for another compound file."""
     import olefile
 
     with olefile.OleFileIO(str(path)) as ole:
         if ole.exists("WordDocument"):
-            return "doc"
-        if ole.exists("Workbook") or ole.exists("Book"):
-            return "xls"
+            return "word97", doc_text(ole)
         if ole.exists("PowerPoint Document"):
-            return "ppt"
-    return None
+            return "ppt97", ppt_text(ole)
+        workbook = ole.exists("Workbook") or ole.exists("Book")
+    return ("xlrd", xls_text(path)) if workbook else None
 
 
 # --- Word ------------------------------------------------------------------------------------
@@ -64,20 +65,18 @@ _CONTROLS = str.maketrans(
 _OTHER_CONTROLS = re.compile(r"[\x00-\x08\x0f-\x12\x16-\x1d]")
 
 
-def doc_text(path: Path) -> str:
-    import olefile
-
-    with olefile.OleFileIO(str(path)) as ole:
-        word = ole.openstream("WordDocument").read()
-        if len(word) < 0x200 or struct.unpack_from("<H", word, 0)[0] != 0xA5EC:
-            raise ValueError("not a Word 97-2003 document (no FIB)")
-        flags = struct.unpack_from("<H", word, 0x0A)[0]
-        if flags & 0x0100:
-            raise Encrypted("encrypted Word document")
-        table_name = "1Table" if flags & 0x0200 else "0Table"
-        if not ole.exists(table_name):
-            raise ValueError(f"table stream {table_name} missing")
-        table = ole.openstream(table_name).read()
+def doc_text(ole: Any) -> str:
+    """The text of the Word document in the open compound file ``ole`` (``olefile``)."""
+    word = ole.openstream("WordDocument").read()
+    if len(word) < 0x200 or struct.unpack_from("<H", word, 0)[0] != 0xA5EC:
+        raise ValueError("not a Word 97-2003 document (no FIB)")
+    flags = struct.unpack_from("<H", word, 0x0A)[0]
+    if flags & 0x0100:
+        raise Encrypted("encrypted Word document")
+    table_name = "1Table" if flags & 0x0200 else "0Table"
+    if not ole.exists(table_name):
+        raise ValueError(f"table stream {table_name} missing")
+    table = ole.openstream(table_name).read()
     fc_clx, lcb_clx = _clx_location(word)
     if lcb_clx == 0 or fc_clx + lcb_clx > len(table):
         raise ValueError("no piece table")
@@ -155,14 +154,11 @@ def _clean(raw: str) -> str:
 _PPT_CHARS, _PPT_BYTES = 0x0FA0, 0x0FA8  # TextCharsAtom (UTF-16LE), TextBytesAtom (8-bit)
 
 
-def ppt_text(path: Path) -> str:
-    """The text atoms of the ``PowerPoint Document`` stream, in order, each once. Records are
-    walked linearly: a container's children follow its header, so entering it is moving past
-    its header; other records are skipped whole."""
-    import olefile
-
-    with olefile.OleFileIO(str(path)) as ole:
-        data = ole.openstream("PowerPoint Document").read()
+def ppt_text(ole: Any) -> str:
+    """The text atoms of the ``PowerPoint Document`` stream of the open compound file ``ole``,
+    in order, each once. Records are walked linearly: a container's children follow its header,
+    so entering it is moving past its header; other records are skipped whole."""
+    data = ole.openstream("PowerPoint Document").read()
     parts: list[str] = []
     seen: set[str] = set()
     pos = total = 0

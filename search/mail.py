@@ -41,7 +41,7 @@ def looks_like_mail(head: bytes) -> bool:
         names.add(line.split(b":", 1)[0].lower())
     else:
         return False
-    return bool(names & _MAIL_MARKERS) and bool(names & (_CONTEXT_MARKERS - {b"from"}))
+    return bool(names & _MAIL_MARKERS) and bool(names & _CONTEXT_MARKERS)
 
 
 def mail_text(data: bytes) -> str:

@@ -180,7 +180,6 @@ def text_signature(path: Path, mime: str | None, sha256: str) -> TextSig:
         text, status, reason, extractor = None, "failed", f"{type(exc).__name__}: {exc}", None
     sig = sign_text(sha256, text, status, extractor, reason)
     sig.text_status, sig.text_reason = status, reason
-    sig.chars = len(text or "") if status == "ok" else 0
     if status == "ok" and text:
         # level 1: three times faster than the indexer's 6 for a quarter more bytes; the import
         # is bound by CPU, and the stored text reads back the same either way
