@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI
-
-from api import errors
-from api.context import AppContext
-from api.routes import cases, documents, folders, health, masters, users
-from core.settings import Settings, get_settings
+from genpon.api import errors
+from genpon.api.context import AppContext
+from genpon.api.routes import (
+    audit,
+    cases,
+    documents,
+    folders,
+    health,
+    imports,
+    masters,
+    retention,
+    search,
+    users,
+)
+from genpon.api.web import routes as web
+from genpon.core.settings import Settings, get_settings
 
 log = logging.getLogger("genpon")
-
-# Routers of later domains; each module exposes ``router`` (and optionally ``install(app)``).
-OPTIONAL_ROUTERS = (
-    "api.routes.search",
-    "api.routes.retention",
-    "api.routes.audit",
-    "api.routes.imports",
-    "api.web.routes",
-)
 
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
@@ -34,17 +35,9 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (health, masters, cases, folders, documents, users):
+    for module in (health, masters, cases, folders, documents, users, retention):
         app.include_router(module.router)
-    for name in OPTIONAL_ROUTERS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-        if hasattr(mod, "install"):
-            mod.install(app)
-        else:
-            app.include_router(mod.router)
+    for installer in (search.install, audit.install, imports.install):
+        installer(app)  # router plus the background work it runs in the server
+    web.install(app)
     return app

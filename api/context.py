@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genpon.core.db import make_engine
+from genpon.core.settings import Settings
+from genpon.storage.base import BlobStore
+from genpon.storage.registry import make_store
 from sqlalchemy.engine import Engine
-
-from core.db import make_engine
-from core.settings import Settings
-from storage.base import BlobStore
-from storage.registry import make_store
 
 
 @dataclass

@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from genpon.api.context import AppContext
+from genpon.core.errors import Unauthorized
+from genpon.records.access import Actor, authenticate_key
 from sqlmodel import Session
-
-from api.context import AppContext
-from core.errors import Unauthorized
-from records.access import Actor, authenticate_key
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from genpon.core.errors import GenponError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from core.errors import GenponError
 
 log = logging.getLogger("genpon.api")
 

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from genpon.core.clock import as_utc
+from genpon.records.documents import DocumentView, HashHolding
+from genpon.records.models import (
+    AuditEvent,
+    Case,
+    Document,
+    DocumentClass,
+    Folder,
+    Organization,
+    User,
+)
 from sqlmodel import Session
-
-from core.clock import as_utc
-from records.documents import DocumentView, HashHolding
-from records.models import AuditEvent, Case, Document, DocumentClass, Folder, Organization, User
 
 
 def iso(dt: Any) -> str | None:
@@ -64,7 +71,7 @@ def case(c: Case, session: Session | None = None, folder: Folder | None = None) 
         "created_at": iso(c.created_at),
     }
     if session is not None:
-        from records.cases import members
+        from genpon.records.cases import members
 
         org = session.get(Organization, c.organization_id)
         cls = session.get(DocumentClass, c.document_class_id)

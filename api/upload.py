@@ -7,13 +7,12 @@ import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from genpon.core.errors import InvalidInput, PayloadTooLarge
+from genpon.storage.base import BlobStore, BlobTooLarge, StagedBlob, Stager
 from starlette.concurrency import run_in_threadpool
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
-
-from core.errors import InvalidInput, PayloadTooLarge
-from storage.base import BlobStore, BlobTooLarge, StagedBlob, Stager
 
 FIELD_LIMIT = 64 * 1024
 BATCH = 1 << 20

@@ -33,13 +33,13 @@ from sqlmodel import select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.db import make_engine, session_scope  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from records import documents  # noqa: E402
-from records.access import actor_for_user  # noqa: E402
-from records.bootstrap import initialize  # noqa: E402
-from records.models import Folder, User  # noqa: E402
-from storage.registry import make_store  # noqa: E402
+from genpon.core.db import make_engine, session_scope  # noqa: E402
+from genpon.core.settings import Settings  # noqa: E402
+from genpon.records import documents  # noqa: E402
+from genpon.records.access import actor_for_user  # noqa: E402
+from genpon.records.bootstrap import initialize  # noqa: E402
+from genpon.records.models import Folder, User  # noqa: E402
+from genpon.storage.registry import make_store  # noqa: E402
 
 MB = 1024 * 1024
 #: fixed leading bytes, so libmagic never mistakes random content for an executable

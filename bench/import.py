@@ -37,8 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from records.sniff import sniff  # noqa: E402  (the repository on the path first)
-from storage.base import CHUNK_SIZE, HEAD_SIZE  # noqa: E402
+from genpon.records.sniff import sniff  # noqa: E402  (the repository on the path first)
+from genpon.storage.base import CHUNK_SIZE, HEAD_SIZE  # noqa: E402
 
 
 def _vocab(rnd: random.Random) -> list[str]:
@@ -261,7 +261,7 @@ def main() -> None:
         for label, extra in (("with text extraction", []), ("extraction off", ["--no-text"])):
             data = base / f"data-{len(extra)}"
             env = {**os.environ, "GENPON_DATA_DIR": str(data), "GENPON_ENVIRONMENT": "test"}
-            run([sys.executable, "-m", "api.cli.main", "init", "--demo"], env)
+            run([sys.executable, "-m", "genpon.api.cli.main", "init", "--demo"], env)
             settle()
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             load_before = load()
@@ -270,7 +270,7 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "api.cli.main",
+                    "genpon.api.cli.main",
                     "--json",
                     "import",
                     str(tree),

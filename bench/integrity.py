@@ -31,11 +31,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from genpon.core.db import make_engine, session_scope  # noqa: E402
+from genpon.core.settings import Settings  # noqa: E402
+from genpon.core.signing import SystemKeyring  # noqa: E402
+from genpon.records import audit, documents  # noqa: E402
+from genpon.records.access import SYSTEM_ACTOR, actor_for_user  # noqa: E402
+from genpon.records.audit.fixity import run_fixity  # noqa: E402
+from genpon.records.bootstrap import initialize  # noqa: E402
+from genpon.records.models import AuditHead, Blob, Folder, User  # noqa: E402
+from genpon.storage.registry import make_store  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
-from core.db import make_engine, session_scope  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.signing import SystemKeyring  # noqa: E402
 from genpon_verify.canonical import GENESIS_HASH, canonical_bytes  # noqa: E402
 from genpon_verify.merkle import Frontier, leaf_hash  # noqa: E402
 from genpon_verify.verify import (  # noqa: E402
@@ -44,12 +50,6 @@ from genpon_verify.verify import (  # noqa: E402
     file_sha256,
     verify_export,
 )
-from records import audit, documents  # noqa: E402
-from records.access import SYSTEM_ACTOR, actor_for_user  # noqa: E402
-from records.bootstrap import initialize  # noqa: E402
-from records.fixity import run_fixity  # noqa: E402
-from records.models import AuditHead, Blob, Folder, User  # noqa: E402
-from storage.registry import make_store  # noqa: E402
 
 MB = 1_000_000
 

@@ -25,16 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
-from core.db import make_engine, migrate
-from core.settings import Settings
-from core.signing import SystemKeyring
-from records.access import actor_for_user
-from records.bootstrap import InitResult, load_demo
-from records.models import (
+from genpon.core.db import make_engine, migrate
+from genpon.core.settings import Settings
+from genpon.core.signing import SystemKeyring
+from genpon.records.access import actor_for_user
+from genpon.records.bootstrap import InitResult, load_demo
+from genpon.records.models import (
     Blob,
     Case,
     Document,
@@ -44,8 +40,11 @@ from records.models import (
     Organization,
     User,
 )
-from retention import batches, service
-from storage.registry import make_store
+from genpon.retention import batches, service
+from genpon.storage.registry import make_store
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 AS_OF = date(2026, 4, 1)
 TZ = "Asia/Tokyo"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.analyzer import index_tokens, query_tokens
-from search.backends.base import IndexEntry, SearchBackend, SearchQuery, Term
+from genpon.search.analyzer import index_tokens, query_tokens
+from genpon.search.backends.base import IndexEntry, SearchBackend, SearchQuery, Term
 
 WORDS = [
     "予算",
@@ -240,8 +240,7 @@ def run_bare_tantivy(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) 
     """tantivy bindings directly: one whitespace-tokenized body field with positions, the
     terms as phrase queries (AND), top 10 by BM25 with the exact count, no filters."""
     import tantivy
-
-    from search.backends.tantivy_backend import WRITER_HEAP
+    from genpon.search.backends.tantivy_backend import WRITER_HEAP
 
     sb = tantivy.SchemaBuilder()
     sb.add_integer_field("id", stored=True, indexed=True, fast=True)
@@ -348,13 +347,13 @@ def run_bare_whoosh(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -
 def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> Result:
     """The project's PostgreSQL backend (settings search_backend="postgres") on a throwaway
     server (tests.servers.PostgresServer); each batch commits in its own transaction."""
+    from genpon.api.context import AppContext
+    from genpon.core.db import migrate
+    from genpon.core.settings import Settings
+    from genpon.search.backends import make_backend
     from sqlalchemy import text
     from sqlmodel import Session
 
-    from api.context import AppContext
-    from core.db import migrate
-    from core.settings import Settings
-    from search.backends import make_backend
     from tests.servers import PostgresServer
 
     with PostgresServer() as pg:
@@ -435,8 +434,8 @@ def relevance_tantivy(work: Path) -> None:
     test_corpus.py: title + text per document, each question in "any" mode, top 10)."""
     import json
 
-    from search.backends.tantivy_backend import TantivyBackend
-    from search.service import parse_query
+    from genpon.search.backends.tantivy_backend import TantivyBackend
+    from genpon.search.service import parse_query
 
     base = Path(__file__).resolve().parents[2] / "shared" / "data" / "ja" / "relevance"
     base = base / "jsquad_ir_dev"
@@ -511,7 +510,7 @@ def main() -> None:
             qs = queries(args.queries)
         for e in only:
             if e == "tantivy":
-                from search.backends.tantivy_backend import TantivyBackend
+                from genpon.search.backends.tantivy_backend import TantivyBackend
 
                 p = work / "tantivy"
                 res[e] = run_backend(e, TantivyBackend(p), ents[: args.docs], qs, p)
@@ -520,7 +519,7 @@ def main() -> None:
             elif e == "fts5":
                 res[e] = run_fts5(ents[: args.docs], qs, work / e)
             elif e == "whoosh":
-                from search.backends.whoosh_backend import WhooshBackend
+                from genpon.search.backends.whoosh_backend import WhooshBackend
 
                 p = work / "whoosh"
                 res[e] = run_backend(e, WhooshBackend(p), ents[: args.whoosh_docs], qs, p)

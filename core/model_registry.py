@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 
-import records.models  # noqa: F401
+import genpon.records.models  # noqa: F401
 
 # Domains added later register here; a missing optional module is not an error.
 for _name in (
-    "search.models",
-    "retention.models",
-    "records.audit_models",
-    "records.legacy_import.models",
+    "genpon.search.models",
+    "genpon.retention.models",
+    "genpon.records.audit.models",
+    "genpon.migrate.models",
 ):
     try:
         importlib.import_module(_name)

@@ -19,12 +19,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
-
-from core.clock import as_utc, utcnow
-from core.errors import Forbidden, NotFound, Unauthorized
-from records.models import (
+from genpon.core.clock import as_utc, utcnow
+from genpon.core.errors import Forbidden, NotFound, Unauthorized
+from genpon.records.models import (
     ApiKey,
     Case,
     CaseMember,
@@ -34,6 +31,8 @@ from records.models import (
     User,
     WebSignIn,
 )
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
 
 CITYWIDE_READ_ROLES = frozenset({"records_officer", "auditor", "admin"})
 

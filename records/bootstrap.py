@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 
+from genpon.core.db import migrate, session_scope
+from genpon.core.settings import Settings
+from genpon.records import master, users
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.folders import create_folder
+from genpon.records.models import ApiKey, Folder, Organization, User
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-
-from core.db import migrate, session_scope
-from core.settings import Settings
-from records import master, users
-from records.access import SYSTEM_ACTOR
-from records.folders import create_folder
-from records.models import ApiKey, Folder, Organization, User
 
 DEMO_PASSWORD = "genpon-demo"  # documented in README; demo data only
 
@@ -26,7 +25,7 @@ class InitResult:
 
 
 def ensure_keyring(settings: Settings) -> str | None:
-    from core.signing import SystemKeyring
+    from genpon.core.signing import SystemKeyring
 
     ring = SystemKeyring(settings.key_dir)
     ring.ensure()
@@ -44,7 +43,7 @@ def initialize(settings: Settings, engine: Engine, *, demo: bool) -> InitResult:
 
 
 def load_demo(session: Session, result: InitResult) -> None:
-    files = resources.files("records") / "demo"
+    files = resources.files("genpon.records") / "demo"
     for kind in ("organizations", "document_classes", "users"):
         master.import_csv(session, SYSTEM_ACTOR, kind, (files / f"{kind}.csv").read_bytes())
     orgs = {o.code: o for o in session.exec(select(Organization)).all()}

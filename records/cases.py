@@ -13,18 +13,18 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from genpon.core.clock import fiscal_year_of, local_date, utcnow
+from genpon.core.errors import Conflict, InvalidInput, NotFound
+from genpon.records import audit
+from genpon.records.access import Actor, can_read_folder, require_role
+from genpon.records.folders import case_root_folder, create_case_folder
+from genpon.records.lifecycle import case_scheduler
+from genpon.records.master import get_class, get_organization
+from genpon.records.models import AuditEvent, Case, CaseMember, CaseSequence, Folder, User
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
-
-from core.clock import fiscal_year_of, local_date, utcnow
-from core.errors import Conflict, InvalidInput, NotFound
-from records import audit
-from records.access import Actor, can_read_folder, require_role
-from records.folders import case_root_folder, create_case_folder
-from records.master import get_class, get_organization
-from records.models import AuditEvent, Case, CaseMember, CaseSequence, Folder, User
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -259,7 +259,7 @@ def add_members(session: Session, actor: Actor, case_id: str, logins: list[str])
 
 
 def _require_case_write(actor: Actor, case: Case) -> None:
-    from records.access import require_write
+    from genpon.records.access import require_write
 
     folder = Folder(kind="case", name="", organization_id=case.organization_id, case_pk=case.id)
     require_write(actor, folder, case)
@@ -282,9 +282,7 @@ def close_case(
     case.closed_at = closed_at or utcnow()
     case.updated_at = utcnow()
     session.add(case)
-    from retention.schedule import fix_case_dates
-
-    fixed = fix_case_dates(session, case, timezone=timezone)
+    fixed = case_scheduler().case_closed(session, case, timezone=timezone)
     audit.record(
         session,
         actor=actor.login,
@@ -297,19 +295,17 @@ def close_case(
     return case
 
 
-def reopen_case(session: Session, actor: Actor, case_id: str) -> Case:
+def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) -> Case:
     """Reopen a case: clears the retention dates fixed at closing."""
     case = get_case(session, actor, case_id)
     _require_case_write(actor, case)
     if case.status != "closed":
         raise Conflict("case_not_closed", "この案件は完結していません。")
-    from retention.schedule import clear_case_dates
-
     case.status = "open"
     case.closed_at = None
     case.updated_at = utcnow()
     session.add(case)
-    cleared = clear_case_dates(session, case)
+    cleared = case_scheduler().case_reopened(session, case, timezone=timezone)
     audit.record(
         session,
         actor=actor.login,

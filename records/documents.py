@@ -27,20 +27,14 @@ from datetime import date, datetime
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, BinaryIO
 
-from sqlalchemy import insert as sa_insert
-from sqlalchemy import update as sa_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-
-from core.clock import local_date, utcnow
-from core.errors import Conflict, GenponError, InvalidInput, NotFound, UnsupportedType
-from records import audit
-from records.access import Actor, can_read_folder, require_read, require_write
-from records.cases import get_case
-from records.folders import case_root_folder, folder_path, get_folder
-from records.models import (
+from genpon.core.clock import local_date, utcnow
+from genpon.core.errors import Conflict, GenponError, InvalidInput, NotFound, UnsupportedType
+from genpon.records import audit
+from genpon.records.access import Actor, can_read_folder, require_read, require_write
+from genpon.records.cases import get_case
+from genpon.records.folders import case_root_folder, folder_path, get_folder
+from genpon.records.lifecycle import case_scheduler
+from genpon.records.models import (
     Approval,
     Blob,
     Case,
@@ -50,8 +44,14 @@ from records.models import (
     IdempotencyKey,
     IndexOutbox,
 )
-from records.sniff import sniff, type_allowed, types_agree
-from storage.base import BlobStore, StagedBlob
+from genpon.records.sniff import sniff, type_allowed, types_agree
+from genpon.storage.base import BlobStore, StagedBlob
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -729,7 +729,9 @@ def copy_to_folder(
     return doc
 
 
-def approve(session: Session, actor: Actor, document_id: int, approval: ApprovalIn) -> Document:
+def approve(
+    session: Session, actor: Actor, document_id: int, approval: ApprovalIn, *, timezone: str
+) -> Document:
     """決裁: declare a working document official; its content is frozen from now on."""
     doc = get_document(session, actor, document_id)
     _require_live(doc)
@@ -758,10 +760,7 @@ def approve(session: Session, actor: Actor, document_id: int, approval: Approval
         if original is not None and original.status != "official":
             promote_to_original(session, doc)
     if case.status == "closed":
-        from core.settings import get_settings
-        from retention.schedule import fix_case_dates
-
-        fix_case_dates(session, case, timezone=get_settings().timezone)
+        case_scheduler().case_closed(session, case, timezone=timezone)
     enqueue_index(session, doc.sha256, "approve")
     return doc
 

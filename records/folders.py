@@ -8,13 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from genpon.core.errors import Conflict, InvalidInput, NotFound
+from genpon.records import audit
+from genpon.records.access import Actor, can_read_folder, require_read, require_role, require_write
+from genpon.records.models import FOLDER_KINDS, Case, Folder, Organization
 from sqlalchemy import func
 from sqlmodel import Session, col, select
-
-from core.errors import Conflict, InvalidInput, NotFound
-from records import audit
-from records.access import Actor, can_read_folder, require_read, require_role, require_write
-from records.models import FOLDER_KINDS, Case, Folder, Organization
 
 MAX_PAGE = 500
 

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
 
+from genpon.core.clock import as_utc, utcnow
+from genpon.records.models import Blob
+from genpon.storage.base import BlobStore
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-
-from core.clock import as_utc, utcnow
-from records.models import Blob
-from storage.base import BlobStore
 
 
 @dataclass

@@ -13,19 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sqlmodel import Session, select
-
-from core.clock import utcnow
-from core.errors import InvalidInput, NotFound
-from records import audit
-from records.access import Actor, require_role
-from records.models import (
+from genpon.core.clock import utcnow
+from genpon.core.errors import InvalidInput, NotFound
+from genpon.records import audit
+from genpon.records.access import Actor, require_role
+from genpon.records.models import (
     ROLES,
     DocumentClass,
     Organization,
     ServiceGrant,
     User,
 )
+from sqlmodel import Session, select
 
 RETENTION_ALIASES = {
     "1年未満": "lt1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from genpon.core.clock import utcnow
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -20,8 +21,6 @@ from sqlalchemy import (
     text,
 )
 from sqlmodel import Field, SQLModel
-
-from core.clock import utcnow
 
 ROLES = ("staff", "records_officer", "auditor", "admin")
 RETENTIONS = ("lt1", "1", "3", "5", "10", "30", "permanent")

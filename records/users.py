@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from genpon.core.clock import utcnow
+from genpon.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from genpon.records import audit
+from genpon.records.access import Actor, actor_for_user, create_api_key
+from genpon.records.master import get_user
+from genpon.records.models import ApiKey, User
 from sqlmodel import Session, col, select
-
-from core.clock import utcnow
-from core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from records import audit
-from records.access import Actor, actor_for_user, create_api_key
-from records.master import get_user
-from records.models import ApiKey, User
 
 _hasher = PasswordHasher()
 

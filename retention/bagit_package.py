@@ -41,7 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from retention.register_export import write_csv
+from genpon.retention.register_export import write_csv
 
 BAGIT_VERSION = "1.0"
 ALGORITHMS = ("sha256", "sha512")

@@ -39,17 +39,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
-
-from core.clock import as_utc, local_date, utcnow
-from core.db import session_scope
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from core.settings import Settings
-from records import audit
-from records.access import SYSTEM_ACTOR, Actor
-from records.models import (
+from genpon.core.clock import as_utc, local_date, utcnow
+from genpon.core.db import session_scope
+from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from genpon.core.settings import Settings
+from genpon.records import audit
+from genpon.records.access import SYSTEM_ACTOR, Actor
+from genpon.records.models import (
     Approval,
     Blob,
     BlobText,
@@ -60,7 +56,7 @@ from records.models import (
     IndexOutbox,
     Organization,
 )
-from retention.models import (
+from genpon.retention.models import (
     BATCH_ACTIONS,
     BATCH_OPEN_STATUSES,
     DisposalCertificate,
@@ -68,14 +64,17 @@ from retention.models import (
     DispositionItem,
     Tombstone,
 )
-from retention.rules import Disposition
-from retention.service import (
+from genpon.retention.rules import Disposition
+from genpon.retention.service import (
     active_holds,
     open_batch_of,
     require_officer,
     require_reader,
 )
-from storage.base import BlobStore
+from genpon.storage.base import BlobStore
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 CHUNK = 200
 Progress = Callable[[int, int], None]  # (items processed so far, total)
@@ -248,7 +247,7 @@ def create_batch(
     created (409 ``items_not_disposable`` listing each problem). Without, every such item of
     the disposition list (filters apply) is taken. Live copies of an included original that
     are due go with it (a copy never outlives its original)."""
-    from retention.service import iter_due
+    from genpon.retention.service import iter_due
 
     require_officer(actor)
     try:
@@ -609,7 +608,7 @@ def _start(
 
 
 def _require_key(settings: Settings) -> None:
-    from core.signing import SystemKeyring
+    from genpon.core.signing import SystemKeyring
 
     try:
         _ = SystemKeyring(settings.key_dir).key_id
@@ -732,7 +731,7 @@ def _dispose_chunk(
     concurrent execution of the same batch gets the rows it did not claim, never the same one.
     The documents, then their cases, are locked (PostgreSQL, in id order) before the hold
     re-check, as placing a hold locks them too."""
-    from records.documents import hand_over_original
+    from genpon.records.documents import hand_over_original
 
     now = utcnow()
     claimed: list[int] = []
@@ -943,8 +942,8 @@ def _delete_blob(store: BlobStore, sha: str) -> int:
 def _issue_certificate(
     s: Session, store: BlobStore, actor: Actor, settings: Settings, batch: DispositionBatch
 ) -> DisposalCertificate:
-    from core.signing import SystemKeyring
-    from retention.certificate import build_certificate, certificate_bytes
+    from genpon.core.signing import SystemKeyring
+    from genpon.retention.certificate import build_certificate, certificate_bytes
 
     tombs = s.exec(
         select(Tombstone).where(Tombstone.batch_id == batch.id, Tombstone.action == "destroyed")
@@ -1034,8 +1033,8 @@ def _store_certificate_record(
 ) -> Document:
     """The certificate is a record itself: a closed case of the certificate class (30 years)
     holding the signed JSON as an official document."""
-    from records.cases import close_case, create_case
-    from records.documents import ApprovalIn, DepositIn, deposit
+    from genpon.records.cases import close_case, create_case
+    from genpon.records.documents import ApprovalIn, DepositIn, deposit
 
     org = s.get(Organization, batch.organization_id) if batch.organization_id else None
     if org is None:
@@ -1093,7 +1092,7 @@ def get_certificate(session: Session, actor: Actor, batch_id: int) -> DisposalCe
 
 def certificate_file(session: Session, actor: Actor, batch_id: int) -> tuple[str, bytes]:
     """(file name, bytes) of the signed certificate, as stored."""
-    from retention.certificate import certificate_bytes
+    from genpon.retention.certificate import certificate_bytes
 
     row = get_certificate(session, actor, batch_id)
     return f"{row.certificate_id}.json", certificate_bytes(row.body)
@@ -1104,8 +1103,8 @@ def verify_certificate_file(
 ) -> Any:
     """Verify a certificate file with the system's public keys (every key ever used) and any
     extra PEM keys (offline use). Returns :class:`retention.certificate.VerifyResult`."""
-    from core.signing import SystemKeyring
-    from retention.certificate import verify_certificate
+    from genpon.core.signing import SystemKeyring
+    from genpon.retention.certificate import verify_certificate
 
     keys: dict[str, Any] = {}
     if key_dir.is_dir():
@@ -1131,7 +1130,7 @@ def export_transfer(
 ) -> ExecutionReport:
     """移管: build the BagIt package of an approved transfer batch (validated before it is put in
     place) and mark the batch exported. Documents stay live until the archives acknowledge."""
-    from retention.bagit_package import build_transfer_bag
+    from genpon.retention.bagit_package import build_transfer_bag
 
     day = as_of or local_date(utcnow(), settings.timezone)
     with session_scope(engine) as s:
@@ -1198,8 +1197,8 @@ def export_transfer(
 def _transfer_items(
     s: Session, store: BlobStore, batch: DispositionBatch, skip_ids: set[int]
 ) -> tuple[list[Any], list[dict[str, Any]]]:
-    from retention.bagit_package import TransferItem
-    from retention.register import register_rows_for_cases
+    from genpon.retention.bagit_package import TransferItem
+    from genpon.retention.register import register_rows_for_cases
 
     items = s.exec(
         select(DispositionItem).where(

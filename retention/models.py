@@ -19,11 +19,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from genpon.core.clock import utcnow
+from genpon.records.models import Document
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
-
-from core.clock import utcnow
-from records.models import Document
 
 HOLD_SCOPES = ("document", "case", "class")
 BATCH_ACTIONS = ("destroy", "transfer")

@@ -18,18 +18,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import IO, Any
 
+from genpon.core.errors import InvalidInput, NotFound
+from genpon.core.settings import get_settings
+from genpon.records.access import Actor
+from genpon.records.models import Case, Document, Organization
+from genpon.retention.models import RetentionExtension, RetentionHold
+from genpon.retention.register_export import write_csv, write_xlsx
+from genpon.retention.rules import HoldType, retention_dates
+from genpon.retention.schedule import class_chain
+from genpon.retention.service import require_reader
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
-
-from core.errors import InvalidInput, NotFound
-from core.settings import get_settings
-from records.access import Actor
-from records.models import Case, Document, Organization
-from retention.models import RetentionExtension, RetentionHold
-from retention.register_export import write_csv, write_xlsx
-from retention.rules import HoldType, retention_dates
-from retention.schedule import class_chain
-from retention.service import require_reader
 
 LOCATION = "Genpon 公文書保管領域"
 MEDIUM = "電子"

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from os import PathLike
 from typing import IO, Any
 
-from retention.rules import Disposition, RetentionPeriod, effective_years, reiwa_label
+from genpon.retention.rules import Disposition, RetentionPeriod, effective_years, reiwa_label
 
 CLASS_HEADING = "分類"
 CLASS_LEVELS = ("大分類", "中分類", "小分類")

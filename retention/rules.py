@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from core.clock import fiscal_year_of, local_date
+from genpon.core.clock import fiscal_year_of, local_date
 
 DEFAULT_TZ = "Asia/Tokyo"
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from genpon.records.models import Case, Document, DocumentClass
+from genpon.retention.rules import add_years as add_years  # re-exported for older callers
+from genpon.retention.rules import copy_end_cap, retention_dates
 from sqlmodel import Session, col, select
-
-from records.models import Case, Document, DocumentClass
-from retention.rules import add_years as add_years  # re-exported for older callers
-from retention.rules import copy_end_cap, retention_dates
 
 
 def class_chain(session: Session, class_id: int | None) -> list[DocumentClass]:
@@ -43,7 +42,7 @@ def class_chain(session: Session, class_id: int | None) -> list[DocumentClass]:
 
 def extension_years(session: Session, doc: Document, case: Case | None) -> int:
     """Total years of every extension that applies to ``doc`` (document, case, class chain)."""
-    from retention.models import RetentionExtension
+    from genpon.retention.models import RetentionExtension
 
     class_ids = [c.id for c in class_chain(session, _class_id(doc, case))]
     conds = [RetentionExtension.document_id == doc.id]
@@ -140,17 +139,26 @@ def fix_case_dates(session: Session, case: Case, *, timezone: str) -> int:
     return sum(1 for d in docs if d.retention_end is not None or d.retention_start is not None)
 
 
-def clear_case_dates(session: Session, case: Case, *, timezone: str | None = None) -> int:
+def clear_case_dates(session: Session, case: Case, *, timezone: str) -> int:
     """Called when a case reopens (``case.closed_at`` already cleared): its documents lose their
     dates, except that a copy stays capped by an original kept elsewhere; copies elsewhere of
     its originals lose that cap. Returns how many documents had dates."""
-    if timezone is None:
-        from core.settings import get_settings
-
-        timezone = get_settings().timezone
     docs = session.exec(
         select(Document).where(Document.case_pk == case.id, Document.state == "live")
     ).all()
     had = sum(1 for d in docs if d.retention_start or d.retention_end)
     reschedule(session, docs, timezone=timezone)
     return had
+
+
+class _Scheduler:
+    """The retention schedule as records' :class:`~genpon.records.lifecycle.CaseScheduler`."""
+
+    def case_closed(self, session: Session, case: Case, *, timezone: str) -> int:
+        return fix_case_dates(session, case, timezone=timezone)
+
+    def case_reopened(self, session: Session, case: Case, *, timezone: str) -> int:
+        return clear_case_dates(session, case, timezone=timezone)
+
+
+SCHEDULER = _Scheduler()

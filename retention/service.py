@@ -25,15 +25,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
 
-from sqlalchemy import and_, false, func, or_
-from sqlmodel import Session, col, select
-
-from core.clock import local_date, utcnow
-from core.errors import Conflict, InvalidInput, NotFound
-from records import audit
-from records.access import Actor, require_role
-from records.models import Case, Document, DocumentClass, Organization
-from retention.models import (
+from genpon.core.clock import local_date, utcnow
+from genpon.core.errors import Conflict, InvalidInput, NotFound
+from genpon.records import audit
+from genpon.records.access import Actor, require_role
+from genpon.records.models import Case, Document, DocumentClass, Organization
+from genpon.retention.models import (
     BATCH_OPEN_STATUSES,
     HOLD_SCOPES,
     DispositionBatch,
@@ -41,8 +38,10 @@ from retention.models import (
     RetentionExtension,
     RetentionHold,
 )
-from retention.rules import Disposition, HoldType, RetentionPeriod
-from retention.schedule import class_chain, reschedule
+from genpon.retention.rules import Disposition, HoldType, RetentionPeriod
+from genpon.retention.schedule import class_chain, reschedule
+from sqlalchemy import and_, false, func, or_
+from sqlmodel import Session, col, select
 
 OFFICER_ROLES = ("records_officer",)
 READER_ROLES = ("records_officer", "auditor", "admin")

@@ -6,7 +6,7 @@ is ``ok`` (text found), ``empty`` (readable, no text), ``failed`` (broken, encry
 
 Plain text, CSV, Markdown, HTML and saved e-mail (:mod:`search.mail`) are decoded in this
 process (bounded by size). PDF, OOXML (DOCX, XLSX, PPTX) and Office 97–2003 (DOC, XLS, PPT:
-:mod:`search.legacy_office`) are parsed in a child process (``python -m search.extract``) with
+:mod:`search.legacy_office`) are parsed in a child process (``python -m genpon.search.extract``) with
 a wall-clock timeout and an address-space limit, in its own process group, so a PDF that loops
 or a zip bomb is killed with everything it started (pdftotext) and reported as ``failed``.
 
@@ -33,10 +33,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.mail import looks_like_mail, mail_text
+from genpon.search.mail import looks_like_mail, mail_text
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from genpon.core.settings import Settings
 
 MAX_CHARS = 20_000_000  # text kept per content
 ZIP_MAX_TOTAL = 512 * 1024 * 1024  # uncompressed bytes an OOXML file may claim
@@ -413,7 +413,7 @@ def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
 
 def ole_text(path: Path) -> Extraction:
     """Word, Excel or PowerPoint 97–2003 text (:mod:`search.legacy_office`)."""
-    from search.legacy_office import Encrypted, office97_text
+    from genpon.search.legacy_office import Encrypted, office97_text
 
     try:
         found = office97_text(path)
@@ -460,7 +460,7 @@ def _in_child(path: Path, kind: str, timeout: float, memory_mb: int) -> Extracti
     env = dict(os.environ)
     env["PYTHONPATH"] = str(_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "search.extract", str(path), kind, str(timeout)],
+        [sys.executable, "-m", "genpon.search.extract", str(path), kind, str(timeout)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: pdftotext dies with it

@@ -24,11 +24,8 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func
-from sqlmodel import Session, col, select
-
-from core.clock import fiscal_year_of, utcnow
-from records.models import (
+from genpon.core.clock import fiscal_year_of, utcnow
+from genpon.records.models import (
     Blob,
     BlobText,
     Case,
@@ -38,14 +35,16 @@ from records.models import (
     IndexOutbox,
     Organization,
 )
-from search.analyzer import index_tokens
-from search.backends import make_backend
-from search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
-from search.extract import Extraction, extract
-from search.models import SearchState
+from genpon.search.analyzer import index_tokens
+from genpon.search.backends import make_backend
+from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
+from genpon.search.extract import Extraction, extract
+from genpon.search.models import SearchState
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from api.context import AppContext
+    from genpon.api.context import AppContext
 
 log = logging.getLogger("genpon.search")
 

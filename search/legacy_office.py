@@ -24,7 +24,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from search.extract import MAX_CHARS, sheets_text
+from genpon.search.extract import MAX_CHARS, sheets_text
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 

@@ -47,7 +47,7 @@ def looks_like_mail(head: bytes) -> bool:
 def mail_text(data: bytes) -> str:
     """Headers, text body and attachment names of the message in ``data`` (HTML parts and
     undecodable parts through the extractor's own ``html_text`` and ``decode_text``)."""
-    from search.extract import html_text
+    from genpon.search.extract import html_text
 
     msg = BytesParser(policy=policy.default).parsebytes(data)
     assert isinstance(msg, EmailMessage)
@@ -74,7 +74,7 @@ def mail_text(data: bytes) -> str:
 
 
 def _part_text(part: EmailMessage) -> str:
-    from search.extract import decode_text
+    from genpon.search.extract import decode_text
 
     try:
         content = part.get_content()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from genpon.core.clock import utcnow
 from sqlalchemy import Column, DateTime
 from sqlmodel import Field, SQLModel
-
-from core.clock import utcnow
 
 
 class SearchState(SQLModel, table=True):

@@ -19,19 +19,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+from genpon.core.errors import InvalidInput
+from genpon.records.access import Actor, can_read_folder
+from genpon.records.folders import folder_path
+from genpon.records.models import FOLDER_KINDS, Case, Document, Folder
+from genpon.search.analyzer import CJK, is_single_char, normalize, query_tokens, runs
+from genpon.search.backends import make_backend
+from genpon.search.backends.base import SearchQuery, Term
+from genpon.search.indexer import text_of
 from sqlmodel import Session, col, select
 
-from core.errors import InvalidInput
-from records.access import Actor, can_read_folder
-from records.folders import folder_path
-from records.models import FOLDER_KINDS, Case, Document, Folder
-from search.analyzer import CJK, is_single_char, normalize, query_tokens, runs
-from search.backends import make_backend
-from search.backends.base import SearchQuery, Term
-from search.indexer import text_of
-
 if TYPE_CHECKING:
-    from api.context import AppContext
+    from genpon.api.context import AppContext
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 24

@@ -3,7 +3,7 @@
 ``make_store(settings)`` picks the backend; boto3 is imported only when ``s3`` is chosen.
 """
 
-from storage.base import (
+from genpon.storage.base import (
     BlobStore,
     BlobTooLarge,
     ChecksumMismatch,
@@ -12,8 +12,8 @@ from storage.base import (
     Stager,
     check_sha256,
 )
-from storage.local import LocalBlobStore
-from storage.registry import make_store
+from genpon.storage.local import LocalBlobStore
+from genpon.storage.registry import make_store
 
 __all__ = [
     "BlobStore",

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from storage.base import CHUNK_SIZE, BlobStore, ChecksumMismatch, StagedBlob, check_sha256
+from genpon.storage.base import CHUNK_SIZE, BlobStore, ChecksumMismatch, StagedBlob, check_sha256
 
 __all__ = ["LocalBlobStore"]
 

@@ -7,14 +7,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from storage.base import BlobStore
+from genpon.storage.base import BlobStore
 
 __all__ = ["BACKENDS", "make_store"]
 
 #: backend name -> "module:Class", imported only when chosen (like fsspec's registry)
 BACKENDS: dict[str, str] = {
-    "local": "storage.local:LocalBlobStore",
-    "s3": "storage.s3:S3BlobStore",
+    "local": "genpon.storage.local:LocalBlobStore",
+    "s3": "genpon.storage.s3:S3BlobStore",
 }
 
 

@@ -42,8 +42,7 @@ from typing import Any, BinaryIO
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from storage.base import CHUNK_SIZE, BlobStore, ChecksumMismatch, StagedBlob, check_sha256
+from genpon.storage.base import CHUNK_SIZE, BlobStore, ChecksumMismatch, StagedBlob, check_sha256
 
 __all__ = ["S3BlobStore"]
 

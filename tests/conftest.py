@@ -16,15 +16,14 @@ import pytest
 os.environ.setdefault("GENPON_ENVIRONMENT", "test")
 
 from fastapi.testclient import TestClient
+from genpon.api.app import create_app
+from genpon.api.context import AppContext
+from genpon.core.db import make_engine, migrate
+from genpon.core.settings import Settings
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.bootstrap import InitResult, load_demo
+from genpon.storage.registry import make_store
 from sqlmodel import Session
-
-from api.app import create_app
-from api.context import AppContext
-from core.db import make_engine, migrate
-from core.settings import Settings
-from records.access import SYSTEM_ACTOR
-from records.bootstrap import InitResult, load_demo
-from storage.registry import make_store
 
 pytest_plugins = ["tests.servers"]
 

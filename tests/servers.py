@@ -42,8 +42,7 @@ import pytest
 
 if TYPE_CHECKING:
     import psycopg
-
-    from storage.s3 import S3BlobStore
+    from genpon.storage.s3 import S3BlobStore
 
 __all__ = ["PostgresServer", "SeaweedServer", "ServerStartError", "free_ports"]
 
@@ -542,7 +541,7 @@ class SeaweedServer:
 
     def make_store(self, bucket: str | None = None, **kwargs: Any) -> S3BlobStore:
         """An S3BlobStore on this server (bucket created on first use)."""
-        from storage.s3 import S3BlobStore
+        from genpon.storage.s3 import S3BlobStore
 
         assert self.base_dir is not None, "server not started"
         kwargs.setdefault("spool_dir", self.base_dir / "spool")

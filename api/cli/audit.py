@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from api.cli.common import ctx, fail, out, unit
-from core.signing import SystemKeyring
-from records.access import Actor
+from genpon.api.cli.common import ctx, fail, out, unit
+from genpon.core.signing import SystemKeyring
+from genpon.records.access import Actor
 
 audit_app = typer.Typer(
     help="監査: チェックポイント・定期点検・エクスポート・検証", no_args_is_help=True
@@ -32,7 +31,7 @@ audit_app = typer.Typer(
 
 
 def _keyring() -> SystemKeyring:
-    from records.checkpoints import keyring_ready
+    from genpon.records.audit.checkpoints import keyring_ready
 
     ring = SystemKeyring(ctx().settings.key_dir)
     if not keyring_ready(ring):
@@ -47,8 +46,8 @@ def _actor() -> Actor:
 
 def _ensure_due() -> None:
     """Sign the checkpoints that are due (every N events, and daily)."""
-    from records.checkpoints import ensure_checkpoints, keyring_ready
-    from records.models import AuditHead
+    from genpon.records.audit.checkpoints import ensure_checkpoints, keyring_ready
+    from genpon.records.models import AuditHead
 
     ring = SystemKeyring(ctx().settings.key_dir)
     if not keyring_ready(ring):
@@ -62,7 +61,7 @@ def _ensure_due() -> None:
 @audit_app.command("checkpoint")
 def checkpoint() -> None:
     """監査ログの先頭に今すぐ署名する（チェックポイント）。"""
-    from records.checkpoints import request_checkpoint, statement
+    from genpon.records.audit.checkpoints import request_checkpoint, statement
 
     ring = _keyring()
     with unit() as (s, actor):
@@ -82,9 +81,8 @@ def fixity(
     progress: Annotated[bool, typer.Option(help="進捗バーを表示")] = True,
 ) -> None:
     """保管データを再ハッシュし、記録された SHA-256 と照合する（定期点検）。"""
+    from genpon.records.audit.fixity import run_fixity
     from tqdm import tqdm
-
-    from records.fixity import run_fixity
 
     if sample is not None and older_than is not None:
         fail("--sample と --older-than は同時に指定できません [bad_mode]")
@@ -125,7 +123,7 @@ def fixity(
     finally:
         if bar is not None:
             bar.close()
-    from records.audit_query import get_fixity_run
+    from genpon.records.audit.query import get_fixity_run
 
     with unit() as (s, actor):
         run, findings = get_fixity_run(s, actor, run.id or 0)
@@ -152,7 +150,7 @@ def fixity(
 @audit_app.command("export")
 def export(directory: Path) -> None:
     """監査用エクスポートを DIR に書き出す（genpon-verify DIR で検証できる）。"""
-    from records.audit_export import export_audit
+    from genpon.records.audit.export import export_audit
 
     ring = _keyring()
     _ensure_due()
@@ -189,7 +187,7 @@ def verify(
         if not report.ok:
             sys.exit(1)
         return
-    from records.audit_query import check_log
+    from genpon.records.audit.query import check_log
 
     ring = _keyring()
     with unit() as (s, actor):
@@ -214,7 +212,7 @@ def events(
     limit: Annotated[int, typer.Option("--limit")] = 100,
 ) -> None:
     """監査ログのイベントを絞り込んで表示する。"""
-    from records.audit_query import list_events
+    from genpon.records.audit.query import list_events
 
     with unit() as (s, actor):
         page = list_events(
@@ -240,7 +238,7 @@ def events(
 @audit_app.command("proof")
 def proof(seq: int) -> None:
     """イベントの包含証明（JSON）。genpon-verify FILE --keys DIR で検証できる。"""
-    from records.audit_query import inclusion_proof
+    from genpon.records.audit.query import inclusion_proof
 
     _ensure_due()
     with unit() as (s, actor):
@@ -250,7 +248,7 @@ def proof(seq: int) -> None:
 
 def keys_rotate() -> None:
     """システム署名鍵を更新する（更新は監査ログに記録され、旧鍵が新鍵を保証する）。"""
-    from records.checkpoints import rotate_key
+    from genpon.records.audit.checkpoints import rotate_key
 
     ring = _keyring()
     r = rotate_key(ctx().engine, ring, _actor())

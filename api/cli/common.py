@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from genpon.api.context import AppContext
+from genpon.core.db import session_scope
+from genpon.core.settings import get_settings
+from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user
 from sqlmodel import Session
-
-from api.context import AppContext
-from core.db import session_scope
-from core.settings import get_settings
-from records.access import SYSTEM_ACTOR, Actor, actor_for_user
 
 _state: dict[str, Any] = {"as": None, "json": False}
 _ctx: AppContext | None = None
@@ -33,7 +32,7 @@ def unit() -> Iterator[tuple[Session, Actor]]:
     with session_scope(ctx().engine) as session:
         login = _state["as"]
         if login:
-            from records.master import get_user
+            from genpon.records.master import get_user
 
             actor = actor_for_user(session, get_user(session, login))
         else:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from api.cli.common import ctx, fail, out, unit
-from records.legacy_import.config import DEFAULT_THRESHOLD
+from genpon.api.cli.common import ctx, fail, out, unit
+from genpon.migrate.config import DEFAULT_THRESHOLD
 
 PLAN_LINES = 50
 
@@ -61,8 +60,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """共有フォルダのファイルを取り込む（重複は写しに、類似ファイルはレポートに）。
         中断しても同じコマンドで続きから再開する。取込元は読むだけで変更しない。"""
-        from records.legacy_import import report as report_mod
-        from records.legacy_import.service import ImportOptions, run_import
+        from genpon.migrate import report as report_mod
+        from genpon.migrate.service import ImportOptions, run_import
 
         c = ctx()
         with unit() as (_s, actor):
@@ -122,11 +121,10 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option("--workers")] = 1,
     ) -> None:
         """Genpon に保管済みの文書から、本文がほぼ同じものを探す（確認用の提案のみ）。"""
+        from genpon.migrate.service import documents_by_sha, scan_genpon
+        from genpon.records.folders import folder_path
+        from genpon.records.models import Folder
         from sqlmodel import Session
-
-        from records.folders import folder_path
-        from records.legacy_import.service import documents_by_sha, scan_genpon
-        from records.models import Folder
 
         c = ctx()
         with unit() as (_s, actor):
@@ -180,7 +178,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _plan_lines(s: Any, run_id: int) -> list[str]:
-    from records.legacy_import.service import planned_entries
+    from genpon.migrate.service import planned_entries
 
     rows = planned_entries(s, run_id, limit=PLAN_LINES + 1)
     lines = []

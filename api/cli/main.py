@@ -6,17 +6,19 @@ Every command prints one line and exits non-zero on a bad input; never a traceba
 from __future__ import annotations
 
 import hashlib
-import importlib
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from api import schemas
-from api.cli.common import _state, ctx, fail, out, unit
-from core.errors import GenponError
+from genpon.api import schemas
+from genpon.api.cli import audit as cli_audit
+from genpon.api.cli import imports as cli_imports
+from genpon.api.cli import retention as cli_retention
+from genpon.api.cli import search as cli_search
+from genpon.api.cli.common import _state, ctx, fail, out, unit
+from genpon.core.errors import GenponError
 
 app = typer.Typer(
     name="genpon",
@@ -55,7 +57,7 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
 
     s = ctx().settings
     uvicorn.run(
-        "api.main:app",
+        "genpon.api.main:app",
         host=host or s.host,
         port=port or s.port,
         workers=workers,
@@ -69,7 +71,7 @@ def init(
     demo: Annotated[bool, typer.Option(help="デモ用マスタ・利用者・APIキーを作成")] = False,
 ) -> None:
     """データベース・署名鍵を初期化する（何度実行しても安全）。"""
-    from records.bootstrap import DEMO_PASSWORD, initialize
+    from genpon.records.bootstrap import DEMO_PASSWORD, initialize
 
     c = ctx()
     result = initialize(c.settings, c.engine, demo=demo)
@@ -85,7 +87,7 @@ def init(
 @masters_app.command("import")
 def masters_import(kind: str, file: Path) -> None:
     """CSVを取り込む: KIND は organizations | users | document_classes。"""
-    from records import master
+    from genpon.records import master
 
     if not file.is_file():
         fail(f"ファイルがありません: {file}")
@@ -102,7 +104,7 @@ def case_create(
     opened_on: Annotated[str | None, typer.Option("--opened-on")] = None,
 ) -> None:
     """案件を作成し案件IDを発番する。"""
-    from records import cases
+    from genpon.records import cases
 
     with unit() as (s, actor):
         c, f = cases.create_case(
@@ -128,7 +130,7 @@ def case_register(
     issuer: Annotated[str, typer.Option("--issuer")] = "external",
 ) -> None:
     """他システムが発番した案件IDを登録する（冪等）。"""
-    from records import cases
+    from genpon.records import cases
 
     with unit() as (s, actor):
         c, f, created = cases.register_case(
@@ -148,8 +150,8 @@ def case_register(
 @case_app.command("show")
 def case_show(case_id: str) -> None:
     """案件と経緯を表示する。"""
-    from records import cases
-    from records.folders import case_root_folder
+    from genpon.records import cases
+    from genpon.records.folders import case_root_folder
 
     with unit() as (s, actor):
         c = cases.get_case(s, actor, case_id)
@@ -166,7 +168,7 @@ def case_show(case_id: str) -> None:
 @case_app.command("close")
 def case_close(case_id: str) -> None:
     """案件を完結する（保存期間の起算日・満了日が確定する）。"""
-    from records import cases
+    from genpon.records import cases
 
     with unit() as (s, actor):
         c = cases.close_case(s, actor, case_id, timezone=ctx().settings.timezone)
@@ -175,10 +177,10 @@ def case_close(case_id: str) -> None:
 
 @case_app.command("reopen")
 def case_reopen(case_id: str) -> None:
-    from records import cases
+    from genpon.records import cases
 
     with unit() as (s, actor):
-        c = cases.reopen_case(s, actor, case_id)
+        c = cases.reopen_case(s, actor, case_id, timezone=ctx().settings.timezone)
     out(schemas.case(c), f"{c.case_id} を再開しました")
 
 
@@ -204,8 +206,8 @@ def deposit(
     external_id: Annotated[str | None, typer.Option("--external-id")] = None,
 ) -> None:
     """ファイルを登録する。同じ内容の原本があれば写しになる。"""
-    from records import documents
-    from records.documents import ApprovalIn, DepositIn
+    from genpon.records import documents
+    from genpon.records.documents import ApprovalIn, DepositIn
 
     if not file.is_file():
         fail(f"ファイルがありません: {file}")
@@ -240,7 +242,7 @@ def deposit(
 @app.command()
 def copy(document_id: int, folder: Annotated[int, typer.Option("--folder")]) -> None:
     """文書の写しをフォルダに作る（同じ内容は保存し直さない）。"""
-    from records import documents
+    from genpon.records import documents
 
     with unit() as (s, actor):
         d = documents.copy_to_folder(s, actor, document_id, folder)
@@ -251,7 +253,7 @@ def copy(document_id: int, folder: Annotated[int, typer.Option("--folder")]) -> 
 @app.command()
 def show(document_id: int) -> None:
     """文書を表示する（原本か写しか、原本の場所）。"""
-    from records import documents
+    from genpon.records import documents
 
     with unit() as (s, actor):
         data = schemas.document_view(documents.view(s, actor, document_id))
@@ -269,7 +271,7 @@ def show(document_id: int) -> None:
 @app.command()
 def original(file: Path) -> None:
     """手元のファイルが保管されているか、原本はどれでどこにあるかを答える。"""
-    from records import documents
+    from genpon.records import documents
 
     if not file.is_file():
         fail(f"ファイルがありません: {file}")
@@ -301,7 +303,7 @@ def original(file: Path) -> None:
 
 @users_app.command("list")
 def users_list() -> None:
-    from records import master
+    from genpon.records import master
 
     with unit() as (s, actor):
         data = [schemas.user(u) for u in master.list_users(s, actor)]
@@ -316,7 +318,7 @@ def users_passwd(
     login: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)]
 ) -> None:
     """画面サインイン用のパスワードを設定する。"""
-    from records import users
+    from genpon.records import users
 
     with unit() as (s, actor):
         users.set_password(s, actor, login, password)
@@ -326,7 +328,7 @@ def users_passwd(
 @keys_app.command("issue")
 def keys_issue(login: str, label: str = "") -> None:
     """APIキーを発行する（表示は一度だけ）。"""
-    from records import users
+    from genpon.records import users
 
     with unit() as (s, actor):
         key, clear = users.issue_key(s, actor, login, label)
@@ -335,7 +337,7 @@ def keys_issue(login: str, label: str = "") -> None:
 
 @keys_app.command("revoke")
 def keys_revoke(prefix: str) -> None:
-    from records import users
+    from genpon.records import users
 
     with unit() as (s, actor):
         users.revoke_key(s, actor, prefix)
@@ -347,7 +349,7 @@ def gc(
     dry_run: bool = False, grace: Annotated[int | None, typer.Option(help="猶予秒数")] = None
 ) -> None:
     """どの文書からも参照されない保管データを削除する（猶予期間より古いもののみ）。"""
-    from records.gc import collect
+    from genpon.records.gc import collect
 
     c = ctx()
     r = collect(
@@ -364,13 +366,9 @@ def gc(
     )
 
 
-# Later domains register their commands: each module has ``register(app: typer.Typer)``.
-for _name in ("api.cli.search", "api.cli.retention", "api.cli.audit", "api.cli.imports"):
-    try:
-        importlib.import_module(_name).register(app)
-    except ModuleNotFoundError as _exc:
-        if not (_exc.name and _name.startswith(_exc.name)):
-            raise
+# The other domains' command groups: each module has ``register(app: typer.Typer)``.
+for _module in (cli_search, cli_retention, cli_audit, cli_imports):
+    _module.register(app)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from api.cli.common import _state, ctx, fail, out, unit
-from api.routes.retention import batch_out, due_out, extension_out, hold_out, report_out
+from genpon.api.cli.common import _state, ctx, fail, out, unit
+from genpon.api.routes.retention import batch_out, due_out, extension_out, hold_out, report_out
 
 retention_app = typer.Typer(
     help="保存期間・保留・延長・廃棄・移管・ファイル管理簿", no_args_is_help=True
@@ -96,7 +95,7 @@ def due(
     limit: int = 1000,
 ) -> None:
     """保存期間が満了した文書（廃棄・移管の対象）を案件・分類ごとに表示する。"""
-    from retention import service
+    from genpon.retention import service
 
     filters: dict[str, Any] = {
         "as_of": _date(as_of),
@@ -146,7 +145,7 @@ def hold(
     reference: Annotated[str | None, typer.Option("--reference")] = None,
 ) -> None:
     """保留を設定する（廃棄・移管を止める）。"""
-    from retention import service
+    from genpon.retention import service
 
     with unit() as (s, actor):
         h = service.place_hold(
@@ -159,7 +158,7 @@ def hold(
 @retention_app.command("holds")
 def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表示")] = False) -> None:
     """保留の一覧。"""
-    from retention import service
+    from genpon.retention import service
 
     with unit() as (s, actor):
         rows = [hold_out(h) for h in service.list_holds(s, actor, active=None if all_ else True)]
@@ -177,7 +176,7 @@ def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表�
 @retention_app.command("release")
 def release(hold_id: int, reason: Annotated[str, typer.Option("--reason")]) -> None:
     """保留を解除する（理由が必要）。"""
-    from retention import service
+    from genpon.retention import service
 
     with unit() as (s, actor):
         data = hold_out(service.release_hold(s, actor, hold_id, reason=reason))
@@ -192,7 +191,7 @@ def extend(
     reason: Annotated[str, typer.Option("--reason")],
 ) -> None:
     """保存期間を延長する（文書・案件・分類）。"""
-    from retention import service
+    from genpon.retention import service
 
     with unit() as (s, actor):
         ext, changed = service.extend(
@@ -222,7 +221,7 @@ def batch_create(
     case: Annotated[str | None, typer.Option("--case")] = None,
 ) -> None:
     """廃棄伺い・移管伺いを作成する（--doc 省略時は対象一覧の保留なしの全件）。"""
-    from retention import batches
+    from genpon.retention import batches
 
     with unit() as (s, actor):
         b = batches.create_batch(
@@ -243,7 +242,7 @@ def batch_create(
 
 @batch_app.command("list")
 def batch_list(status: str | None = None) -> None:
-    from retention import batches
+    from genpon.retention import batches
 
     with unit() as (s, actor):
         rows = [batch_out(b) for b in batches.list_batches(s, actor, status=status)]
@@ -260,7 +259,7 @@ def batch_list(status: str | None = None) -> None:
 
 @batch_app.command("show")
 def batch_show(batch_id: int) -> None:
-    from retention import batches
+    from genpon.retention import batches
 
     with unit() as (s, actor):
         data = batch_out(batches.get_batch(s, actor, batch_id))
@@ -284,7 +283,7 @@ def batch_show(batch_id: int) -> None:
 
 
 def _decide(batch_id: int, approve: bool, doc: list[int] | None, reason: str | None) -> None:
-    from retention import batches
+    from genpon.retention import batches
 
     with unit() as (s, actor):
         data = batch_out(
@@ -324,7 +323,7 @@ def batch_execute(
     ] = False,
 ) -> None:
     """承認済みの廃棄伺いを実行する（廃棄証明書を発行）。移管伺いはパッケージを作成する。"""
-    from retention import batches
+    from genpon.retention import batches
 
     c = ctx()
     with unit() as (s, actor):
@@ -355,7 +354,7 @@ def batch_execute(
 
 
 def _transfer(batch_id: int, dest: Path | None, skip_blocked: bool) -> None:
-    from retention import batches
+    from genpon.retention import batches
 
     c = ctx()
     actor = _actor()
@@ -385,7 +384,7 @@ def acknowledge(
     batch_id: int, receipt: Annotated[str | None, typer.Option("--receipt")] = None
 ) -> None:
     """公文書館の受領を記録し、文書を移管済みにする。"""
-    from retention import batches
+    from genpon.retention import batches
 
     c = ctx()
     actor = _actor()
@@ -410,7 +409,7 @@ def certificate(
     batch_id: int, output: Annotated[Path | None, typer.Option("-o", "--output")] = None
 ) -> None:
     """廃棄証明書（署名付きJSON）を書き出す。"""
-    from retention import batches
+    from genpon.retention import batches
 
     with unit() as (s, actor):
         name, data = batches.certificate_file(s, actor, batch_id)
@@ -430,7 +429,7 @@ def file_register(
     fmt: Annotated[str | None, typer.Option("--format", help="csv | xlsx（既定: 拡張子）")] = None,
 ) -> None:
     """行政文書ファイル管理簿を CSV（Excel用BOM付き）または XLSX で出力する。"""
-    from retention import register
+    from genpon.retention import register
 
     kind = fmt or output.suffix.lstrip(".").lower() or "csv"
     if kind not in ("csv", "xlsx"):
@@ -463,8 +462,8 @@ def certificate_verify(
     ] = None,
 ) -> None:
     """廃棄証明書の署名と内容を検証する（改ざんがあれば終了コード 1）。"""
-    from core.signing import key_id_for, load_public_pem
-    from retention.batches import verify_certificate_file
+    from genpon.core.signing import key_id_for, load_public_pem
+    from genpon.retention.batches import verify_certificate_file
 
     if not file.is_file():
         fail(f"ファイルがありません: {file}")

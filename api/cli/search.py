@@ -7,8 +7,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
-
-from api.cli.common import ctx, fail, out, unit
+from genpon.api.cli.common import ctx, fail, out, unit
 
 
 def _date(raw: str | None, name: str) -> date | None:
@@ -22,9 +21,8 @@ def _date(raw: str | None, name: str) -> date | None:
 
 
 def _reindex(fresh: bool) -> None:
+    from genpon.search.indexer import count_live_hashes, drain, rebuild
     from tqdm import tqdm
-
-    from search.indexer import count_live_hashes, drain, rebuild
 
     c = ctx()
     total = count_live_hashes(c)
@@ -60,13 +58,13 @@ def register(app: typer.Typer) -> None:
             _reindex(fresh)
             return
         if query == ["drain"]:
-            from search.indexer import drain
+            from genpon.search.indexer import drain
 
             n = drain(ctx())
             out({"applied": n}, f"索引に反映しました: {n} 件")
             return
-        from search.indexer import drain
-        from search.service import SearchFilters, search_documents
+        from genpon.search.indexer import drain
+        from genpon.search.service import SearchFilters, search_documents
 
         try:  # no server may be running: apply pending index work first
             drain(ctx())

@@ -11,16 +11,20 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
+from genpon.api.context import AppContext
+from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.core.errors import Conflict, InvalidInput
+from genpon.core.signing import SystemKeyring
+from genpon.records.audit import query as q
+from genpon.records.audit.checkpoints import (
+    Checkpointer,
+    keyring_ready,
+    request_checkpoint,
+    statement,
+)
+from genpon.records.audit.fixity import run_fixity
+from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
 from pydantic import BaseModel, Field
-
-from api.context import AppContext
-from api.deps import ActorDep, CtxDep, SessionDep
-from core.errors import Conflict, InvalidInput
-from core.signing import SystemKeyring
-from records import audit_query as q
-from records.audit_models import Checkpoint, FixityFinding, FixityRun
-from records.checkpoints import Checkpointer, keyring_ready, request_checkpoint, statement
-from records.fixity import run_fixity
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -89,7 +93,7 @@ def events(
 
 @router.get("/events/{seq}")
 def event(seq: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
-    from records.checkpoints import event_dict
+    from genpon.records.audit.checkpoints import event_dict
 
     return event_dict(q.get_event(session, actor, seq))
 

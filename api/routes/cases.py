@@ -6,12 +6,11 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Response
+from genpon.api import schemas
+from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.records import cases
+from genpon.records.folders import case_root_folder
 from pydantic import BaseModel, Field
-
-from api import schemas
-from api.deps import ActorDep, CtxDep, SessionDep
-from records import cases
-from records.folders import case_root_folder
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -113,8 +112,10 @@ def close_case(case_id: str, session: SessionDep, actor: ActorDep, ctx: CtxDep) 
 
 
 @router.post("/{case_id}/reopen")
-def reopen_case(case_id: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
-    return schemas.case(cases.reopen_case(session, actor, case_id), session)
+def reopen_case(case_id: str, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    return schemas.case(
+        cases.reopen_case(session, actor, case_id, timezone=ctx.settings.timezone), session
+    )
 
 
 @router.get("/{case_id}/timeline")

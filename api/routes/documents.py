@@ -9,14 +9,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
+from genpon.api import schemas, upload
+from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.core.errors import InvalidInput
+from genpon.records import documents
+from genpon.records.documents import ApprovalIn, DepositIn
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-
-from api import schemas, upload
-from api.deps import ActorDep, CtxDep, SessionDep
-from core.errors import InvalidInput
-from records import documents
-from records.documents import ApprovalIn, DepositIn
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
@@ -145,11 +144,11 @@ class ApproveIn(BaseModel):
 
 @router.post("/documents/{document_id}/approve")
 def approve(
-    document_id: int, body: ApproveIn, session: SessionDep, actor: ActorDep
+    document_id: int, body: ApproveIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     approval = ApprovalIn.parse(body.model_dump(mode="json"))
     assert approval is not None
-    documents.approve(session, actor, document_id, approval)
+    documents.approve(session, actor, document_id, approval, timezone=ctx.settings.timezone)
     return schemas.document_view(documents.view(session, actor, document_id))
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from genpon.api import schemas
+from genpon.api.deps import ActorDep, SessionDep
+from genpon.records import documents, folders
 from pydantic import BaseModel, Field
-
-from api import schemas
-from api.deps import ActorDep, SessionDep
-from records import documents, folders
 
 router = APIRouter(prefix="/api/v1/folders", tags=["folders"])
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from genpon.api.deps import CtxDep
 from sqlalchemy import text
 from sqlmodel import Session
-
-from api.deps import CtxDep
 
 router = APIRouter(tags=["health"])
 

@@ -7,10 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
-
-from api.deps import ActorDep, SessionDep
-from records.legacy_import import report, service
-from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster
+from genpon.api.deps import ActorDep, SessionDep
+from genpon.migrate import report, service
+from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 

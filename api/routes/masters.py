@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from genpon.api import schemas
+from genpon.api.deps import ActorDep, SessionDep
+from genpon.core.errors import InvalidInput
+from genpon.records import master
+from genpon.records.models import Organization
 from sqlmodel import Session
-
-from api import schemas
-from api.deps import ActorDep, SessionDep
-from core.errors import InvalidInput
-from records import master
-from records.models import Organization
 
 router = APIRouter(prefix="/api/v1", tags=["master"])
 

@@ -8,16 +8,15 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.schemas import iso
+from genpon.core.db import session_scope
+from genpon.retention import batches, register, service
+from genpon.retention.batches import BatchSummary, ExecutionReport
+from genpon.retention.models import DisposalCertificate, RetentionExtension, RetentionHold
+from genpon.retention.rules import Disposition, HoldType
+from genpon.retention.service import DueItem, DueList
 from pydantic import BaseModel, Field
-
-from api.deps import ActorDep, CtxDep, SessionDep
-from api.schemas import iso
-from core.db import session_scope
-from retention import batches, register, service
-from retention.batches import BatchSummary, ExecutionReport
-from retention.models import DisposalCertificate, RetentionExtension, RetentionHold
-from retention.rules import Disposition, HoldType
-from retention.service import DueItem, DueList
 
 router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
 
@@ -426,7 +425,7 @@ def certificate(batch_id: int, session: SessionDep, actor: ActorDep, download: b
 @router.get("/public-keys")
 def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """System public keys (PEM, by key id) for verifying certificates offline."""
-    from core.signing import SystemKeyring
+    from genpon.core.signing import SystemKeyring
 
     service.require_reader(actor)
     ring = SystemKeyring(ctx.settings.key_dir)

@@ -9,11 +9,10 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-
-from api.deps import ActorDep, CtxDep, SessionDep
-from core.errors import InvalidInput
-from search import service
-from search.service import SearchFilters
+from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.core.errors import InvalidInput
+from genpon.search import service
+from genpon.search.service import SearchFilters
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -130,7 +129,7 @@ def install(app: FastAPI) -> None:
         worker = None
         ctx = app.state.ctx
         if ctx.settings.index_autostart:
-            from search.indexer import IndexWorker
+            from genpon.search.indexer import IndexWorker
 
             worker = IndexWorker(ctx)
             worker.start()

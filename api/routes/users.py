@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from genpon.api import schemas
+from genpon.api.deps import ActorDep, SessionDep
+from genpon.records import users
 from pydantic import BaseModel, Field
-
-from api import schemas
-from api.deps import ActorDep, SessionDep
-from records import users
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 

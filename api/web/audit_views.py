@@ -7,14 +7,13 @@ from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-
-from api.deps import SessionDep
-from api.web.deps import WebActor
-from api.web.lookups import names
-from api.web.render import render
-from core.errors import InvalidInput
-from core.signing import SystemKeyring
-from records import audit_query
+from genpon.api.deps import SessionDep
+from genpon.api.web.deps import WebActor
+from genpon.api.web.lookups import names
+from genpon.api.web.render import render
+from genpon.core.errors import InvalidInput
+from genpon.core.signing import SystemKeyring
+from genpon.records.audit import query as audit_query
 
 router = APIRouter(prefix="/audit", include_in_schema=False)
 PER_PAGE = 100

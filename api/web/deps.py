@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from api.web.session import actor_of
-from records.access import Actor
+from genpon.api.web.session import actor_of
+from genpon.records.access import Actor
 
 
 class LoginRequired(Exception):

@@ -1,30 +1,16 @@
-"""Adapters to services of other domains (retention holds, fixity) that may not exist yet.
-
-Each function returns plain data for templates and degrades to "not available" when the
-domain module is absent, so the document page works on the foundation alone.
-"""
+"""Adapters that give the document page plain data from other domains (retention holds, fixity)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
-from types import ModuleType
 from typing import Any
 
+from genpon.records.access import Actor
+from genpon.records.models import Blob, Document
+from genpon.retention import service
+from genpon.retention.rules import HoldType
 from sqlmodel import Session
-
-from records.access import Actor
-from records.models import Blob, Document
-
-
-def optional(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name):
-            return None
-        raise
 
 
 @dataclass
@@ -43,10 +29,6 @@ def fixity_of(session: Session, actor: Actor, sha256: str) -> Fixity:
 
 def holds_of(session: Session, actor: Actor, doc: Document) -> list[Any] | None:
     """Active holds on the document (None: the retention domain is not installed)."""
-    service = optional("retention.service")
-    if service is None:
-        return None
-    from retention.rules import HoldType
 
     labels = {t.value: t.label for t in HoldType}
     holds = service.active_holds(session, [doc]).get(doc.id or 0, [])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from core.clock import as_utc
-from retention.rules import reiwa_label
+from genpon.core.clock import as_utc
+from genpon.retention.rules import reiwa_label
 
 LANGS = ("ja", "en")
 

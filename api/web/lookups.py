@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from genpon.records import master
+from genpon.records.models import DocumentClass, Organization, User
 from sqlmodel import Session, select
-
-from records import master
-from records.models import DocumentClass, Organization, User
 
 
 @dataclass

@@ -10,17 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from genpon.api.deps import SessionDep
+from genpon.api.web.deps import WebActor
+from genpon.api.web.lookups import names
+from genpon.api.web.render import render
+from genpon.api.web.session import check_csrf
+from genpon.core.errors import InvalidInput
+from genpon.records.access import Actor
+from genpon.retention import batches, register, service
+from genpon.retention.rules import HoldType
 from starlette.concurrency import run_in_threadpool
-
-from api.deps import SessionDep
-from api.web.deps import WebActor
-from api.web.lookups import names
-from api.web.render import render
-from api.web.session import check_csrf
-from core.errors import InvalidInput
-from records.access import Actor
-from retention import batches, register, service
-from retention.rules import HoldType
 
 router = APIRouter(prefix="/records", include_in_schema=False)
 

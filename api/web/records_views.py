@@ -10,22 +10,21 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from genpon.api import upload
+from genpon.api.deps import SessionDep
+from genpon.api.web import hooks
+from genpon.api.web.deps import WebActor
+from genpon.api.web.lookups import names
+from genpon.api.web.render import render
+from genpon.api.web.session import check_csrf, load
+from genpon.api.web.timeline import describe
+from genpon.core.errors import InvalidInput
+from genpon.records import cases, documents, folders
+from genpon.records.access import Actor, can_write_folder
+from genpon.records.documents import ApprovalIn, DepositIn
+from genpon.records.models import Case, Folder
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
-
-from api import upload
-from api.deps import SessionDep
-from api.web import hooks
-from api.web.deps import WebActor
-from api.web.lookups import names
-from api.web.render import render
-from api.web.session import check_csrf, load
-from api.web.timeline import describe
-from core.errors import InvalidInput
-from records import cases, documents, folders
-from records.access import Actor, can_write_folder
-from records.documents import ApprovalIn, DepositIn
-from records.models import Case, Folder
 
 router = APIRouter(include_in_schema=False)
 
@@ -134,7 +133,9 @@ def document_approve(
     approval = ApprovalIn.parse({"approved_on": approved_on, "approvers": people})
     if approval is None:
         raise InvalidInput("invalid_approval", "決裁日を入力してください。")
-    documents.approve(session, actor, document_id, approval)
+    documents.approve(
+        session, actor, document_id, approval, timezone=request.app.state.ctx.settings.timezone
+    )
     return RedirectResponse(f"/documents/{document_id}?msg=approved", 303)
 
 

@@ -8,11 +8,10 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from genpon.api.web import i18n
+from genpon.api.web.session import actor_of, load
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
-
-from api.web import i18n
-from api.web.session import actor_of, load
 
 TEMPLATES = Path(__file__).parent / "templates"
 

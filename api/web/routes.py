@@ -10,15 +10,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from genpon.api.web import session as websession
+from genpon.api.web.deps import LoginRequired
+from genpon.api.web.render import render, safe_next
+from genpon.core.errors import Unauthorized
+from genpon.records.access import authenticate_key
+from genpon.records.users import authenticate_password
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from api.web import session as websession
-from api.web.deps import LoginRequired
-from api.web.render import render, safe_next
-from core.errors import Unauthorized
-from records.access import authenticate_key
-from records.users import authenticate_password
 
 STATIC = Path(__file__).parent / "static"
 
@@ -181,7 +180,7 @@ def set_language(
 
 
 def install(app: FastAPI) -> None:
-    from api.web import pages
+    from genpon.api.web import pages
 
     app.state.session_actor = websession.api_session_actor
     app.state.render_error = render_error

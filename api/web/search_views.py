@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from genpon.api.deps import SessionDep
+from genpon.api.web.deps import WebActor
+from genpon.api.web.lookups import names
+from genpon.api.web.render import render
+from genpon.core.errors import InvalidInput
+from genpon.search import service
 from markupsafe import Markup
-
-from api.deps import SessionDep
-from api.web.deps import WebActor
-from api.web.hooks import optional
-from api.web.lookups import names
-from api.web.render import render
-from core.errors import InvalidInput
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,14 +29,13 @@ def _params(request: Request) -> dict[str, str]:
 
 @router.get("/")
 def home(request: Request, session: SessionDep, actor: WebActor) -> Response:
-    service = optional("search.service")
     params = _params(request)
     q = params.get("q", "")
     raw_page = request.query_params.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10_000 else 1
     n = names(session)
     data: dict[str, Any] = {
-        "available": service is not None,
+        "available": True,
         "q": q,
         "params": params,
         "result": None,
@@ -47,7 +45,7 @@ def home(request: Request, session: SessionDep, actor: WebActor) -> Response:
         "class_by_code": {c.code: c.name for c in n.classes.values()},
         "page": page,
     }
-    if service is None or not (q or any(k in params for k in FILTERS)):
+    if not (q or any(k in params for k in FILTERS)):
         return render(request, "search.html", **data)
     try:
         fy_raw = params.get("fiscal_year")

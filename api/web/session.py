@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request, Response
+from genpon.core.errors import GenponError
+from genpon.records.access import Actor, close_web_sign_in, open_web_sign_in, web_session_actor
+from genpon.records.models import User
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
-
-from core.errors import GenponError
-from records.access import Actor, close_web_sign_in, open_web_sign_in, web_session_actor
-from records.models import User
 
 COOKIE = "genpon_session"
 MAX_AGE = 8 * 3600

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from api.web.i18n import fmt_date
-from api.web.lookups import Names
-from records.models import AuditEvent
+from genpon.api.web.i18n import fmt_date
+from genpon.api.web.lookups import Names
+from genpon.records.models import AuditEvent
 
 # action -> (Japanese sentence, English sentence); placeholders come from the event details.
 SENTENCES: dict[str, tuple[str, str]] = {

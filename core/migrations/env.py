@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import genpon.core.model_registry  # noqa: F401  (imports every domain's models)
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
-
-import core.model_registry  # noqa: F401  (imports every domain's models)
 
 config = context.config
 target_metadata = SQLModel.metadata

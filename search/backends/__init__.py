@@ -9,8 +9,8 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from api.context import AppContext
-    from search.backends.base import SearchBackend
+    from genpon.api.context import AppContext
+    from genpon.search.backends.base import SearchBackend
 
 _cache: dict[tuple[str, str, str], SearchBackend] = {}
 _lock = threading.Lock()
@@ -25,15 +25,15 @@ def make_backend(ctx: AppContext) -> SearchBackend:
         if backend is not None:
             return backend
         if s.search_backend == "tantivy":
-            from search.backends.tantivy_backend import TantivyBackend
+            from genpon.search.backends.tantivy_backend import TantivyBackend
 
             backend = TantivyBackend(s.index_dir / "tantivy")
         elif s.search_backend == "whoosh":
-            from search.backends.whoosh_backend import WhooshBackend
+            from genpon.search.backends.whoosh_backend import WhooshBackend
 
             backend = WhooshBackend(s.index_dir / "whoosh")
         elif s.search_backend == "postgres":
-            from search.backends.postgres_backend import PostgresBackend
+            from genpon.search.backends.postgres_backend import PostgresBackend
 
             backend = PostgresBackend(ctx.engine)
         else:  # pragma: no cover - settings validate the choice

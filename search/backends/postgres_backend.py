@@ -40,14 +40,9 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
-
-from core.errors import Unavailable
-from search.analyzer import is_bigram
-from search.backends.base import (
+from genpon.core.errors import Unavailable
+from genpon.search.analyzer import is_bigram
+from genpon.search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
     BackendHits,
@@ -59,7 +54,11 @@ from search.backends.base import (
     hidden_keys,
     sort_facets,
 )
-from search.models import SearchState
+from genpon.search.models import SearchState
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 

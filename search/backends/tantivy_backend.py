@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
-
-from search.backends.base import (
+from genpon.search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
     BackendHits,

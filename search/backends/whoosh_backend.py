@@ -13,13 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from whoosh import index as windex
-from whoosh import query as wq
-from whoosh import sorting
-from whoosh.analysis import SpaceSeparatedTokenizer
-from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, TEXT, Schema
-
-from search.backends.base import (
+from genpon.search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
     BackendHits,
@@ -31,6 +25,11 @@ from search.backends.base import (
     hidden_keys,
     sort_facets,
 )
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh import sorting
+from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.fields import BOOLEAN, ID, KEYWORD, NUMERIC, TEXT, Schema
 
 _FACET_SRC = {
     "organization": "organization",

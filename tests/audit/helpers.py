@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from genpon.api.context import AppContext
+from genpon.core.db import session_scope
+from genpon.core.signing import SystemKeyring
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.audit.checkpoints import create_checkpoint
+from genpon.records.audit.export import export_audit
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.context import AppContext
-from core.db import session_scope
-from core.signing import SystemKeyring
 from genpon_verify.verify import Report, verify_export
-from records.access import SYSTEM_ACTOR
-from records.audit_export import export_audit
-from records.checkpoints import create_checkpoint
 from tests.records.helpers import deposit, new_case, team_folder
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.clock import local_date, utcnow
+from genpon.core.clock import local_date, utcnow
+
 from genpon_verify.verify import Report, load_keys, verify_proof
 from tests.audit.helpers import checkpoint, history, keyring
 

@@ -10,10 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from genpon.core.clock import utcnow
+from genpon.core.db import session_scope
+from genpon.records import audit
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.audit import format as audit_format
+from genpon.records.audit.checkpoints import Checkpointer, ensure_checkpoints, rotate_key
+from genpon.records.audit.export import export_audit
+from genpon.records.audit.models import Checkpoint
+from genpon.records.audit.query import check_log
+from genpon.records.models import AuditEvent
 from sqlmodel import Session, col, select
 
-from core.clock import utcnow
-from core.db import session_scope
 from genpon_verify import canonical
 from genpon_verify.merkle import (
     EMPTY_ROOT,
@@ -27,13 +35,6 @@ from genpon_verify.merkle import (
     verify_inclusion,
 )
 from genpon_verify.verify import verify_export
-from records import audit, audit_format
-from records.access import SYSTEM_ACTOR
-from records.audit_export import export_audit
-from records.audit_models import Checkpoint
-from records.audit_query import check_log
-from records.checkpoints import Checkpointer, ensure_checkpoints, rotate_key
-from records.models import AuditEvent
 from tests.audit.helpers import checkpoint, history, keyring
 from tests.conftest import BOTH_DBS
 
@@ -172,9 +173,9 @@ def test_key_rotation_is_in_the_log_and_verifies(client, demo, ctx, tmp_path):
 
 
 def test_staff_cannot_rotate(ctx, demo):
-    from core.errors import Forbidden
-    from records.access import actor_for_user
-    from records.master import get_user
+    from genpon.core.errors import Forbidden
+    from genpon.records.access import actor_for_user
+    from genpon.records.master import get_user
 
     ring = keyring(ctx)
     with Session(ctx.engine) as s:

@@ -8,14 +8,14 @@ import random
 
 import pytest
 from fastapi.testclient import TestClient
+from genpon.api.app import create_app
+from genpon.api.context import AppContext
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.audit.fixity import run_fixity
+from genpon.records.audit.models import FixityFinding
+from genpon.records.models import AuditEvent, Blob
 from sqlmodel import Session, select
 
-from api.app import create_app
-from api.context import AppContext
-from records.access import SYSTEM_ACTOR
-from records.audit_models import FixityFinding
-from records.fixity import run_fixity
-from records.models import AuditEvent, Blob
 from tests.audit.helpers import history, keyring
 from tests.records.helpers import deposit, new_case
 
@@ -103,7 +103,7 @@ def test_fixity_api_and_roles(client, demo, ctx):
 @pytest.mark.s3
 def test_fixity_on_s3(ctx, s3_store, settings):
     s3_ctx = AppContext(settings=settings, engine=ctx.engine, store=s3_store)
-    from records.bootstrap import InitResult, load_demo
+    from genpon.records.bootstrap import InitResult, load_demo
 
     result = InitResult()
     with Session(ctx.engine) as s:

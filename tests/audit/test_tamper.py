@@ -12,22 +12,22 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from genpon.core.db import session_scope
+from genpon.core.errors import Conflict
+from genpon.core.signing import public_pem
+from genpon.records import audit
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.audit.checkpoints import ChainBroken, create_checkpoint, event_dict, statement
+from genpon.records.audit.format import event_hash
+from genpon.records.audit.models import Checkpoint
+from genpon.records.audit.query import consistency_proof
+from genpon.records.models import AuditEvent, AuditHead
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
-from core.db import session_scope
-from core.errors import Conflict
-from core.signing import public_pem
 from genpon_verify.canonical import signed_bytes
 from genpon_verify.merkle import verify_consistency
 from genpon_verify.verify import verify_export
-from records import audit
-from records.access import SYSTEM_ACTOR
-from records.audit_format import event_hash
-from records.audit_models import Checkpoint
-from records.audit_query import consistency_proof
-from records.checkpoints import ChainBroken, create_checkpoint, event_dict, statement
-from records.models import AuditEvent, AuditHead
 from tests.audit.helpers import (
     checkpoint,
     drop_guard,
@@ -198,7 +198,7 @@ def test_resigned_export_fails_against_a_trusted_key(logged, ctx, tmp_path):
     out = tmp_path / "x"
     assert export_and_verify(ctx, ring, out).ok
     trusted = (out / "keys" / f"{ring.key_id}.pub").read_text()
-    from core.signing import SystemKeyring
+    from genpon.core.signing import SystemKeyring
 
     fake = SystemKeyring(tmp_path / "fake")
     fake.ensure()
@@ -263,8 +263,8 @@ def test_truncated_log_fails_consistency_with_an_older_checkpoint(client, demo, 
 
 
 def test_export_refuses_a_non_empty_directory(logged, ctx, tmp_path):
-    from core.errors import InvalidInput
-    from records.audit_export import export_audit
+    from genpon.core.errors import InvalidInput
+    from genpon.records.audit.export import export_audit
 
     ring, _ = logged
     (tmp_path / "x").mkdir()

@@ -143,7 +143,7 @@ def add_unreadable(truth: Truth) -> bool:
 def tree_state(root: Path) -> dict[bytes, tuple[int, int, int, str]]:
     """lstat and content hash of every entry (proves the source tree was not modified)."""
     out: dict[bytes, tuple[int, int, int, str]] = {}
-    from records.legacy_import import walker
+    from genpon.migrate import walker
 
     rootb = os.fsencode(str(root))
     for item in walker.walk(rootb):

@@ -9,17 +9,17 @@ import random
 from pathlib import Path
 
 import pytest
+from genpon.core.errors import Forbidden, InvalidInput, NotFound
+from genpon.migrate import near_dupes
+from genpon.migrate.service import _hash_task, _prep_task, staged_name
+from genpon.records.access import SYSTEM_ACTOR, actor_for_user
+from genpon.records.folders import create_folder, create_folder_paths
+from genpon.records.models import AuditEvent, Folder, User
+from genpon.storage.base import STAGING_PREFIX
+from genpon.storage.local import LocalBlobStore
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core.errors import Forbidden, InvalidInput, NotFound
-from records.access import SYSTEM_ACTOR, actor_for_user
-from records.folders import create_folder, create_folder_paths
-from records.legacy_import import near_dupes
-from records.legacy_import.service import _hash_task, _prep_task, staged_name
-from records.models import AuditEvent, Folder, User
-from storage.base import STAGING_PREFIX
-from storage.local import LocalBlobStore
 from tests.records.helpers import team_folder
 
 # --- signature -------------------------------------------------------------------------------
@@ -198,9 +198,9 @@ def col_seq(model):  # type: ignore[no-untyped-def]
 
 @pytest.mark.corpus
 def test_child_extractor_matches_search_extractor(shared_data: Path, tmp_path: Path):
-    from records.legacy_import.extract_pool import ChildExtractor
-    from records.sniff import sniff
-    from search.extract import extract
+    from genpon.migrate.extract_pool import ChildExtractor
+    from genpon.records.sniff import sniff
+    from genpon.search.extract import extract
 
     files = []
     for sub, n in (("office", 10), ("pdfs", 10)):

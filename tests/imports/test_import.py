@@ -10,15 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
+from genpon.migrate import near_dupes, walker
+from genpon.migrate.models import ImportEntry, NearDupCluster
+from genpon.migrate.report import write_report
+from genpon.migrate.service import ImportOptions, run_import, scan_genpon
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import Document, Folder
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from records.access import SYSTEM_ACTOR
-from records.legacy_import import near_dupes, walker
-from records.legacy_import.models import ImportEntry, NearDupCluster
-from records.legacy_import.report import write_report
-from records.legacy_import.service import ImportOptions, run_import, scan_genpon
-from records.models import Document, Folder
 from tests.conftest import BOTH_DBS
 from tests.imports.share import add_troublesome, add_unreadable, build_share, cleanup, tree_state
 from tests.records.helpers import snapshot
@@ -46,7 +46,7 @@ def _import(ctx, truth, stop_after=None, **kw):
 
 
 def _true_texts(truth) -> dict[str, str]:
-    from search.extract import extract
+    from genpon.search.extract import extract
 
     out = {}
     for rel, data in truth.files.items():
@@ -194,7 +194,8 @@ def test_an_older_legacy_file_takes_over_from_a_working_original(ctx, demo, clie
     """A working document already in Genpon ranks by its deposit time: an identical legacy
     file modified long before becomes the original, and the former original and its copies
     point to it (audited as ``document.original_moved``)."""
-    from records.models import AuditEvent
+    from genpon.records.models import AuditEvent
+
     from tests.records.helpers import copy_to, deposit, new_case, team_folder
 
     auth = demo.auth("tanaka")
@@ -268,7 +269,7 @@ def test_unreadable_file_is_reported(tmp_path):
     """chmod 000 is unreadable for a normal user; as root, read from an unprivileged child."""
     import json
 
-    from records.legacy_import.service import _hash_task
+    from genpon.migrate.service import _hash_task
 
     d = tmp_path / "u"
     d.mkdir()
@@ -332,7 +333,7 @@ def test_api_read_only_for_officers(ctx, demo, client, share):
 
 
 def test_bad_input(ctx, demo, tmp_path):
-    from core.errors import GenponError
+    from genpon.core.errors import GenponError
 
     cases = [
         (dict(root=tmp_path / "missing", org_code="SOUMU-ZAISEI", kind="team"), "source_not_found"),

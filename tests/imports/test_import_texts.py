@@ -7,14 +7,14 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from genpon.migrate.service import ImportOptions, run_import
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import BlobText
+from genpon.search import indexer
+from genpon.search.extract import extract
+from genpon.search.indexer import drain, stored_text
 from sqlmodel import Session, select
 
-from records.access import SYSTEM_ACTOR
-from records.legacy_import.service import ImportOptions, run_import
-from records.models import BlobText
-from search import indexer
-from search.extract import extract
-from search.indexer import drain, stored_text
 from tests.conftest import BOTH_DBS
 from tests.search.helpers import ids, search
 

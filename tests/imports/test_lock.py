@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 
 import pytest
+from genpon.core.errors import Conflict
+from genpon.migrate.models import ImportRun
+from genpon.migrate.service import ImportOptions, _source_lock, run_import
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import Organization
 from sqlalchemy import func
 from sqlmodel import Session, select
-
-from core.errors import Conflict
-from records.access import SYSTEM_ACTOR
-from records.legacy_import.models import ImportRun
-from records.legacy_import.service import ImportOptions, _source_lock, run_import
-from records.models import Organization
 
 
 def test_a_second_import_of_the_same_source_is_refused(ctx, demo, tmp_path):

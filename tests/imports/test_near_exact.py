@@ -8,15 +8,15 @@ import random
 from pathlib import Path
 
 import pytest
+from genpon.migrate import near_dupes
+from genpon.migrate.config import DEFAULT_THRESHOLD
+from genpon.migrate.models import NearDupCluster, TextSignature
+from genpon.migrate.service import ImportOptions, run_import, scan_genpon
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import BlobText
+from genpon.search.indexer import drain
 from sqlmodel import Session, select
 
-from records.access import SYSTEM_ACTOR
-from records.legacy_import import near_dupes
-from records.legacy_import.config import DEFAULT_THRESHOLD
-from records.legacy_import.models import NearDupCluster, TextSignature
-from records.legacy_import.service import ImportOptions, run_import, scan_genpon
-from records.models import BlobText
-from search.indexer import drain
 from tests.conftest import BOTH_DBS
 from tests.records.helpers import deposit, team_folder
 

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from genpon.migrate import near_dupes
+from genpon.migrate.config import DEFAULT_THRESHOLD
 from scipy.sparse import csr_matrix
-
-from records.legacy_import import near_dupes
-from records.legacy_import.config import DEFAULT_THRESHOLD
 
 pytestmark = pytest.mark.corpus
 

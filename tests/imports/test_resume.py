@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from genpon.migrate.models import ImportEntry, ImportRun
+from genpon.records.models import Blob, Document
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from records.legacy_import.models import ImportEntry, ImportRun
-from records.models import Blob, Document
 from tests.conftest import BOTH_DBS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_kill9_at_random_points_then_resume(ctx, demo, tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "api.cli.main",
+        "genpon.api.cli.main",
         "import",
         str(root),
         "--org",

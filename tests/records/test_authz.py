@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from genpon.records import master
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import Folder
 from sqlmodel import Session, select
 
-from records import master
-from records.access import SYSTEM_ACTOR
-from records.models import Folder
 from tests.records.helpers import deposit, new_case, snapshot
 
 SVC_CSV = "login,name,organization_code,roles,kind,grants\nroad-sys,道路台帳システム,KENSETSU-DOURO,,service,KENSETSU-DOURO\n"
@@ -160,7 +160,7 @@ def test_documents_of_hidden_folders_are_not_found(client, demo, world):
 
 
 def test_keys_are_stored_hashed_and_revocable(client, demo, ctx):
-    from records.models import ApiKey
+    from genpon.records.models import ApiKey
 
     key = demo.keys["tanaka"]
     with Session(ctx.engine) as s:

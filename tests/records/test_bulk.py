@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import hashlib
 
+from genpon.core.db import session_scope
+from genpon.records import audit, documents
+from genpon.records.access import actor_for_user
+from genpon.records.audit import format as audit_format
+from genpon.records.documents import BatchItem
+from genpon.records.models import (
+    AuditEvent,
+    AuditHead,
+    Blob,
+    Document,
+    DocumentVersion,
+    IndexOutbox,
+    User,
+)
 from sqlmodel import Session, col, select
 
-from core.db import session_scope
-from records import audit, audit_format, documents
-from records.access import actor_for_user
-from records.documents import BatchItem
-from records.models import AuditEvent, AuditHead, Blob, Document, DocumentVersion, IndexOutbox, User
 from tests.conftest import BOTH_DBS
 from tests.records.helpers import team_folder
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime
 
+from genpon.records import cases
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import Case, Folder
 from sqlmodel import Session, select
 
-from records import cases
-from records.access import SYSTEM_ACTOR
-from records.models import Case, Folder
 from tests.conftest import BOTH_DBS
 from tests.records.helpers import new_case
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from genpon.records.models import Blob, Document
 from sqlmodel import Session, select
 
-from records.models import Blob, Document
 from tests.conftest import BOTH_DBS
 from tests.live import serve
 from tests.records.helpers import team_folder

@@ -14,21 +14,21 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from genpon.records.gc import collect
+from genpon.records.models import AuditEvent, Blob, Document
 from sqlmodel import Session, select
 
-from records.gc import collect
-from records.models import AuditEvent, Blob, Document
 from tests.conftest import BOTH_DBS
 
 CHILD = textwrap.dedent("""
     import os, sys
     from sqlmodel import Session
-    from core.db import make_engine
-    from core.settings import Settings
-    from storage.registry import make_store
-    from records import audit, documents
-    from records.access import SYSTEM_ACTOR
-    from records.documents import DepositIn
+    from genpon.core.db import make_engine
+    from genpon.core.settings import Settings
+    from genpon.storage.registry import make_store
+    from genpon.records import audit, documents
+    from genpon.records.access import SYSTEM_ACTOR
+    from genpon.records.documents import DepositIn
 
     point, data_dir, db_url, folder_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     settings = Settings(data_dir=data_dir, database_url=db_url)

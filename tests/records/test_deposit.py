@@ -76,7 +76,8 @@ def test_japanese_text_is_not_a_dos_program(client, demo, ctx, first, encoding):
 
 
 def test_json_lines_from_another_system_is_taken_and_searchable(client, demo, ctx):
-    from search.indexer import drain
+    from genpon.search.indexer import drain
+
     from tests.search.helpers import ids, search
 
     auth = demo.auth("tanaka")
@@ -184,9 +185,8 @@ def test_download_is_audited(client, demo, ctx):
     d = client.get(f"/api/v1/documents/{doc_id}/content", headers=auth)
     assert d.status_code == 200 and d.content == "本文".encode()
     assert d.headers["x-content-sha256"] == r.json()["sha256"]
+    from genpon.records.models import AuditEvent
     from sqlmodel import Session, select
-
-    from records.models import AuditEvent
 
     with Session(ctx.engine) as s:
         reads = s.exec(select(AuditEvent).where(AuditEvent.action == "document.read")).all()

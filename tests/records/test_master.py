@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from genpon.core.errors import InvalidInput
+from genpon.records import master
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import DocumentClass, Organization, ServiceGrant, User
 from sqlmodel import Session, select
-
-from core.errors import InvalidInput
-from records import master
-from records.access import SYSTEM_ACTOR
-from records.models import DocumentClass, Organization, ServiceGrant, User
 
 ORGS = "code,name,parent_code\nKA,財政課,BU\nBU,総務部,\n"
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from genpon.api.context import AppContext
+from genpon.core.settings import Settings
+from genpon.storage.s3 import S3BlobStore
 from pydantic import SecretStr
 
-from api.context import AppContext
-from core.settings import Settings
-from storage.s3 import S3BlobStore
 from tests.records.helpers import deposit, new_case, snapshot, team_folder
 from tests.servers import SeaweedServer, delete_bucket
 

@@ -6,14 +6,13 @@ import io
 import uuid
 from datetime import UTC, date, datetime
 
+from genpon.api.context import AppContext
+from genpon.core.signing import SystemKeyring
+from genpon.records import cases, documents
+from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user
+from genpon.records.documents import ApprovalIn, DepositIn
+from genpon.records.models import Document, User
 from sqlmodel import Session, select
-
-from api.context import AppContext
-from core.signing import SystemKeyring
-from records import cases, documents
-from records.access import SYSTEM_ACTOR, Actor, actor_for_user
-from records.documents import ApprovalIn, DepositIn
-from records.models import Document, User
 
 CLOSED_2020 = datetime(2020, 7, 15, 3, 0, tzinfo=UTC)  # 5 years -> 2021-04-01 .. 2026-03-31
 AS_OF = date(2026, 4, 1)

@@ -6,10 +6,10 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from genpon.core.signing import SystemKeyring
+from genpon.retention.certificate import verify_certificate
 from openpyxl import load_workbook
 
-from core.signing import SystemKeyring
-from retention.certificate import verify_certificate
 from tests.retention.helpers import keyring, make_case
 
 BASE = "/api/v1/retention"

@@ -13,8 +13,7 @@ from typing import IO
 
 import bagit
 import pytest
-
-from retention.bagit_package import (
+from genpon.retention.bagit_package import (
     TransferIntegrityError,
     TransferItem,
     build_transfer_bag,

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from retention.certificate import (
+from genpon.retention.certificate import (
     CERT_TYPE,
     Ed25519Signer,
     build_certificate,

@@ -20,7 +20,7 @@ def cli(tmp_path):
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(
-            [sys.executable, "-m", "api.cli.main", *args],
+            [sys.executable, "-m", "genpon.api.cli.main", *args],
             cwd=REPO,
             env=env,
             capture_output=True,

@@ -6,13 +6,13 @@ import json
 from datetime import date
 
 import pytest
+from genpon.core.errors import Conflict, Forbidden, InvalidInput
+from genpon.records.models import AuditEvent, Blob, Document, IndexOutbox
+from genpon.retention import batches, service
+from genpon.retention.certificate import verify_certificate
+from genpon.retention.models import DisposalCertificate, Tombstone
 from sqlmodel import Session, col, select
 
-from core.errors import Conflict, Forbidden, InvalidInput
-from records.models import AuditEvent, Blob, Document, IndexOutbox
-from retention import batches, service
-from retention.certificate import verify_certificate
-from retention.models import DisposalCertificate, Tombstone
 from tests.conftest import BOTH_DBS
 from tests.retention.helpers import AS_OF, actor, doc, keyring, make_case
 

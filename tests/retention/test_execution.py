@@ -6,14 +6,14 @@ import threading
 from datetime import UTC, date, datetime
 
 import pytest
+from genpon.core.errors import Conflict
+from genpon.records import documents
+from genpon.records.access import SYSTEM_ACTOR
+from genpon.records.models import AuditEvent, Document
+from genpon.retention import batches, service
+from genpon.retention.models import DisposalCertificate, Tombstone
 from sqlmodel import Session, func, select
 
-from core.errors import Conflict
-from records import documents
-from records.access import SYSTEM_ACTOR
-from records.models import AuditEvent, Document
-from retention import batches, service
-from retention.models import DisposalCertificate, Tombstone
 from tests.conftest import BOTH_DBS
 from tests.retention.helpers import AS_OF, actor, doc, keyring, make_case
 
@@ -98,7 +98,9 @@ def test_crash_mid_execution_resumes_without_losing_a_certificate_entry(ctx, dem
     assert states == ["destroyed", "destroyed", "live", "live", "live"]  # chunk 2 rolled back
     with Session(ctx.engine) as s:
         assert (
-            s.get(__import__("retention.models").models.DispositionBatch, batch_id).status
+            s.get(
+                __import__("genpon.retention.models").retention.models.DispositionBatch, batch_id
+            ).status
             == "executing"
         )
 
@@ -138,8 +140,8 @@ def test_copies_are_capped_and_follow_their_original(ctx, demo):
     _a, (orig,) = make_case(ctx, docs=1)  # 5 years: ends 2026-03-31
     b_case, _ = make_case(ctx, cls="B0101", docs=0, closed=None, title="10年の案件")
     with Session(ctx.engine) as s:
-        from records.cases import close_case, get_case
-        from records.folders import case_root_folder
+        from genpon.records.cases import close_case, get_case
+        from genpon.records.folders import case_root_folder
 
         folder = case_root_folder(s, get_case(s, SYSTEM_ACTOR, b_case))
         copy = documents.copy_to_folder(s, SYSTEM_ACTOR, orig, folder.id)
@@ -163,8 +165,8 @@ def test_lt1_copy_disposed_while_original_kept_keeps_the_content(ctx, demo):
     _a, (orig,) = make_case(ctx, docs=1, closed=None)  # original kept, not scheduled
     lt1_case, _ = make_case(ctx, cls="A0201", docs=0, closed=None, title="軽易な照会")
     with Session(ctx.engine) as s:
-        from records.cases import close_case, get_case
-        from records.folders import case_root_folder
+        from genpon.records.cases import close_case, get_case
+        from genpon.records.folders import case_root_folder
 
         folder = case_root_folder(s, get_case(s, SYSTEM_ACTOR, lt1_case))
         copy_id = documents.copy_to_folder(s, SYSTEM_ACTOR, orig, folder.id).id
@@ -193,15 +195,15 @@ def test_closing_fixes_dates_in_city_time_and_reopen_clears(ctx, demo, closed, s
     assert doc(ctx, d1).retention_start == start
     assert doc(ctx, d1).retention_end == date(start.year + 5, 3, 31)
     with Session(ctx.engine) as s:
-        from records.cases import reopen_case
+        from genpon.records.cases import reopen_case
 
-        reopen_case(s, SYSTEM_ACTOR, case_id)
+        reopen_case(s, SYSTEM_ACTOR, case_id, timezone=ctx.settings.timezone)
         s.commit()
     assert doc(ctx, d1).retention_start is None and doc(ctx, d1).retention_end is None
 
 
 def test_closing_date_rule_on_leap_day(ctx, demo):
-    from records.models import DocumentClass
+    from genpon.records.models import DocumentClass
 
     with Session(ctx.engine) as s:
         cls = s.exec(select(DocumentClass).where(DocumentClass.code == "C0101")).one()
@@ -254,8 +256,8 @@ def test_reexecution_after_a_new_hold_on_the_copy_keeps_shared_content(ctx, demo
     b_case, _ = make_case(ctx, docs=0, closed=None, title="写しの案件")
     sato = actor(ctx, "sato")
     with Session(ctx.engine) as s:
-        from records.cases import close_case, get_case
-        from records.folders import case_root_folder
+        from genpon.records.cases import close_case, get_case
+        from genpon.records.folders import case_root_folder
 
         folder = case_root_folder(s, get_case(s, SYSTEM_ACTOR, b_case))
         copy_id = documents.copy_to_folder(s, SYSTEM_ACTOR, orig, folder.id).id

@@ -8,15 +8,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from openpyxl import load_workbook
-
-from retention.register_export import (
+from genpon.retention.register_export import (
     CSV_HEADER,
     REGISTER_COLUMNS,
     XLSX_DATE_FORMAT,
     write_csv,
     write_xlsx,
 )
+from openpyxl import load_workbook
 
 EXPECTED_HEADER = [
     "作成・取得年度",

@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from retention.rules import (
+from genpon.retention.rules import (
     Disposition,
     HoldType,
     RetentionPeriod,
@@ -30,7 +29,7 @@ JST = ZoneInfo("Asia/Tokyo")
 
 
 def test_periods_match_stored_codes_and_labels() -> None:
-    from records.models import RETENTIONS
+    from genpon.records.models import RETENTIONS
 
     assert tuple(p.value for p in RetentionPeriod) == RETENTIONS
     assert [p.label for p in RetentionPeriod] == [

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import bagit
 import pytest
+from genpon.core.errors import Conflict
+from genpon.retention import batches, service
+from genpon.retention.models import Tombstone
 from sqlmodel import Session, select
 
-from core.errors import Conflict
-from retention import batches, service
-from retention.models import Tombstone
 from tests.conftest import BOTH_DBS
 from tests.retention.helpers import actor, doc, make_case
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from core.settings import Settings
+from genpon.core.settings import Settings
 
 ALL_BACKENDS = pytest.mark.parametrize(
     "search_backend",

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-
-from api.context import AppContext
-from search.indexer import drain
+from genpon.api.context import AppContext
+from genpon.search.indexer import drain
 
 
 def search(client: TestClient, auth: dict[str, str], q: str, **params: Any) -> Any:
@@ -28,11 +27,10 @@ def bulk_deposit(
     ctx: AppContext, files: list[tuple[str, bytes]], folder_name: str = "財政課チーム"
 ) -> dict[str, int]:
     """Deposit many files through the records service (no HTTP): name -> document id."""
+    from genpon.records import documents
+    from genpon.records.access import SYSTEM_ACTOR
+    from genpon.records.models import Folder
     from sqlmodel import Session, select
-
-    from records import documents
-    from records.access import SYSTEM_ACTOR
-    from records.models import Folder
 
     out: dict[str, int] = {}
     with Session(ctx.engine) as s:
@@ -57,10 +55,9 @@ def bulk_deposit(
 
 def all_ids(ctx: AppContext, q: str, **kw: Any) -> tuple[int, set[int]]:
     """Total and every document id for ``q`` as a city-wide reader (paging through)."""
+    from genpon.records.access import SYSTEM_ACTOR
+    from genpon.search.service import search_documents
     from sqlmodel import Session
-
-    from records.access import SYSTEM_ACTOR
-    from search.service import search_documents
 
     found: set[int] = set()
     with Session(ctx.engine) as s:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.analyzer import index_tokens, is_single_char, normalize, query_tokens, tokens
+from genpon.search.analyzer import index_tokens, is_single_char, normalize, query_tokens, tokens
 
 
 def test_normalize_nfkc_and_casefold() -> None:
@@ -57,7 +57,7 @@ def test_phrase_semantics_equal_substring_semantics() -> None:
 def test_bigram_pattern_and_character_test_agree_on_every_code_point() -> None:
     """``is_bigram`` (a regular expression) and ``_cjk`` (spelled-out ranges) must never
     disagree, or trigrams would be built where the analyzer sees no run."""
-    from search.analyzer import _cjk, is_bigram
+    from genpon.search.analyzer import _cjk, is_bigram
 
     for o in range(0x20, 0x40000):
         c = chr(o)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from genpon.records.models import Document, IndexOutbox
+from genpon.search.indexer import drain, rebuild
+from genpon.search.service import SearchFilters, search_documents
 from sqlmodel import Session
 
-from records.models import Document, IndexOutbox
-from search.indexer import drain, rebuild
-from search.service import SearchFilters, search_documents
 from tests.records.helpers import copy_to, deposit, new_case, team_folder
 from tests.search.conftest import ALL_BACKENDS
 from tests.search.helpers import ids, search, sync
@@ -200,7 +200,7 @@ def test_rebuild_from_database_gives_the_same_answers(client, demo, ctx, search_
 
 
 def test_service_call_with_filters_object(ctx, demo, client, search_backend):
-    from records.access import SYSTEM_ACTOR
+    from genpon.records.access import SYSTEM_ACTOR
 
     auth = demo.auth("tanaka")
     deposit(client, auth, "サービス層の呼び出し".encode(), folder_id=team_folder(ctx))

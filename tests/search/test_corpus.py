@@ -9,12 +9,11 @@ import random
 import unicodedata
 
 import pytest
+from genpon.records.models import BlobText, Document
+from genpon.records.sniff import type_allowed
+from genpon.search.analyzer import CJK, char_class
+from genpon.search.indexer import drain
 from sqlmodel import Session, select
-
-from records.models import BlobText, Document
-from records.sniff import type_allowed
-from search.analyzer import CJK, char_class
-from search.indexer import drain
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
@@ -26,9 +25,9 @@ def _index_directly(ctx, texts: dict[int, str]) -> None:
     without depositing thousands of files)."""
     from datetime import date
 
-    from search.analyzer import index_tokens
-    from search.backends import make_backend
-    from search.backends.base import IndexEntry
+    from genpon.search.analyzer import index_tokens
+    from genpon.search.backends import make_backend
+    from genpon.search.backends.base import IndexEntry
 
     backend = make_backend(ctx)
     batch = {}
@@ -65,9 +64,9 @@ def _index_directly(ctx, texts: dict[int, str]) -> None:
 def _deposit_all(ctx, paths) -> dict[int, str]:
     """Deposit every file through the records service (as the import and API do), then run the
     indexer: extraction, outbox and index exactly as in production. Returns id -> raw text."""
-    from records import documents
-    from records.access import SYSTEM_ACTOR
-    from records.models import Folder
+    from genpon.records import documents
+    from genpon.records.access import SYSTEM_ACTOR
+    from genpon.records.models import Folder
 
     with Session(ctx.engine) as s:
         folder = s.exec(select(Folder).where(Folder.name == "財政課チーム")).one()
@@ -97,9 +96,9 @@ def _deposit_all(ctx, paths) -> dict[int, str]:
 
 
 def _ids(ctx, q: str, mode: str = "all", limit: int = 100000) -> tuple[int, list[int]]:
-    from search.backends import make_backend
-    from search.backends.base import SearchQuery
-    from search.service import parse_query
+    from genpon.search.backends import make_backend
+    from genpon.search.backends.base import SearchQuery
+    from genpon.search.service import parse_query
 
     backend = make_backend(ctx)
     with Session(ctx.engine) as s:
@@ -174,7 +173,7 @@ def _ja(text: str | None) -> int:
 
 
 def test_real_pdfs_and_office_files_deposit_and_extract(client, demo, ctx, shared_data, capsys):
-    from search.indexer import stored_text
+    from genpon.search.indexer import stored_text
 
     auth = demo.auth("admin")
     from tests.records.helpers import team_folder

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from genpon.search.extract import detect_kind, extract
+from genpon.search.legacy_office import _clean
 
-from search.extract import detect_kind, extract
-from search.legacy_office import _clean
 from tests.records.helpers import deposit, team_folder
 from tests.search.helpers import ids, search, sync
 
@@ -83,8 +83,8 @@ def test_hostile_piece_table_is_bounded():
     extractor's limit instead of growing with the number of pieces."""
     import struct
 
-    from search.extract import MAX_CHARS
-    from search.legacy_office import _pieces_text
+    from genpon.search.extract import MAX_CHARS
+    from genpon.search.legacy_office import _pieces_text
 
     word = b"a" * 1000
     n = 100_000  # 100 million characters if every piece were taken

@@ -6,9 +6,10 @@ from __future__ import annotations
 from email.message import EmailMessage
 from pathlib import Path
 
-from records.sniff import sniff
-from search.extract import detect_kind, extract
-from search.mail import looks_like_mail
+from genpon.records.sniff import sniff
+from genpon.search.extract import detect_kind, extract
+from genpon.search.mail import looks_like_mail
+
 from tests.records.helpers import deposit, team_folder
 from tests.search.helpers import ids, search, sync
 

@@ -8,11 +8,9 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from sqlmodel import Session
-
-from search.backends import make_backend
-from search.backends.base import IndexEntry, SearchQuery, Term
-from search.backends.postgres_backend import (
+from genpon.search.backends import make_backend
+from genpon.search.backends.base import IndexEntry, SearchQuery, Term
+from genpon.search.backends.postgres_backend import (
     CHUNK,
     EXACT_RANK,
     MAX_PER_LEXEME,
@@ -21,6 +19,7 @@ from search.backends.postgres_backend import (
     term_tsquery,
     tsvector_literal,
 )
+from sqlmodel import Session
 
 pytestmark = pytest.mark.postgres
 
@@ -104,11 +103,10 @@ def test_without_the_rum_extension_it_refuses_with_a_clear_error(pg_server):
     """A database where the extension was never created and the role may not create it."""
     import uuid
 
+    from genpon.core.db import migrate
+    from genpon.core.errors import Unavailable
+    from genpon.search.backends.postgres_backend import PostgresBackend
     from sqlalchemy import create_engine
-
-    from core.db import migrate
-    from core.errors import Unavailable
-    from search.backends.postgres_backend import PostgresBackend
 
     url = pg_server.create_database(f"norum_{uuid.uuid4().hex[:8]}", template="template0")
     migrate(url)
@@ -127,8 +125,7 @@ def test_phrases_of_trigrams_are_exact(pg_server):
     matches exactly the documents that contain it (checked by PostgreSQL against brute force),
     Latin words inside the term included."""
     import psycopg
-
-    from search.analyzer import index_tokens, query_tokens
+    from genpon.search.analyzer import index_tokens, query_tokens
 
     rng = random.Random(11)
     alphabet = "予算執行の契約。a"
@@ -164,12 +161,11 @@ def test_phrases_of_trigrams_are_exact(pg_server):
 def test_an_index_of_an_older_shape_is_rebuilt_by_the_indexer(ctx):
     """Vectors written before trigrams were added cannot answer trigram phrases: a stored
     shape that differs makes the indexer rebuild before it applies anything."""
+    from genpon.search import indexer
+    from genpon.search.backends.base import SCHEMA_VERSION
+    from genpon.search.backends.postgres_backend import INDEX_VERSION, INDEXES, STATE_KEY
+    from genpon.search.models import SearchState
     from sqlalchemy import text
-
-    from search import indexer
-    from search.backends.base import SCHEMA_VERSION
-    from search.backends.postgres_backend import INDEX_VERSION, INDEXES, STATE_KEY
-    from search.models import SearchState
 
     backend = make_backend(ctx)
     with Session(ctx.engine) as s:

@@ -8,7 +8,7 @@ import random
 from datetime import date
 from typing import Any
 
-from search.backends.base import (
+from genpon.search.backends.base import (
     FILTER_FIELDS,
     IndexEntry,
     SearchQuery,

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from storage import (
+from genpon.storage import (
     BlobStore,
     BlobTooLarge,
     ChecksumMismatch,

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from genpon.storage import LocalBlobStore, make_store
 from pydantic import SecretStr
 
-from storage import LocalBlobStore, make_store
 from tests.servers import SeaweedServer, delete_bucket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,8 +36,8 @@ def test_unknown_backend() -> None:
 def test_local_backend_does_not_import_boto3(tmp_path: Path) -> None:
     code = (
         "import sys; from types import SimpleNamespace; from pathlib import Path; "
-        "import storage; "
-        f"storage.make_store(SimpleNamespace(storage_backend='local', blob_dir=Path({str(tmp_path)!r}))); "
+        "import genpon.storage; "
+        f"genpon.storage.make_store(SimpleNamespace(storage_backend='local', blob_dir=Path({str(tmp_path)!r}))); "
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto3 imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -69,7 +69,7 @@ def test_s3_backend_from_settings(s3_server: SeaweedServer, tmp_path: Path) -> N
 
 
 def test_real_settings_object(tmp_path: Path) -> None:
-    from core.settings import Settings
+    from genpon.core.settings import Settings
 
     settings = Settings(data_dir=tmp_path, storage_backend="local")
     store = make_store(settings)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from genpon.api.app import create_app
+from genpon.api.context import AppContext
+from genpon.core.settings import Settings
+from genpon.records.bootstrap import initialize
 
-from api.app import create_app
-from api.context import AppContext
-from core.settings import Settings
-from records.bootstrap import initialize
 from tests.live import serve
 
 REPO = Path(__file__).resolve().parents[2]

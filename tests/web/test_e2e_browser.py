@@ -54,7 +54,7 @@ def test_clerk_uploads_finds_opens_and_follows_copy(
     shot(page, "03-folder-upload")
     copy_href = copy_line.get_by_role("link", name="文書を開く").get_attribute("href")
     # find it by a Japanese word of its text (the index worker's job, run here directly)
-    from search.indexer import drain
+    from genpon.search.indexer import drain
 
     drain(live.ctx)
     page.get_by_role("link", name="検索", exact=True).click()
@@ -105,11 +105,10 @@ def seed_due_case(live: Live) -> str:
     """A closed case of 2019 (class A0202, 3 years): its official document is due now."""
     from datetime import UTC, date, datetime
 
+    from genpon.records import cases, documents
+    from genpon.records.access import SYSTEM_ACTOR
+    from genpon.records.documents import ApprovalIn, DepositIn
     from sqlmodel import Session
-
-    from records import cases, documents
-    from records.access import SYSTEM_ACTOR
-    from records.documents import ApprovalIn, DepositIn
 
     ctx = live.ctx
     with Session(ctx.engine) as s:

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from genpon.api.web.i18n import fmt_date, fmt_datetime, fmt_fiscal_year
 
-from api.web.i18n import fmt_date, fmt_datetime, fmt_fiscal_year
 from tests.web.helpers import HTML, csrf_of, folder_id, sign_in
 
 
@@ -250,9 +250,9 @@ def test_transfer_package_and_receipt_from_the_officer_screens(
 ) -> None:
     """移管 end to end in the browser screens: an approved transfer batch gets its BagIt
     package, then the recorded receipt marks its documents transferred."""
+    from genpon.retention import batches
     from sqlmodel import Session
 
-    from retention import batches
     from tests.retention.helpers import actor, doc, make_case
 
     _case, ids = make_case(
@@ -294,7 +294,7 @@ def test_transfer_package_and_receipt_from_the_officer_screens(
 
 def test_sign_out_ends_the_sign_in_on_the_server(client: TestClient, demo: object) -> None:
     """A copy of the cookie taken before signing out no longer opens anything."""
-    from api.web.session import COOKIE
+    from genpon.api.web.session import COOKIE
 
     csrf = sign_in(client, "tanaka")
     copied = client.cookies.get(COOKIE)
@@ -316,7 +316,8 @@ def test_sign_out_ends_the_sign_in_on_the_server(client: TestClient, demo: objec
 def test_search_page_filtered_to_a_case_shows_the_copy_filed_there(
     client: TestClient, demo: Any, ctx: Any
 ) -> None:
-    from search.indexer import drain
+    from genpon.search.indexer import drain
+
     from tests.records.helpers import copy_to, deposit, new_case, team_folder
 
     auth = demo.auth("tanaka")

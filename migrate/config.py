@@ -19,7 +19,7 @@ document (Genpon's invariant: official content holds originality).
 
 from __future__ import annotations
 
-from core.errors import InvalidInput
+from genpon.core.errors import InvalidInput
 
 CRITERIA = ("official", "case", "oldest", "newest", "shortest")
 

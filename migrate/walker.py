@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from storage.base import CHUNK_SIZE, HEAD_SIZE
+from genpon.storage.base import CHUNK_SIZE, HEAD_SIZE
 
 #: deeper trees than this are reported (each level holds one open directory descriptor)
 MAX_DEPTH = 200

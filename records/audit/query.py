@@ -27,11 +27,17 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from genpon.core.errors import Conflict, InvalidInput, NotFound
+from genpon.core.signing import SystemKeyring, verify_json
+from genpon.records.access import Actor, require_role
+from genpon.records.audit.checkpoints import event_dict, statement
+from genpon.records.audit.format import event_hash, format_time
+from genpon.records.audit.merkle import leaf_hashes, log_size
+from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
+from genpon.records.models import AuditEvent
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core.errors import Conflict, InvalidInput, NotFound
-from core.signing import SystemKeyring, verify_json
 from genpon_verify.canonical import GENESIS_HASH
 from genpon_verify.merkle import (
     Frontier,
@@ -42,12 +48,6 @@ from genpon_verify.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from records.access import Actor, require_role
-from records.audit_format import event_hash, format_time
-from records.audit_models import Checkpoint, FixityFinding, FixityRun
-from records.checkpoints import event_dict, statement
-from records.merkle import leaf_hashes, log_size
-from records.models import AuditEvent
 
 AUDIT_ROLES = ("auditor", "admin")
 MAX_LIMIT = 1000

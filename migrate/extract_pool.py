@@ -1,6 +1,6 @@
 """Text extraction for the import without a new Python process per PDF or Office file.
 
-:func:`search.extract.extract` parses PDF and OOXML in a fresh ``python -m search.extract``
+:func:`search.extract.extract` parses PDF and OOXML in a fresh ``python -m genpon.search.extract``
 child per file (a second of interpreter and parser start-up each). The import extracts
 thousands of files, so each import worker keeps ONE long-lived extractor child instead
 (:class:`ChildExtractor`): forked once, its own process group, its address space limited,
@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from search.extract import Extraction, detect_kind, extract, extract_kind
+from genpon.search.extract import Extraction, detect_kind, extract, extract_kind
 
 CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx", "ole")
 DEFAULT_TIMEOUT_S = 60.0  # as search.extract.extract without settings

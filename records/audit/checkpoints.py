@@ -32,21 +32,21 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from genpon.core.clock import utcnow
+from genpon.core.db import session_scope
+from genpon.core.errors import Conflict, InvalidInput
+from genpon.core.signing import SystemKeyring, verify_json
+from genpon.records.access import Actor, require_role
+from genpon.records.audit import chain as audit
+from genpon.records.audit.format import GENESIS_HASH, event_hash, format_time
+from genpon.records.audit.models import CHECKPOINT_REASONS, Checkpoint
+from genpon.records.models import AuditEvent, AuditHead
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.clock import utcnow
-from core.db import session_scope
-from core.errors import Conflict, InvalidInput
-from core.signing import SystemKeyring, verify_json
 from genpon_verify.canonical import signed_bytes
 from genpon_verify.merkle import Frontier, leaf_hash
 from genpon_verify.verify import CHECKPOINT_FORMAT, ROTATION_ACTION, rotation_statement
-from records import audit
-from records.access import Actor, require_role
-from records.audit_format import GENESIS_HASH, event_hash, format_time
-from records.audit_models import CHECKPOINT_REASONS, Checkpoint
-from records.models import AuditEvent, AuditHead
 
 log = logging.getLogger("genpon.audit")
 

@@ -10,6 +10,7 @@ the ``hash`` column (about 1 s per million events on SQLite).
 
 from __future__ import annotations
 
+from genpon.records.models import AuditEvent
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -24,7 +25,6 @@ from genpon_verify.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from records.models import AuditEvent
 
 __all__ = [
     "EMPTY_ROOT",

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from genpon.core.clock import utcnow
+from genpon.records.audit.format import event_hash, format_time
+from genpon.records.models import AuditEvent, AuditHead
 from sqlalchemy import insert
 from sqlmodel import Session, select
-
-from core.clock import utcnow
-from records.audit_format import event_hash, format_time
-from records.models import AuditEvent, AuditHead
 
 
 def record(

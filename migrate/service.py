@@ -46,27 +46,26 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from genpon.core.clock import utcnow
+from genpon.core.db import session_scope
+from genpon.core.errors import Conflict, GenponError, InvalidInput, NotFound
+from genpon.core.settings import Settings
+from genpon.migrate import extract_pool, near_dupes, walker
+from genpon.migrate.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
+from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
+from genpon.records import audit, documents
+from genpon.records.access import Actor, can_read_folder, require_role, require_write
+from genpon.records.documents import clean_filename
+from genpon.records.folders import clean_name, create_folder, create_folder_paths, folder_path
+from genpon.records.models import Blob, BlobText, Case, Document, Folder, Organization
+from genpon.records.sniff import sniff, type_allowed
+from genpon.storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, StagedBlob
+from genpon.storage.local import LocalBlobStore
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, select
-
-from core.clock import utcnow
-from core.db import session_scope
-from core.errors import Conflict, GenponError, InvalidInput, NotFound
-from core.settings import Settings
-from records import audit, documents
-from records.access import Actor, can_read_folder, require_role, require_write
-from records.documents import clean_filename
-from records.folders import clean_name, create_folder, create_folder_paths, folder_path
-from records.legacy_import import extract_pool, near_dupes, walker
-from records.legacy_import.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
-from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
-from records.models import Blob, BlobText, Case, Document, Folder, Organization
-from records.sniff import sniff, type_allowed
-from storage.base import HEAD_SIZE, STAGING_PREFIX, STAGING_SUFFIX, BlobStore, StagedBlob
-from storage.local import LocalBlobStore
 
 BATCH = 200
 HASH_PAGE = 1000  # entries per hash page (two pages in flight)
@@ -592,7 +591,7 @@ class ExactJaccard:
         return value
 
     def _text(self, sha: str) -> str | None:
-        from search.indexer import stored_text
+        from genpon.search.indexer import stored_text
 
         with Session(self.engine) as s:
             row = s.get(BlobText, sha)
@@ -2081,7 +2080,7 @@ def scan_genpon(
 def _sign_stored_texts(engine: Engine, todo: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Sign the contents of ``todo`` whose text the search indexer already extracted and stored
     (no second extraction); returns the rest, which need extracting."""
-    from search.indexer import stored_text
+    from genpon.search.indexer import stored_text
 
     rest: list[tuple[str, str]] = []
     for i in range(0, len(todo), BATCH):

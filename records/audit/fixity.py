@@ -24,19 +24,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from genpon.core.clock import utcnow
+from genpon.core.db import session_scope
+from genpon.core.errors import InvalidInput
+from genpon.records.access import Actor, require_role
+from genpon.records.audit import chain as audit
+from genpon.records.audit.models import FIXITY_MODES, FixityFinding, FixityRun
+from genpon.records.folders import folder_path
+from genpon.records.models import Blob, Case, Document, DocumentVersion, Folder
+from genpon.storage.base import CHUNK_SIZE, BlobStore
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-
-from core.clock import utcnow
-from core.db import session_scope
-from core.errors import InvalidInput
-from records import audit
-from records.access import Actor, require_role
-from records.audit_models import FIXITY_MODES, FixityFinding, FixityRun
-from records.folders import folder_path
-from records.models import Blob, Case, Document, DocumentVersion, Folder
-from storage.base import CHUNK_SIZE, BlobStore
 
 __all__ = ["BlobCheck", "documents_for", "rehash", "run_fixity", "select_blobs"]
 

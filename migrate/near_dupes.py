@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from records.legacy_import.config import (
+from genpon.migrate.config import (
     LSH_MARGIN,
     MAX_TEXT_CHARS,
     NUM_PERM,
@@ -172,7 +171,7 @@ def text_signature(path: Path, mime: str | None, sha256: str) -> TextSig:
     """Extract the text of a file (the search extractor's rules, :mod:`.extract_pool`) and
     compute its signature. Never raises."""
     try:
-        from records.legacy_import.extract_pool import shared
+        from genpon.migrate.extract_pool import shared
 
         ex = shared().extract(path, mime)  # PDF/Office in this process's persistent child
         text, status, reason, extractor = ex.text, ex.status, ex.reason, ex.extractor

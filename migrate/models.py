@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from genpon.core.clock import utcnow
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,8 +23,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
-
-from core.clock import utcnow
 
 RUN_STATUSES = ("running", "completed", "failed")
 ENTRY_STATES = ("seen", "hashed", "done", "planned", "skipped")

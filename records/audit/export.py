@@ -25,23 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from genpon.core.clock import utcnow
+from genpon.core.db import session_scope
+from genpon.core.errors import InvalidInput
+from genpon.core.signing import SystemKeyring
+from genpon.records import audit
+from genpon.records.access import Actor, require_role
+from genpon.records.audit.checkpoints import ChainBroken, create_checkpoint, statement
+from genpon.records.audit.format import format_time
+from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
+from genpon.records.folders import folder_path
+from genpon.records.models import AuditEvent, AuditHead, Case, Document, Folder
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from core.clock import utcnow
-from core.db import session_scope
-from core.errors import InvalidInput
-from core.signing import SystemKeyring
 from genpon_verify.merkle import Frontier, leaf_hash
 from genpon_verify.verify import EXPORT_FORMAT, file_sha256
-from records import audit
-from records.access import Actor, require_role
-from records.audit_format import format_time
-from records.audit_models import Checkpoint, FixityFinding, FixityRun
-from records.checkpoints import ChainBroken, create_checkpoint, statement
-from records.folders import folder_path
-from records.models import AuditEvent, AuditHead, Case, Document, Folder
 
 __all__ = ["ExportResult", "export_audit", "snapshot_session"]
 

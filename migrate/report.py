@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
+from genpon.migrate.service import iter_groups, paths_by_sha
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session, col, select
-
-from records.legacy_import.models import ImportEntry, ImportRun, NearDupCluster
-from records.legacy_import.service import iter_groups, paths_by_sha
 
 HTML_LIMIT = 1000
 
@@ -64,7 +63,7 @@ def human_bytes(n: int | None) -> str:
 
 
 _env = Environment(
-    loader=PackageLoader("records.legacy_import", "templates"),
+    loader=PackageLoader("genpon.migrate", "templates"),
     autoescape=select_autoescape(["html"]),
 )
 _env.filters["bytes"] = human_bytes
@@ -81,7 +80,7 @@ def _run(s: Session, run_id: int) -> ImportRun:
 
 
 def report_data(s: Session, run_id: int) -> dict[str, Any]:
-    from records.legacy_import.service import summarize
+    from genpon.migrate.service import summarize
 
     run = _run(s, run_id)
     summary = run.summary or summarize(s, run_id)

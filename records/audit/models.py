@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from genpon.core.clock import utcnow
 from sqlalchemy import JSON, BigInteger, Column, DateTime
 from sqlmodel import Field, SQLModel
-
-from core.clock import utcnow
 
 CHECKPOINT_REASONS = ("interval", "daily", "manual", "key_rotation", "export")
 FIXITY_MODES = ("all", "sample", "older_than")

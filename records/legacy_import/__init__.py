@@ -1,2 +1,0 @@
-"""Legacy file-share import (取込): walk a share into Genpon with exact and near-duplicate
-detection, a report per run, resumable after a crash. See :mod:`records.legacy_import.service`."""
