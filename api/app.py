@@ -35,9 +35,8 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (health, masters, cases, folders, documents, users, retention):
+    for module in (health, masters, cases, folders, documents, users, retention, imports):
         app.include_router(module.router)
-    for installer in (search.install, audit.install, imports.install):
-        installer(app)  # router plus the background work it runs in the server
-    web.install(app)
+    for installer in (search.install, audit.install, web.install):
+        installer(app)  # router plus what it runs in the server (index worker, checkpointer)
     return app

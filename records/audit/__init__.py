@@ -11,6 +11,7 @@ Merkle proofs over it, fixity audits of stored blobs, and the export an auditor 
 - :mod:`.models`: the tables of checkpoints and fixity runs.
 """
 
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.chain import case_timeline, record, record_many
 
-__all__ = ["case_timeline", "record", "record_many"]
+__all__ = ["AuditAction", "case_timeline", "record", "record_many"]
