@@ -9,7 +9,20 @@ from fastapi import Depends, Request
 from genpon.api.context import AppContext
 from genpon.core.errors import Unauthorized
 from genpon.records.access import Actor, authenticate_key
+from pydantic import Field
 from sqlmodel import Session
+
+# Every integer a client sends (path, query, body) is bounded here: the database columns are
+# 64-bit, and a larger number reaching a query is a 500 (OverflowError), not a 422.
+INT64_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+"""A row id, an audit sequence number, a version number, a tree size."""
+Offset = Annotated[int, Field(ge=0, le=INT64_MAX)]
+"""Rows to skip; also ``after_seq`` (0 = from the start)."""
+Limit = Annotated[int, Field(ge=1, le=INT64_MAX)]
+"""Rows per page; each service checks its own maximum."""
+Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+"""Any other integer (e.g. a fiscal year: the service says which values make sense)."""
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -12,7 +12,21 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
 from genpon.api.context import AppContext
-from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.contracts.audit import (
+    AuditKeysPublic,
+    CheckpointPublic,
+    CheckpointsPublic,
+    ConsistencyProofPublic,
+    EventPagePublic,
+    FixityRunDetailPublic,
+    FixityRunPublic,
+    FixityRunsPublic,
+    InclusionProofPublic,
+    LogCheckPublic,
+)
+from genpon.api.contracts.common import errors
+from genpon.api.contracts.records import EventPublic
+from genpon.api.deps import ActorDep, CtxDep, Id, Offset, SessionDep
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.audit import query as q
@@ -26,7 +40,7 @@ from genpon.records.audit.fixity import run_fixity
 from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
 from pydantic import BaseModel, Field
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=errors(401, 403))
 
 
 def keyring_of(ctx: AppContext) -> SystemKeyring:
@@ -51,7 +65,7 @@ def finding_out(f: FixityFinding) -> dict[str, Any]:
 # --- events ----------------------------------------------------------------------------------
 
 
-@router.get("/events")
+@router.get("/events", response_model=EventPagePublic, responses=errors(422))
 def events(
     session: SessionDep,
     actor: ActorDep,
@@ -64,8 +78,8 @@ def events(
     since: datetime | None = None,
     until: datetime | None = None,
     on: date | None = Query(None, alias="date", description="業務日（市の時刻）"),
-    after_seq: int | None = Query(None, ge=0),
-    before_seq: int | None = Query(None, ge=1),
+    after_seq: Offset | None = None,
+    before_seq: Id | None = None,
     limit: int = Query(100, ge=1, le=q.MAX_LIMIT),
     order: Literal["asc", "desc"] = "asc",
 ) -> dict[str, Any]:
@@ -91,8 +105,8 @@ def events(
     return page.as_dict()
 
 
-@router.get("/events/{seq}")
-def event(seq: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/events/{seq}", response_model=EventPublic, responses=errors(404, 422))
+def event(seq: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     from genpon.records.audit.checkpoints import event_dict
 
     return event_dict(q.get_event(session, actor, seq))
@@ -101,11 +115,11 @@ def event(seq: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
 # --- checkpoints -----------------------------------------------------------------------------
 
 
-@router.get("/checkpoints")
+@router.get("/checkpoints", response_model=CheckpointsPublic, responses=errors(422))
 def checkpoints(
     session: SessionDep,
     actor: ActorDep,
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     limit: int = Query(50, ge=1, le=q.MAX_LIMIT),
 ) -> dict[str, Any]:
     rows, total = q.list_checkpoints(session, actor, offset=offset, limit=limit)
@@ -117,7 +131,7 @@ def checkpoints(
     }
 
 
-@router.get("/checkpoints/latest")
+@router.get("/checkpoints/latest", response_model=CheckpointPublic, responses=errors(409))
 def checkpoint_latest(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     cp = q.latest_checkpoint(session, actor)
     if cp is None:
@@ -125,12 +139,16 @@ def checkpoint_latest(session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return checkpoint_out(cp)
 
 
-@router.get("/checkpoints/{checkpoint_id}")
-def checkpoint(checkpoint_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/checkpoints/{checkpoint_id}", response_model=CheckpointPublic, responses=errors(404, 422)
+)
+def checkpoint(checkpoint_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return checkpoint_out(q.get_checkpoint(session, actor, checkpoint_id))
 
 
-@router.post("/checkpoints", status_code=201)
+@router.post(
+    "/checkpoints", status_code=201, response_model=CheckpointPublic, responses=errors(409)
+)
 def make_checkpoint(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     return checkpoint_out(request_checkpoint(session, keyring_of(ctx), actor))
 
@@ -138,27 +156,35 @@ def make_checkpoint(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[s
 # --- proofs ----------------------------------------------------------------------------------
 
 
-@router.get("/proofs/inclusion")
+@router.get(
+    "/proofs/inclusion", response_model=InclusionProofPublic, responses=errors(404, 409, 422)
+)
 def proof_inclusion(
     session: SessionDep,
     actor: ActorDep,
-    seq: int = Query(ge=1),
-    tree_size: int | None = Query(None, ge=1),
+    seq: Id,
+    tree_size: Id | None = None,
 ) -> dict[str, Any]:
     return q.inclusion_proof(session, actor, seq, tree_size=tree_size).as_dict()
 
 
-@router.get("/proofs/document/{document_id}")
-def proof_document(document_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/proofs/document/{document_id}",
+    response_model=InclusionProofPublic,
+    responses=errors(404, 409, 422),
+)
+def proof_document(document_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return q.document_proof(session, actor, document_id).as_dict()
 
 
-@router.get("/proofs/consistency")
+@router.get(
+    "/proofs/consistency", response_model=ConsistencyProofPublic, responses=errors(409, 422)
+)
 def proof_consistency(
     session: SessionDep,
     actor: ActorDep,
-    first: int = Query(ge=1),
-    second: int | None = Query(None, ge=1),
+    first: Id,
+    second: Id | None = None,
 ) -> dict[str, Any]:
     return q.consistency_proof(session, actor, first, second).as_dict()
 
@@ -173,7 +199,7 @@ class FixityIn(BaseModel):
     workers: int | None = Field(default=None, ge=1, le=16)
 
 
-@router.post("/fixity", status_code=201)
+@router.post("/fixity", status_code=201, response_model=FixityRunPublic, responses=errors(409, 422))
 def fixity(body: FixityIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     run = run_fixity(
         ctx.engine,
@@ -187,19 +213,21 @@ def fixity(body: FixityIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     return run_out(run)
 
 
-@router.get("/fixity/runs")
+@router.get("/fixity/runs", response_model=FixityRunsPublic, responses=errors(422))
 def fixity_runs(
     session: SessionDep,
     actor: ActorDep,
-    offset: int = Query(0, ge=0),
+    offset: Offset = 0,
     limit: int = Query(50, ge=1, le=q.MAX_LIMIT),
 ) -> dict[str, Any]:
     rows, total = q.list_fixity_runs(session, actor, offset=offset, limit=limit)
     return {"items": [run_out(r) for r in rows], "count": total, "offset": offset, "limit": limit}
 
 
-@router.get("/fixity/runs/{run_id}")
-def fixity_run(run_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/fixity/runs/{run_id}", response_model=FixityRunDetailPublic, responses=errors(404, 422)
+)
+def fixity_run(run_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     run, findings = q.get_fixity_run(session, actor, run_id)
     return {**run_out(run), "findings": [finding_out(f) for f in findings]}
 
@@ -207,14 +235,14 @@ def fixity_run(run_id: int, session: SessionDep, actor: ActorDep) -> dict[str, A
 # --- keys and a quick server-side check ------------------------------------------------------
 
 
-@router.get("/keys")
+@router.get("/keys", response_model=AuditKeysPublic, responses=errors(409))
 def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """Public keys of the system (any signed-in user may fetch them: they are public)."""
     ring = keyring_of(ctx)
     return {"current": ring.key_id, "keys": ring.public_keys_pem()}
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=LogCheckPublic, responses=errors(409))
 def verify(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     return q.check_log(session, actor, keyring_of(ctx)).as_dict()
 

@@ -10,16 +10,45 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from genpon.api import schemas, upload
-from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.contracts.common import FileDownload, errors, file_response
+from genpon.api.contracts.records import (
+    DepositPublic,
+    DocumentViewPublic,
+    HoldingPublic,
+    VersionsPublic,
+)
+from genpon.api.deps import ActorDep, CtxDep, Id, SessionDep
 from genpon.core.errors import InvalidInput
 from genpon.records import documents
 from genpon.records.documents import ApprovalIn, DepositIn
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-router = APIRouter(prefix="/api/v1", tags=["documents"])
+router = APIRouter(prefix="/api/v1", tags=["documents"], responses=errors(401, 403, 404, 422))
 
 DEPOSIT_FIELDS = ("case_id", "folder_id", "title", "doc_date", "approval")
+
+# Uploads are streamed by api.upload (not parsed by FastAPI): the body is declared by hand.
+_FILE_PART = {"type": "string", "format": "binary", "description": "ファイル（最後の項目に）"}
+_APPROVAL_PART = {
+    "type": "string",
+    "description": "決裁情報 JSON {approved_on, approvers, external_system, external_id}",
+}
+
+
+def _multipart(**fields: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "required": ["file"], "properties": {**fields, "file": _FILE_PART}}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
+# A deposit answers 201 (created) or 200 (idempotent replay); ``deposit.message`` only for a copy.
+DEPOSITED: dict[str, Any] = {
+    "response_model": DepositPublic,
+    "response_model_exclude_unset": True,
+    "responses": {200: {"model": DepositPublic}, **errors(409, 413, 415)},
+}
 
 
 def _int_field(fields: dict[str, str], name: str) -> int | None:
@@ -58,7 +87,18 @@ def _deposit_response(
     return body
 
 
-@router.post("/documents", status_code=201)
+@router.post(
+    "/documents",
+    status_code=201,
+    **DEPOSITED,
+    openapi_extra=_multipart(
+        case_id={"type": "string"},
+        folder_id={"type": "integer", "minimum": 1},
+        title={"type": "string"},
+        doc_date={"type": "string", "format": "date"},
+        approval=_APPROVAL_PART,
+    ),
+)
 async def deposit(
     request: Request,
     response: Response,
@@ -99,14 +139,18 @@ async def deposit(
     return await run_in_threadpool(_deposit_response, session, actor, outcome, response)
 
 
-@router.get("/documents/{document_id}")
-def get_document(document_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/documents/{document_id}", response_model=DocumentViewPublic)
+def get_document(document_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return schemas.document_view(documents.view(session, actor, document_id))
 
 
-@router.get("/documents/{document_id}/content")
+@router.get(
+    "/documents/{document_id}/content",
+    response_class=FileDownload,
+    responses=file_response("原本ファイル（Content-Type は文書の形式）", "*/*"),
+)
 def download(
-    document_id: int, session: SessionDep, actor: ActorDep, ctx: CtxDep, version: int | None = None
+    document_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep, version: Id | None = None
 ) -> StreamingResponse:
     doc, sha, stream = documents.open_content(session, ctx.store, actor, document_id, version)
     session.commit()  # the read event is durable before any byte leaves
@@ -125,12 +169,17 @@ def download(
 
 
 class CopyIn(BaseModel):
-    folder_id: int
+    folder_id: Id
     title: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/documents/{document_id}/copies", status_code=201)
-def copy(document_id: int, body: CopyIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.post(
+    "/documents/{document_id}/copies",
+    status_code=201,
+    response_model=DocumentViewPublic,
+    responses=errors(409),
+)
+def copy(document_id: Id, body: CopyIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     doc = documents.copy_to_folder(session, actor, document_id, body.folder_id, body.title)
     return schemas.document_view(documents.view(session, actor, doc.id or 0))
 
@@ -142,9 +191,11 @@ class ApproveIn(BaseModel):
     external_id: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/documents/{document_id}/approve")
+@router.post(
+    "/documents/{document_id}/approve", response_model=DocumentViewPublic, responses=errors(409)
+)
 def approve(
-    document_id: int, body: ApproveIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+    document_id: Id, body: ApproveIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     approval = ApprovalIn.parse(body.model_dump(mode="json"))
     assert approval is not None
@@ -152,9 +203,15 @@ def approve(
     return schemas.document_view(documents.view(session, actor, document_id))
 
 
-@router.post("/documents/{document_id}/versions", status_code=201)
+@router.post(
+    "/documents/{document_id}/versions",
+    status_code=201,
+    response_model=DocumentViewPublic,
+    responses=errors(409, 413, 415),
+    openapi_extra=_multipart(),
+)
 async def new_version(
-    document_id: int, request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep
+    document_id: Id, request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     up = await upload.receive(
         request, ctx.store, max_bytes=ctx.settings.max_upload_bytes, field_names=()
@@ -174,8 +231,8 @@ async def new_version(
     )
 
 
-@router.get("/documents/{document_id}/versions")
-def list_versions(document_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/documents/{document_id}/versions", response_model=VersionsPublic)
+def list_versions(document_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     data = [
         {
             "version": v.version,
@@ -190,9 +247,18 @@ def list_versions(document_id: int, session: SessionDep, actor: ActorDep) -> dic
     return schemas.page(data, len(data), 0, len(data))
 
 
-@router.post("/documents/{document_id}/corrections", status_code=201)
+@router.post(
+    "/documents/{document_id}/corrections",
+    status_code=201,
+    **DEPOSITED,
+    openapi_extra=_multipart(
+        title={"type": "string"},
+        doc_date={"type": "string", "format": "date"},
+        approval=_APPROVAL_PART,
+    ),
+)
 async def correction(
-    document_id: int,
+    document_id: Id,
     request: Request,
     response: Response,
     session: SessionDep,
@@ -235,7 +301,7 @@ async def correction(
     return await run_in_threadpool(_deposit_response, session, actor, outcome, response)
 
 
-@router.get("/originals/{sha256}")
+@router.get("/originals/{sha256}", response_model=HoldingPublic)
 def by_hash(sha256: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     """Who holds this content: the original (原本) and all copies (写し) the caller may see."""
     return schemas.holding(documents.by_hash(session, actor, sha256))

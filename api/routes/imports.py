@@ -7,11 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, StreamingResponse
-from genpon.api.deps import ActorDep, SessionDep
+from genpon.api.contracts.common import FileDownload, errors, file_response
+from genpon.api.contracts.imports import (
+    DocumentClustersPublic,
+    ImportEntriesPublic,
+    ImportRunPublic,
+    ImportRunsPublic,
+    RunClustersPublic,
+)
+from genpon.api.deps import ActorDep, Id, Limit, Offset, SessionDep
 from genpon.migrate import report, service
 from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
 
-router = APIRouter(prefix="/api/v1", tags=["imports"])
+router = APIRouter(prefix="/api/v1", tags=["imports"], responses=errors(401, 403, 422))
 
 
 def _run(r: ImportRun) -> dict[str, Any]:
@@ -72,35 +80,35 @@ def _cluster(c: NearDupCluster) -> dict[str, Any]:
     }
 
 
-@router.get("/imports")
+@router.get("/imports", response_model=ImportRunsPublic)
 def list_runs(
-    session: SessionDep, actor: ActorDep, offset: int = 0, limit: int = 50
+    session: SessionDep, actor: ActorDep, offset: Offset = 0, limit: Limit = 50
 ) -> dict[str, Any]:
     runs, count = service.list_runs(session, actor, offset=offset, limit=limit)
     return {"data": [_run(r) for r in runs], "count": count}
 
 
-@router.get("/imports/where")
+@router.get("/imports/where", response_model=ImportEntriesPublic)
 def where_is(session: SessionDep, actor: ActorDep, path: str = Query(default="")) -> dict[str, Any]:
     """Where did my file go: imported entries whose legacy path ends with ``path``."""
     items = service.where_is(session, actor, path)
     return {"data": [_entry(e) for e in items], "count": len(items)}
 
 
-@router.get("/imports/{run_id}")
-def get_run(run_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/imports/{run_id}", response_model=ImportRunPublic, responses=errors(404))
+def get_run(run_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return _run(service.get_run(session, actor, run_id))
 
 
-@router.get("/imports/{run_id}/entries")
+@router.get("/imports/{run_id}/entries", response_model=ImportEntriesPublic, responses=errors(404))
 def list_entries(
-    run_id: int,
+    run_id: Id,
     session: SessionDep,
     actor: ActorDep,
     state: str | None = None,
     reason: str | None = None,
-    offset: int = 0,
-    limit: int = 100,
+    offset: Offset = 0,
+    limit: Limit = 100,
 ) -> dict[str, Any]:
     items, count = service.list_entries(
         session, actor, run_id, state=state, reason=reason, offset=offset, limit=limit
@@ -108,14 +116,22 @@ def list_entries(
     return {"data": [_entry(e) for e in items], "count": count}
 
 
-@router.get("/imports/{run_id}/report", response_class=HTMLResponse)
-def report_html(run_id: int, session: SessionDep, actor: ActorDep) -> HTMLResponse:
+@router.get(
+    "/imports/{run_id}/report",
+    response_class=FileDownload,
+    responses={**file_response("移行報告書", "text/html"), **errors(404)},
+)
+def report_html(run_id: Id, session: SessionDep, actor: ActorDep) -> HTMLResponse:
     service.get_run(session, actor, run_id)
     return HTMLResponse(report.render_html(session, run_id))
 
 
-@router.get("/imports/{run_id}/report.csv")
-def report_csv(run_id: int, session: SessionDep, actor: ActorDep) -> StreamingResponse:
+@router.get(
+    "/imports/{run_id}/report.csv",
+    response_class=FileDownload,
+    responses={**file_response("移行報告書（CSV）", "text/csv"), **errors(404)},
+)
+def report_csv(run_id: Id, session: SessionDep, actor: ActorDep) -> StreamingResponse:
     service.get_run(session, actor, run_id)
     body = "".join(report.iter_entries_csv(session, run_id)).encode("utf-8")
     return StreamingResponse(
@@ -125,9 +141,11 @@ def report_csv(run_id: int, session: SessionDep, actor: ActorDep) -> StreamingRe
     )
 
 
-@router.get("/imports/{run_id}/near-duplicates")
+@router.get(
+    "/imports/{run_id}/near-duplicates", response_model=RunClustersPublic, responses=errors(404)
+)
 def run_near(
-    run_id: int, session: SessionDep, actor: ActorDep, offset: int = 0, limit: int = 100
+    run_id: Id, session: SessionDep, actor: ActorDep, offset: Offset = 0, limit: Limit = 100
 ) -> dict[str, Any]:
     items, count = service.near_clusters(session, actor, run_id=run_id, offset=offset, limit=limit)
     paths = service.paths_by_sha(session, run_id, {m for c in items for m in c.members})
@@ -139,9 +157,9 @@ def run_near(
     return {"data": data, "count": count}
 
 
-@router.get("/duplicates/near")
+@router.get("/duplicates/near", response_model=DocumentClustersPublic)
 def genpon_near(
-    session: SessionDep, actor: ActorDep, offset: int = 0, limit: int = 100
+    session: SessionDep, actor: ActorDep, offset: Offset = 0, limit: Limit = 100
 ) -> dict[str, Any]:
     """Clusters found by the last ``genpon duplicates near`` over documents in Genpon."""
     items, count = service.near_clusters(session, actor, offset=offset, limit=limit)

@@ -8,7 +8,23 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.contracts.common import BINARY, errors
+from genpon.api.contracts.retention import (
+    BatchesPublic,
+    BatchItemsPublic,
+    BatchPublic,
+    CertificatePublic,
+    DuePublic,
+    ExecutionReportPublic,
+    ExtensionResultPublic,
+    ExtensionsPublic,
+    HoldPublic,
+    HoldsPublic,
+    PublicKeysPublic,
+    RegisterPublic,
+    SignedCertificate,
+)
+from genpon.api.deps import ActorDep, CtxDep, Id, Int64, Limit, Offset, SessionDep
 from genpon.api.schemas import iso
 from genpon.core.db import session_scope
 from genpon.retention import batches, register, service
@@ -18,7 +34,9 @@ from genpon.retention.rules import Disposition, HoldType
 from genpon.retention.service import DueItem, DueList
 from pydantic import BaseModel, Field
 
-router = APIRouter(prefix="/api/v1/retention", tags=["retention"])
+router = APIRouter(prefix="/api/v1/retention", tags=["retention"], responses=errors(401, 403, 422))
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # --- shapes ---------------------------------------------------------------------------------
@@ -153,7 +171,11 @@ def certificate_out(c: DisposalCertificate) -> dict[str, Any]:
 # --- the disposition list -------------------------------------------------------------------
 
 
-@router.get("/due", response_model=None)
+@router.get(
+    "/due",
+    response_model=DuePublic,
+    responses={200: {"content": {"text/csv": BINARY}, "description": "format=csv: CSV"}},
+)
 def due(
     session: SessionDep,
     actor: ActorDep,
@@ -163,8 +185,8 @@ def due(
     class_code: str | None = None,
     disposition: str | None = None,
     case_id: str | None = None,
-    offset: int = 0,
-    limit: int = 1000,
+    offset: Offset = 0,
+    limit: Limit = 1000,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     filters = {
@@ -205,7 +227,7 @@ class ReasonIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-@router.get("/holds")
+@router.get("/holds", response_model=HoldsPublic)
 def holds(
     session: SessionDep,
     actor: ActorDep,
@@ -217,7 +239,7 @@ def holds(
     return {"data": [hold_out(h) for h in rows], "count": len(rows)}
 
 
-@router.post("/holds", status_code=201)
+@router.post("/holds", status_code=201, response_model=HoldPublic, responses=errors(404))
 def place_hold(body: HoldIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     hold = service.place_hold(
         session,
@@ -231,9 +253,9 @@ def place_hold(body: HoldIn, session: SessionDep, actor: ActorDep) -> dict[str, 
     return hold_out(hold)
 
 
-@router.post("/holds/{hold_id}/release")
+@router.post("/holds/{hold_id}/release", response_model=HoldPublic, responses=errors(404, 409))
 def release_hold(
-    hold_id: int, body: ReasonIn, session: SessionDep, actor: ActorDep
+    hold_id: Id, body: ReasonIn, session: SessionDep, actor: ActorDep
 ) -> dict[str, Any]:
     return hold_out(service.release_hold(session, actor, hold_id, reason=body.reason))
 
@@ -248,7 +270,9 @@ class ExtensionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-@router.post("/extensions", status_code=201)
+@router.post(
+    "/extensions", status_code=201, response_model=ExtensionResultPublic, responses=errors(404)
+)
 def extend(body: ExtensionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     ext, changed = service.extend(
         session,
@@ -262,7 +286,7 @@ def extend(body: ExtensionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep)
     return {**extension_out(ext), "documents_rescheduled": changed}
 
 
-@router.get("/extensions")
+@router.get("/extensions", response_model=ExtensionsPublic)
 def extensions(
     session: SessionDep,
     actor: ActorDep,
@@ -278,7 +302,7 @@ def extensions(
 
 class BatchIn(BaseModel):
     action: Literal["destroy", "transfer"]
-    document_ids: list[int] | None = Field(default=None, max_length=100_000)
+    document_ids: list[Id] | None = Field(default=None, max_length=100_000)
     as_of: date | None = None
     title: str = Field(default="", max_length=500)
     organization_code: str | None = Field(default=None, max_length=32)
@@ -287,7 +311,7 @@ class BatchIn(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    document_ids: list[int] | None = Field(default=None, max_length=100_000)
+    document_ids: list[Id] | None = Field(default=None, max_length=100_000)
     reason: str | None = Field(default=None, max_length=1000)
 
 
@@ -299,7 +323,7 @@ class AcknowledgeIn(BaseModel):
     receipt_reference: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/batches", status_code=201)
+@router.post("/batches", status_code=201, response_model=BatchPublic, responses=errors(404, 409))
 def create_batch(
     body: BatchIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
@@ -318,7 +342,7 @@ def create_batch(
     return batch_out(batches.get_batch(session, actor, b.id or 0))
 
 
-@router.get("/batches")
+@router.get("/batches", response_model=BatchesPublic)
 def list_batches(
     session: SessionDep,
     actor: ActorDep,
@@ -329,17 +353,17 @@ def list_batches(
     return {"data": [batch_out(b) for b in rows], "count": len(rows)}
 
 
-@router.get("/batches/{batch_id}")
-def get_batch(batch_id: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/batches/{batch_id}", response_model=BatchPublic, responses=errors(404))
+def get_batch(batch_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     return batch_out(batches.get_batch(session, actor, batch_id))
 
 
-@router.get("/batches/{batch_id}/items")
+@router.get("/batches/{batch_id}/items", response_model=BatchItemsPublic, responses=errors(404))
 def batch_items(
-    batch_id: int,
+    batch_id: Id,
     session: SessionDep,
     actor: ActorDep,
-    offset: int = 0,
+    offset: Offset = 0,
     limit: int = Query(default=1000, ge=1, le=100_000),
 ) -> dict[str, Any]:
     batches.get_batch(session, actor, batch_id)
@@ -363,26 +387,28 @@ def batch_items(
     }
 
 
-@router.post("/batches/{batch_id}/approve")
-def approve(
-    batch_id: int, body: DecisionIn, session: SessionDep, actor: ActorDep
-) -> dict[str, Any]:
+@router.post("/batches/{batch_id}/approve", response_model=BatchPublic, responses=errors(404, 409))
+def approve(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     r = batches.decide(
         session, actor, batch_id, approve=True, document_ids=body.document_ids, reason=body.reason
     )
     return batch_out(r)
 
 
-@router.post("/batches/{batch_id}/reject")
-def reject(batch_id: int, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+@router.post("/batches/{batch_id}/reject", response_model=BatchPublic, responses=errors(404, 409))
+def reject(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     r = batches.decide(
         session, actor, batch_id, approve=False, document_ids=body.document_ids, reason=body.reason
     )
     return batch_out(r)
 
 
-@router.post("/batches/{batch_id}/execute")
-def execute(batch_id: int, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+@router.post(
+    "/batches/{batch_id}/execute",
+    response_model=ExecutionReportPublic,
+    responses=errors(404, 409),
+)
+def execute(batch_id: Id, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """Destroy (廃棄) or, for a transfer batch, build the BagIt package (移管)."""
     with session_scope(ctx.engine) as s:
         action = batches.get_batch(s, actor, batch_id).batch.action
@@ -397,8 +423,12 @@ def execute(batch_id: int, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dic
     return report_out(r)
 
 
-@router.post("/batches/{batch_id}/acknowledge")
-def acknowledge(batch_id: int, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+@router.post(
+    "/batches/{batch_id}/acknowledge",
+    response_model=ExecutionReportPublic,
+    responses=errors(404, 409),
+)
+def acknowledge(batch_id: Id, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     r = batches.acknowledge_transfer(
         ctx.engine,
         ctx.store,
@@ -410,8 +440,14 @@ def acknowledge(batch_id: int, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep
     return report_out(r)
 
 
-@router.get("/batches/{batch_id}/certificate", response_model=None)
-def certificate(batch_id: int, session: SessionDep, actor: ActorDep, download: bool = True) -> Any:
+@router.get(
+    "/batches/{batch_id}/certificate",
+    response_model=CertificatePublic | SignedCertificate,
+    responses=errors(404, 409),
+    description="download=true（既定）: 署名済み廃棄証明書ファイル（JSON、添付）。"
+    "download=false: 証明書の要約。",
+)
+def certificate(batch_id: Id, session: SessionDep, actor: ActorDep, download: bool = True) -> Any:
     if not download:
         return certificate_out(batches.get_certificate(session, actor, batch_id))
     name, data = batches.certificate_file(session, actor, batch_id)
@@ -422,7 +458,7 @@ def certificate(batch_id: int, session: SessionDep, actor: ActorDep, download: b
     )
 
 
-@router.get("/public-keys")
+@router.get("/public-keys", response_model=PublicKeysPublic)
 def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """System public keys (PEM, by key id) for verifying certificates offline."""
     from genpon.core.signing import SystemKeyring
@@ -435,13 +471,23 @@ def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
 # --- the file register ----------------------------------------------------------------------
 
 
-@router.get("/register", response_model=None)
+@router.get(
+    "/register",
+    response_model=RegisterPublic,
+    responses={
+        200: {
+            "content": {"text/csv": BINARY, XLSX: BINARY},
+            "description": "format=csv / xlsx: ファイル",
+        },
+        **errors(404),
+    },
+)
 def file_register(
     session: SessionDep,
     actor: ActorDep,
     ctx: CtxDep,
     organization: str | None = None,
-    fiscal_year: int | None = None,
+    fiscal_year: Int64 | None = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Any:
     rows = register.register_rows(
@@ -461,11 +507,7 @@ def file_register(
         }
     buf = io.BytesIO()
     register.export_register(rows, format, buf)
-    media = (
-        "text/csv; charset=utf-8"
-        if format == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    media = "text/csv; charset=utf-8" if format == "csv" else XLSX
     suffix = f"-{fiscal_year}" if fiscal_year else ""
     return Response(
         buf.getvalue(),

@@ -9,6 +9,8 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from genpon.api.contracts.common import errors
+from genpon.api.contracts.search import SearchPublic
 from genpon.api.deps import ActorDep, CtxDep, SessionDep
 from genpon.core.errors import InvalidInput
 from genpon.search import service
@@ -69,7 +71,7 @@ def hit_json(h: service.SearchHit) -> dict[str, Any]:
     return d
 
 
-@router.get("/search")
+@router.get("/search", response_model=SearchPublic, responses=errors(401, 403, 422, 503))
 def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """全文検索: ``q`` (AND of terms, "phrases", -exclusions), filters ``case_id``,
     ``organization``, ``class``, ``folder_kind``, ``status``, ``fiscal_year`` (年度),

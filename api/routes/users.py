@@ -6,18 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter
 from genpon.api import schemas
+from genpon.api.contracts.common import errors
+from genpon.api.contracts.records import KeyIssuedPublic, KeyRevokedPublic, KeysPublic
 from genpon.api.deps import ActorDep, SessionDep
 from genpon.records import users
 from pydantic import BaseModel, Field
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=errors(401, 403, 404, 422))
 
 
 class KeyIn(BaseModel):
     label: str = Field(default="", max_length=200)
 
 
-@router.post("/users/{login}/keys", status_code=201)
+@router.post("/users/{login}/keys", status_code=201, response_model=KeyIssuedPublic)
 def issue_key(login: str, body: KeyIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     key, clear = users.issue_key(session, actor, login, body.label)
     return {
@@ -28,7 +30,7 @@ def issue_key(login: str, body: KeyIn, session: SessionDep, actor: ActorDep) -> 
     }
 
 
-@router.get("/users/{login}/keys")
+@router.get("/users/{login}/keys", response_model=KeysPublic)
 def list_keys(login: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     data = [
         {
@@ -42,7 +44,7 @@ def list_keys(login: str, session: SessionDep, actor: ActorDep) -> dict[str, Any
     return schemas.page(data, len(data), 0, len(data))
 
 
-@router.delete("/keys/{prefix}")
+@router.delete("/keys/{prefix}", response_model=KeyRevokedPublic, responses=errors(409))
 def revoke_key(prefix: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     key = users.revoke_key(session, actor, prefix)
     return {"prefix": key.prefix, "revoked_at": schemas.iso(key.revoked_at)}

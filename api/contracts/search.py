@@ -1,0 +1,42 @@
+"""Search API shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genpon.api.contracts.common import IsoDate
+from pydantic import BaseModel
+
+
+class HitPublic(BaseModel):
+    """A hit. ``snippet_html`` is escaped text with ``<mark>`` highlights; ``copy_locations``
+    lists the other placements of the same content the caller may read."""
+
+    document_id: int
+    title: str
+    filename: str
+    snippet_html: str
+    case_id: str | None
+    folder_id: int
+    folder_path: str
+    is_original: bool
+    copies_count: int
+    status: str
+    score: float
+    sha256: str
+    doc_date: IsoDate | None
+    mime_type: str
+    copy_locations: list[dict[str, Any]]
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class SearchPublic(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    hits: list[HitPublic]
+    facets: dict[str, list[FacetValue]]
