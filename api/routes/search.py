@@ -37,6 +37,35 @@ PARAMS = frozenset(
 )
 
 
+# The query is parsed by hand (unknown or repeated parameters are refused): declared here.
+def _param(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_NINE_DIGITS = {"type": "integer", "minimum": 0, "maximum": 999_999_999}
+SEARCH_PARAMS = [
+    _param("q", '語の AND、"フレーズ"、-除外'),
+    _param("case_id", "案件ID"),
+    _param("organization", "所属コード"),
+    _param("class", "文書分類コード"),
+    _param("folder_kind", "フォルダの種類"),
+    _param("status", "working / official"),
+    _param("fiscal_year", "年度", **_NINE_DIGITS),
+    _param("date_from", "文書の日付（以降）", type="string", format="date"),
+    _param("date_to", "文書の日付（以前）", type="string", format="date"),
+    _param("sort", "並び順", type="string", enum=["relevance", "date"]),
+    _param("mode", "語の結合", type="string", enum=["all", "any"]),
+    _param("page", "ページ（1から）", **_NINE_DIGITS),
+    _param("per_page", "1ページの件数", **_NINE_DIGITS),
+]
+
+
 def _int(params: Any, name: str, default: int | None) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
@@ -71,7 +100,12 @@ def hit_json(h: service.SearchHit) -> dict[str, Any]:
     return d
 
 
-@router.get("/search", response_model=SearchPublic, responses=errors(401, 403, 422, 503))
+@router.get(
+    "/search",
+    response_model=SearchPublic,
+    responses=errors(401, 403, 422, 503),
+    openapi_extra={"parameters": SEARCH_PARAMS},
+)
 def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     """全文検索: ``q`` (AND of terms, "phrases", -exclusions), filters ``case_id``,
     ``organization``, ``class``, ``folder_kind``, ``status``, ``fiscal_year`` (年度),

@@ -114,6 +114,13 @@ def test_file_routes_declare_their_media_types(app: Any) -> None:
     assert {"application/json", "text/csv"} < media("/api/v1/retention/register")
 
 
+def test_search_declares_the_parameters_it_parses(app: Any) -> None:
+    from genpon.api.routes import search
+
+    op = app.openapi()["paths"]["/api/v1/search"]["get"]
+    assert {p["name"] for p in op["parameters"]} == search.PARAMS
+
+
 # --- (b) real answers match the declared models, byte for byte ------------------------------
 
 
