@@ -20,7 +20,7 @@ from genpon.core.permissions import loose_permissions
 from genpon.core.settings import Settings
 from genpon.records import master
 from genpon.records.access import SYSTEM_ACTOR
-from genpon.records.models import Case, CaseMember, Organization
+from genpon.records.models import AuditEvent, Case, CaseMember, Organization
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -491,3 +491,77 @@ def test_init_warns_about_loose_permissions(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "警告" in p.stderr and str(data) in p.stderr and "0755" in p.stderr
     assert "chmod -R go-rwx" in p.stderr
+
+
+# --- item 5: sign-in throttling ----------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _login(client: Any, token: str, login: str, password: str) -> Any:
+    from tests.web.helpers import HTML
+
+    return client.post(
+        "/login",
+        data={"csrf": token, "login": login, "password": password},
+        headers=HTML,
+        follow_redirects=False,
+    )
+
+
+def _events(ctx: AppContext, action: str) -> list[AuditEvent]:
+    with Session(ctx.engine) as s:
+        return list(s.exec(select(AuditEvent).where(AuditEvent.action == action)).all())
+
+
+def test_sign_in_backs_off_after_five_failures(client, demo, ctx, app):
+    """30 wrong passwords in 6 s all answered 401 and the right one worked at once."""
+    from tests.web.helpers import HTML, csrf_of
+
+    clock = FakeClock()
+    app.state.sign_in_throttle.clock = clock
+    token = csrf_of(client.get("/login", headers=HTML).text)
+    for _ in range(5):
+        assert _login(client, token, "tanaka", "wrong-password").status_code == 401
+    assert len(_events(ctx, "auth.sign_in_failed")) == 5
+    locked = _events(ctx, "auth.sign_in_locked")
+    assert len(locked) == 1 and locked[0].details["locked"] == ["account", "client"]
+    before = state(ctx)
+    r = _login(client, token, "tanaka", "genpon-demo")  # even the right password waits
+    assert r.status_code == 429
+    assert "一時的にサインインできません" in r.text and "秒後" in r.text
+    assert state(ctx) == before  # refused attempts are not verified, nor logged one by one
+    # another account from the same client waits too (per-client limit)
+    assert _login(client, token, "takahashi", "genpon-demo").status_code == 429
+    clock.now += 1.5  # the first wait is one second
+    assert _login(client, token, "tanaka", "wrong-password").status_code == 401
+    assert _login(client, token, "tanaka", "genpon-demo").status_code == 429  # now two seconds
+    clock.now += 2.5
+    assert _login(client, token, "tanaka", "genpon-demo").status_code == 303
+
+
+def test_throttle_doubles_up_to_a_lockout():
+    from genpon.records.users import SignInThrottle
+
+    clock = FakeClock()
+    t = SignInThrottle(clock=clock)
+    for n in range(1, 5):
+        assert t.failed("account:x") == n and t.retry_after("account:x") == 0
+    t.failed("account:x")
+    assert t.retry_after("account:x") == 1.0
+    for _ in range(20):
+        t.failed("account:x")
+    assert t.retry_after("account:x") == 15 * 60  # capped: the lockout window
+    assert t.retry_after("account:y", "client:z") == 0
+    clock.now += 15 * 60 + 1
+    assert t.retry_after("account:x") == 0
+    t.failed("account:x")  # the count was forgotten after the window
+    assert t.retry_after("account:x") == 0
+    t.succeeded("account:x")
+    assert t._failures == {}
