@@ -19,6 +19,7 @@ from genpon.api.routes import (
     search,
     users,
 )
+from genpon.api.security import SecurityHeadersMiddleware
 from genpon.api.web import routes as web
 from genpon.core.settings import Settings, get_settings
 
@@ -39,4 +40,5 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
         app.include_router(module.router)
     for installer in (search.install, audit.install, web.install):
         installer(app)  # router plus what it runs in the server (index worker, checkpointer)
+    app.add_middleware(SecurityHeadersMiddleware)  # added last: outermost, sees every response
     return app

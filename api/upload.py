@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from fastapi import Request
-from genpon.core.errors import InvalidInput, PayloadTooLarge
+from genpon.core.errors import GenponError, InvalidInput, PayloadTooLarge
 from genpon.storage.base import BlobStore, BlobTooLarge, StagedBlob, Stager
 from starlette.concurrency import run_in_threadpool
 from streaming_form_data import StreamingFormDataParser
@@ -18,17 +18,40 @@ FIELD_LIMIT = 64 * 1024
 BATCH = 1 << 20
 
 
+class DuplicateField(Exception):
+    """A form field arrived twice (parts of one name would otherwise be concatenated)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 class _StagerTarget(BaseTarget):
-    def __init__(self, stager: Stager) -> None:
+    def __init__(self, stager: Stager, name: str) -> None:
         super().__init__()
         self.stager = stager
+        self.name = name
         self.seen = False
 
     def on_start(self) -> None:
+        if self.seen:
+            raise DuplicateField(self.name)
         self.seen = True
 
     def on_data_received(self, chunk: bytes) -> None:
         self.stager.write(chunk)
+
+
+class _FieldTarget(ValueTarget):
+    def __init__(self, name: str) -> None:
+        super().__init__(validator=MaxSizeValidator(FIELD_LIMIT))
+        self.name = name
+        self.seen = False
+
+    def on_start(self) -> None:
+        if self.seen:
+            raise DuplicateField(self.name)
+        self.seen = True
 
 
 @dataclass
@@ -39,14 +62,15 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
 
 
-async def receive(
-    request: Request,
-    store: BlobStore,
-    *,
-    max_bytes: int,
-    field_names: tuple[str, ...],
-    file_field: str = "file",
-) -> Upload:
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        "file_too_large",
+        f"ファイルが大きすぎます（上限 {max_bytes:,} バイト）。",
+        {"limit": max_bytes},
+    )
+
+
+def _check_headers(request: Request, max_bytes: int) -> None:
     ctype = request.headers.get("content-type", "")
     if not ctype.lower().startswith("multipart/form-data"):
         raise InvalidInput(
@@ -55,71 +79,92 @@ async def receive(
         )
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes + 1024 * 1024:
-        raise PayloadTooLarge(
-            "file_too_large",
-            f"ファイルが大きすぎます（上限 {max_bytes:,} バイト）。",
-            {"limit": max_bytes},
-        )
-    stager = store.stager(max_bytes=max_bytes)
+        raise _too_large(max_bytes)
+
+
+async def _feed(request: Request, parser: StreamingFormDataParser) -> None:
+    """Stream the body into the parser. Double buffering: while a worker thread parses, hashes
+    and writes one batch (hashlib and os.write release the GIL), the event loop keeps reading
+    the next from the socket."""
+    pending = bytearray()
+    busy: asyncio.Future[None] | None = None
     try:
-        parser = StreamingFormDataParser(headers=dict(request.headers))
-        target = _StagerTarget(stager)
-        parser.register(file_field, target)
-        values = {
-            name: ValueTarget(validator=MaxSizeValidator(FIELD_LIMIT)) for name in field_names
-        }
-        for name, t in values.items():
-            parser.register(name, t)
-        # Double buffering: while a worker thread parses, hashes and writes one batch (hashlib
-        # and os.write release the GIL), the event loop keeps reading the next from the socket.
-        pending = bytearray()
-        busy: asyncio.Future[None] | None = None
-        try:
-            async for chunk in request.stream():
-                pending += chunk
-                if len(pending) >= BATCH:
-                    data, pending = bytes(pending), bytearray()
-                    if busy is not None:
-                        await busy
-                    busy = asyncio.ensure_future(run_in_threadpool(parser.data_received, data))
-        finally:
-            if busy is not None:  # never abort the stager under a running writer
-                await asyncio.gather(busy, return_exceptions=True)
-        if busy is not None:
-            busy.result()
-        if pending:
-            await run_in_threadpool(parser.data_received, bytes(pending))
-        if not target.seen:
-            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
-        staged = await run_in_threadpool(stager.finish)
-    except BlobTooLarge:
-        stager.abort()
-        raise PayloadTooLarge(
-            "file_too_large",
-            f"ファイルが大きすぎます（上限 {max_bytes:,} バイト）。",
-            {"limit": max_bytes},
-        ) from None
-    except ValidationError:
-        stager.abort()
-        raise InvalidInput("field_too_large", "フォームの項目が長すぎます。") from None
-    except InvalidInput:
-        stager.abort()
-        raise
-    except Exception as exc:  # the parser raises plain exceptions on malformed bodies
-        stager.abort()
-        raise InvalidInput(
-            "malformed_multipart", f"multipart の形式が正しくありません: {type(exc).__name__}"
-        ) from None
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= BATCH:
+                data, pending = bytes(pending), bytearray()
+                if busy is not None:
+                    await busy
+                busy = asyncio.ensure_future(run_in_threadpool(parser.data_received, data))
+    finally:
+        if busy is not None:  # never abort the stager under a running writer
+            await asyncio.gather(busy, return_exceptions=True)
+    if busy is not None:
+        busy.result()
+    if pending:
+        await run_in_threadpool(parser.data_received, bytes(pending))
+
+
+def _translate(exc: Exception, max_bytes: int) -> GenponError:
+    """The caller's error for what went wrong while parsing and staging."""
+    if isinstance(exc, GenponError):
+        return exc
+    if isinstance(exc, BlobTooLarge):
+        return _too_large(max_bytes)
+    if isinstance(exc, ValidationError):
+        return InvalidInput("field_too_large", "フォームの項目が長すぎます。")
+    if isinstance(exc, DuplicateField):
+        return InvalidInput(
+            "duplicate_field",
+            f"フォームの項目 {exc.name} が複数回送信されました。各項目は1回だけ送信してください。",
+            {"field": exc.name},
+        )
+    # the parser raises plain exceptions on malformed bodies
+    return InvalidInput(
+        "malformed_multipart", f"multipart の形式が正しくありません: {type(exc).__name__}"
+    )
+
+
+def _decode_fields(values: dict[str, _FieldTarget]) -> dict[str, str]:
     fields = {}
     for name, t in values.items():
         if t.value:
             try:
                 fields[name] = t.value.decode("utf-8")
             except UnicodeDecodeError:
-                store.discard(staged)
                 raise InvalidInput(
                     "invalid_encoding", f"{name} は UTF-8 で送信してください。"
                 ) from None
+    return fields
+
+
+async def receive(
+    request: Request,
+    store: BlobStore,
+    *,
+    max_bytes: int,
+    field_names: tuple[str, ...],
+    file_field: str = "file",
+) -> Upload:
+    """Parse the form: the file part into a stager, the named fields as text. Any error
+    (including a part sent twice: ``duplicate_field``) leaves nothing staged."""
+    _check_headers(request, max_bytes)
+    stager = store.stager(max_bytes=max_bytes)
+    try:
+        parser = StreamingFormDataParser(headers=dict(request.headers))
+        target = _StagerTarget(stager, file_field)
+        parser.register(file_field, target)
+        values = {name: _FieldTarget(name) for name in field_names}
+        for name, t in values.items():
+            parser.register(name, t)
+        await _feed(request, parser)
+        if not target.seen:
+            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
+        fields = _decode_fields(values)
+        staged = await run_in_threadpool(stager.finish)
+    except Exception as exc:
+        stager.abort()
+        raise _translate(exc, max_bytes) from None
     return Upload(
         staged=staged,
         filename=target.multipart_filename or "file",

@@ -11,7 +11,8 @@ maps the class to an HTTP status in one place (``api/errors.py``); the CLI print
     ├── Unauthorized      401  missing or bad credentials
     ├── Conflict          409  duplicate, idempotency mismatch, state conflict
     ├── PayloadTooLarge   413
-    └── UnsupportedType   415
+    ├── UnsupportedType   415
+    └── TooManyRequests   429  throttled (e.g. sign-in after repeated failures)
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class PayloadTooLarge(GenponError):
 
 class UnsupportedType(GenponError):
     status_code = 415
+
+
+class TooManyRequests(GenponError):
+    status_code = 429
 
 
 class Unavailable(GenponError):

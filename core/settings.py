@@ -6,6 +6,7 @@ the environment.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,35 @@ DEFAULT_ALLOWED_TYPES = (
     "application/csv",
     "message/rfc822",
 )
+
+
+SECRET_MIN_BYTES = 32
+_CHAR_CLASSES = (
+    (frozenset("0123456789"), 10),
+    (frozenset("abcdefghijklmnopqrstuvwxyz"), 26),
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 26),
+)
+
+
+def secret_entropy_bits(secret: str) -> float:
+    """An upper estimate of a secret's entropy at face value: its length times the bits of the
+    character classes it uses (digits, lower, upper, anything else counted as 32 symbols)."""
+    chars = set(secret)
+    alphabet = sum(size for members, size in _CHAR_CLASSES if chars & members)
+    if any(not any(c in members for members, _ in _CHAR_CLASSES) for c in chars):
+        alphabet += 32
+    return len(secret) * math.log2(alphabet) if alphabet > 1 else 0.0
+
+
+def strong_secret(secret: str) -> bool:
+    """At least 32 bytes long, 256 bits at face value and not repetitive (10+ distinct
+    characters): ``secrets.token_urlsafe(32)`` and ``secrets.token_hex(32)`` pass, a password,
+    a repeated word or a 16-byte key do not."""
+    return (
+        len(secret.encode()) >= SECRET_MIN_BYTES
+        and secret_entropy_bits(secret) >= 8 * SECRET_MIN_BYTES
+        and len(set(secret)) >= 10
+    )
 
 
 class Settings(BaseSettings):
@@ -93,9 +123,17 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> Settings:
-        if self.environment == "production" and "change-me" in self.secret_key.get_secret_value():
+    def _refuse_weak_secret(self) -> Settings:
+        if self.environment in ("development", "test"):
+            return self
+        secret = self.secret_key.get_secret_value()
+        if "change-me" in secret:
             raise ValueError("GENPON_SECRET_KEY must be set to a real secret in production")
+        if not strong_secret(secret):
+            raise ValueError(
+                "GENPON_SECRET_KEY is too weak for production: it needs at least 32 random bytes, "
+                "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return self
 
     @property

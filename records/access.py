@@ -291,3 +291,19 @@ def require_role(actor: Actor, *roles: str) -> None:
     if actor.kind == "system" or actor.roles & set(roles):
         return
     raise Forbidden("role_required", "この操作の権限がありません。", {"roles": list(roles)})
+
+
+def require_external_system(actor: Actor, system: str | None) -> None:
+    """An external system's name (``approval.external_system``) is its service account's login
+    in the users master: only that account may deposit or approve under it, so nobody else can
+    claim its external IDs first. The local operator (CLI, ``system``) may use any name."""
+    if system is None or actor.kind == "system":
+        return
+    if actor.kind == "service" and actor.login == system:
+        return
+    raise Forbidden(
+        "external_system_not_owned",
+        f"外部システム名 {system} は、そのシステムのサービスアカウント（利用者ID {system}）"
+        "だけが使えます。",
+        {"external_system": system},
+    )

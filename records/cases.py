@@ -3,27 +3,42 @@
 Issued case IDs follow ``settings.case_id_format`` (default ``{fy}-{org}-{seq:05d}``, e.g.
 ``2026-SOUMU-00001``): ``fy`` is the fiscal year (年度, April–March) of the opening date in the
 city's time zone, ``org`` the organization code, ``seq`` a serial per (fy, org) drawn with an
-atomic upsert, so concurrent creations never share a number. Case IDs issued by another platform
-are registered as they are (idempotent upsert).
+atomic upsert, so concurrent creations never share a number, and a number whose ID is already
+taken is skipped. Case IDs issued by another platform are registered as they are (idempotent
+upsert) by a service account within the organizations it is granted, or by an admin; an ID of the
+issued shape for a known organization is Genpon's to issue and is refused.
+
+A service account deposits and registers cases, nothing else: membership, closing, reopening and
+renaming are people's actions (they grant access or change retention).
 """
 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from genpon.core.clock import fiscal_year_of, local_date, utcnow
-from genpon.core.errors import Conflict, InvalidInput, NotFound
+from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, can_read_folder, require_role
 from genpon.records.folders import case_root_folder, create_case_folder
 from genpon.records.lifecycle import case_scheduler
 from genpon.records.master import get_class, get_organization
-from genpon.records.models import AuditEvent, Case, CaseMember, CaseSequence, Folder, User
+from genpon.records.models import (
+    AuditEvent,
+    Case,
+    CaseMember,
+    CaseSequence,
+    Folder,
+    Organization,
+    User,
+)
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 CASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -55,6 +70,27 @@ def next_sequence(session: Session, fiscal_year: int, org_code: str) -> int:
         .returning(CaseSequence.last)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def issued_id_pattern(session: Session, fmt: str) -> re.Pattern[str]:
+    """IDs of the issued shape for a known organization (e.g. ``2026-SOUMU-ZAISEI-00002``)."""
+    codes = sorted(session.exec(select(Organization.code)).all(), key=len, reverse=True)
+    fields = {"fy": "[0-9]+", "seq": "[0-9]+", "org": "|".join(map(re.escape, codes)) or "(?!)"}
+    parts = []
+    for literal, name, _spec, _conv in string.Formatter().parse(fmt):
+        parts.append(re.escape(literal))
+        if name is not None:
+            parts.append(f"(?:{fields.get(name, '.+')})")
+    return re.compile("".join(parts))
+
+
+def _refuse_service(actor: Actor) -> None:
+    if actor.kind == "service":
+        raise Forbidden(
+            "forbidden_for_service_account",
+            "サービスアカウントは文書と案件の登録のみ行えます。"
+            "メンバーの追加・完結・再開・件名の変更は職員が行ってください。",
+        )
 
 
 def _can_see_case(session: Session, actor: Actor, case: Case) -> bool:
@@ -97,22 +133,39 @@ def create_case(
     org = get_organization(session, organization_code)
     cls = get_class(session, class_code)
     _check_may_create(actor, org.id or 0)
+    if members:
+        _refuse_service(actor)
     opened = opened_on or local_date(utcnow(), timezone)
     fy = fiscal_year_of(opened)
-    seq = next_sequence(session, fy, org.code)
-    case_id = format_case_id(case_id_format, fy=fy, org=org.code, seq=seq)
-    return _insert_case(
-        session,
-        actor,
-        case_id=case_id,
-        title=title,
-        org_id=org.id or 0,
-        class_id=cls.id or 0,
-        fy=fy,
-        opened=opened,
-        issuer="genpon",
-        members=members,
-    )
+    while True:  # a number whose ID is taken (registered before it was refused) is skipped
+        seq = next_sequence(session, fy, org.code)
+        case_id = format_case_id(case_id_format, fy=fy, org=org.code, seq=seq)
+        if session.exec(select(Case.id).where(Case.case_id == case_id)).first() is not None:
+            continue
+        try:
+            return _insert_case(
+                session,
+                actor,
+                case_id=case_id,
+                title=title,
+                org_id=org.id or 0,
+                class_id=cls.id or 0,
+                fy=fy,
+                opened=opened,
+                issuer="genpon",
+                members=members,
+            )
+        except _CaseIdTaken:
+            continue
+
+
+def _check_may_register(actor: Actor) -> None:
+    if not actor.is_admin and actor.kind != "service":
+        raise Forbidden(
+            "case_registration_forbidden",
+            "外部で発番された案件IDの登録は、サービスアカウントまたは管理者のみが行えます。"
+            "案件を作成するときは案件IDを発番してください。",
+        )
 
 
 def register_case(
@@ -125,14 +178,20 @@ def register_case(
     class_code: str,
     timezone: str,
     issuer: str,
+    case_id_format: str,
     opened_on: date | None = None,
     members: list[str] | None = None,
 ) -> tuple[Case, Folder, bool]:
     """Register (upsert) a case ID issued by another platform. Returns (case, folder, created)."""
+    _check_may_register(actor)
+    if members:
+        _refuse_service(actor)
     if not CASE_ID_RE.match(case_id or ""):
         raise InvalidInput(
             "invalid_case_id", "案件IDは英数字と - _ . で64文字以内です。", {"case_id": case_id}
         )
+    if issuer == "genpon":
+        raise InvalidInput("issuer_reserved", "発番元 genpon は原本自身を表すため指定できません。")
     title = _clean_title(title)
     org = get_organization(session, organization_code)
     cls = get_class(session, class_code)
@@ -151,6 +210,7 @@ def register_case(
             changes["document_class"] = [existing.document_class_id, cls.id]
             existing.document_class_id = cls.id or 0
         if changes:
+            _refuse_service(actor)
             existing.updated_at = utcnow()
             session.add(existing)
             audit.record(
@@ -164,19 +224,28 @@ def register_case(
             )
         _add_members(session, actor, existing, members or [])
         return existing, case_root_folder(session, existing), False
+    if issued_id_pattern(session, case_id_format).fullmatch(case_id):
+        raise InvalidInput(
+            "case_id_reserved",
+            "この形式の案件IDは原本が発番します。外部で発番された案件IDを指定してください。",
+            {"case_id": case_id},
+        )
     opened = opened_on or local_date(utcnow(), timezone)
-    case, folder = _insert_case(
-        session,
-        actor,
-        case_id=case_id,
-        title=title,
-        org_id=org.id or 0,
-        class_id=cls.id or 0,
-        fy=fiscal_year_of(opened),
-        opened=opened,
-        issuer=issuer,
-        members=members,
-    )
+    try:
+        case, folder = _insert_case(
+            session,
+            actor,
+            case_id=case_id,
+            title=title,
+            org_id=org.id or 0,
+            class_id=cls.id or 0,
+            fy=fiscal_year_of(opened),
+            opened=opened,
+            issuer=issuer,
+            members=members,
+        )
+    except _CaseIdTaken:  # lost a race with a concurrent registration of the same ID
+        raise Conflict("case_id_taken", "この案件IDは既に使われています。") from None
     return case, folder, True
 
 
@@ -187,6 +256,10 @@ def _clean_title(title: str) -> str:
     if len(title) > 500:
         raise InvalidInput("title_too_long", "件名は500文字以内です。")
     return title
+
+
+class _CaseIdTaken(Exception):
+    """The case ID was inserted concurrently (its savepoint rolled back)."""
 
 
 def _insert_case(
@@ -212,8 +285,14 @@ def _insert_case(
         issuer=issuer,
         created_by=actor.user_id or None,
     )
-    session.add(case)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(case)
+            session.flush()
+    except IntegrityError:
+        if case in session:
+            session.expunge(case)
+        raise _CaseIdTaken(case_id) from None
     folder = create_case_folder(session, actor, case)
     audit.record(
         session,
@@ -252,6 +331,7 @@ def _add_members(session: Session, actor: Actor, case: Case, logins: list[str]) 
 
 
 def add_members(session: Session, actor: Actor, case_id: str, logins: list[str]) -> Case:
+    _refuse_service(actor)
     case = get_case(session, actor, case_id)
     _require_case_write(actor, case)
     _add_members(session, actor, case, logins)
@@ -274,6 +354,7 @@ def close_case(
     closed_at: datetime | None = None,
 ) -> Case:
     """Close a case: fixes the retention dates of all its official documents."""
+    _refuse_service(actor)
     case = get_case(session, actor, case_id)
     _require_case_write(actor, case)
     if case.status == "closed":
@@ -297,6 +378,7 @@ def close_case(
 
 def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) -> Case:
     """Reopen a case: clears the retention dates fixed at closing."""
+    _refuse_service(actor)
     case = get_case(session, actor, case_id)
     _require_case_write(actor, case)
     if case.status != "closed":

@@ -30,7 +30,13 @@ from typing import Any, BinaryIO
 from genpon.core.clock import local_date, utcnow
 from genpon.core.errors import Conflict, GenponError, InvalidInput, NotFound, UnsupportedType
 from genpon.records import audit
-from genpon.records.access import Actor, can_read_folder, require_read, require_write
+from genpon.records.access import (
+    Actor,
+    can_read_folder,
+    require_external_system,
+    require_read,
+    require_write,
+)
 from genpon.records.cases import get_case
 from genpon.records.folders import case_root_folder, folder_path, get_folder
 from genpon.records.lifecycle import case_scheduler
@@ -262,6 +268,7 @@ def _deposit(
 ) -> DepositOutcome:
     folder, case = resolve_target(session, actor, req)
     require_write(actor, folder, case)
+    require_external_system(actor, req.approval.external_system if req.approval else None)
     if staged.size == 0:
         raise InvalidInput("empty_file", "空のファイルは登録できません。")
     filename = clean_filename(req.filename)
@@ -743,6 +750,7 @@ def approve(
             "approval_needs_case",
             "決裁できるのは案件フォルダの文書です。案件フォルダに写しを作ってから決裁してください。",
         )
+    require_external_system(actor, approval.external_system)
     if approval.external_system:
         other = _by_external_ref(session, approval.external_system, approval.external_id or "")
         if other is not None and other.id != doc.id:

@@ -1,13 +1,26 @@
-"""Users and their credentials: API keys (shown once, stored hashed) and web passwords (argon2)."""
+"""Users and their credentials: API keys (shown once, stored hashed) and web passwords (argon2).
+
+Password sign-in is throttled per account and per client (:class:`SignInThrottle`): after
+:attr:`~SignInThrottle.threshold` failures in a row the next attempt must wait, doubling from
+one second up to a 15-minute lockout; attempts during the wait are refused without checking the
+password. Failures and lockouts are in the audit log; a success clears the account's count.
+"""
 
 from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from genpon.core.clock import utcnow
-from genpon.core.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from genpon.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from genpon.records import audit
 from genpon.records.access import Actor, actor_for_user, create_api_key
+from genpon.records.audit.actions import AuditAction
 from genpon.records.master import get_user
 from genpon.records.models import ApiKey, User
 from sqlmodel import Session, col, select
@@ -79,7 +92,110 @@ def set_password(session: Session, actor: Actor, login: str, password: str) -> N
     )
 
 
-def authenticate_password(session: Session, login: str, password: str) -> Actor:
+@dataclass
+class SignInThrottle:
+    """Consecutive sign-in failures per key (``account:<login>``, ``client:<address>``), kept in
+    the server process; a count is forgotten ``window_s`` after its last failure."""
+
+    threshold: int = 5
+    base_s: float = 1.0
+    lockout_s: float = 15 * 60.0
+    window_s: float = 15 * 60.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _count(self, key: str, now: float) -> tuple[int, float]:
+        count, last = self._failures.get(key, (0, 0.0))
+        if count and now - last > max(self.window_s, self.delay(count)):
+            self._failures.pop(key, None)
+            return 0, 0.0
+        return count, last
+
+    def delay(self, count: int) -> float:
+        """Seconds to wait after ``count`` consecutive failures."""
+        if count < self.threshold:
+            return 0.0
+        return min(self.base_s * 2 ** (count - self.threshold), self.lockout_s)
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until any of ``keys`` may try again (0: now)."""
+        now = self.clock()
+        with self._lock:
+            counts = [self._count(k, now) for k in keys]
+        return max([0.0, *(last + self.delay(count) - now for count, last in counts)])
+
+    def failed(self, key: str) -> int:
+        now = self.clock()
+        with self._lock:
+            count, _ = self._count(key, now)
+            self._failures[key] = (count + 1, now)
+            return count + 1
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+def authenticate_password(
+    session: Session,
+    login: str,
+    password: str,
+    *,
+    client: str = "unknown",
+    throttle: SignInThrottle | None = None,
+) -> Actor:
+    """The actor whose password this is. With a ``throttle``: refused with 429
+    ``sign_in_throttled`` while the account or the client must wait, and every failure is
+    recorded in the audit log (in ``session``: the caller commits it even when this raises)."""
+    keys = (f"account:{login}", f"client:{client}")
+    if throttle is not None:
+        wait = throttle.retry_after(*keys)
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise TooManyRequests(
+                "sign_in_throttled",
+                f"サインインの失敗が続いたため、一時的にサインインできません。"
+                f"{seconds}秒後にもう一度お試しください。",
+                {"retry_after": seconds},
+            )
+    try:
+        actor = _check_password(session, login, password)
+    except Unauthorized:
+        if throttle is not None:
+            _record_failure(session, throttle, login, client, keys)
+        raise
+    if throttle is not None:
+        throttle.succeeded(keys[0])
+    return actor
+
+
+def _record_failure(
+    session: Session, throttle: SignInThrottle, login: str, client: str, keys: tuple[str, str]
+) -> None:
+    counts = {"account": throttle.failed(keys[0]), "client": throttle.failed(keys[1])}
+    details = {"login": login, "client": client, "failures": counts}
+    audit.record(
+        session,
+        actor=login or "-",
+        action=AuditAction.SIGN_IN_FAILED,
+        target_type="user",
+        target_id=login or "-",
+        details=details,
+    )
+    locked = [k for k, n in counts.items() if n >= throttle.threshold]
+    if locked:
+        audit.record(
+            session,
+            actor=login or "-",
+            action=AuditAction.SIGN_IN_LOCKED,
+            target_type="user",
+            target_id=login or "-",
+            details={**details, "locked": locked, "retry_after_s": throttle.retry_after(*keys)},
+        )
+
+
+def _check_password(session: Session, login: str, password: str) -> Actor:
     bad = Unauthorized("invalid_credentials", "利用者IDまたはパスワードが正しくありません。")
     user = session.exec(select(User).where(User.login == login)).first()
     if user is None or not user.password_hash or user.kind != "person":

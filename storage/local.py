@@ -79,6 +79,10 @@ class LocalBlobStore(BlobStore):
         check_sha256(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
+    def _blob_mode(self) -> int:
+        """Read-only, for whoever may read the store's root (0444 under 0755, 0400 under 0700)."""
+        return _READ_ONLY & stat.S_IMODE(self.root.stat().st_mode)
+
     def _ensure_dir(self, directory: Path) -> None:
         """Create ``directory`` and missing parents, fsyncing each parent that gained an entry."""
         if directory.is_dir():
@@ -113,7 +117,7 @@ class LocalBlobStore(BlobStore):
             if actual != staged.sha256:
                 raise ChecksumMismatch(staged.sha256, actual)
         self._ensure_dir(dest.parent)
-        os.chmod(tmp, _READ_ONLY)
+        os.chmod(tmp, self._blob_mode())
         try:
             os.link(tmp, dest)
         except FileExistsError:
@@ -142,7 +146,7 @@ class LocalBlobStore(BlobStore):
         if dest.is_file():
             return
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, _READ_ONLY)
+        os.chmod(tmp, self._blob_mode())
         with contextlib.suppress(FileExistsError):
             os.link(tmp, dest)
 

@@ -19,6 +19,7 @@ from genpon.api.cli import retention as cli_retention
 from genpon.api.cli import search as cli_search
 from genpon.api.cli.common import _state, ctx, fail, out, unit
 from genpon.core.errors import GenponError
+from genpon.core.permissions import loose_permissions, restrict_umask
 
 app = typer.Typer(
     name="genpon",
@@ -48,6 +49,7 @@ def _global(
 ) -> None:
     _state["as"] = as_user
     _state["json"] = json_out
+    restrict_umask()  # everything a command creates under the data dir is 0600/0700
 
 
 @app.command()
@@ -75,6 +77,15 @@ def init(
 
     c = ctx()
     result = initialize(c.settings, c.engine, demo=demo)
+    loose = loose_permissions(c.settings.data_dir)
+    for path, mode in loose:
+        typer.echo(f"警告: 他の利用者がアクセスできます: {path} ({mode:04o})", err=True)
+    if loose:
+        typer.echo(
+            f"警告: データディレクトリは所有者だけが読めるようにしてください: "
+            f"chmod -R go-rwx {c.settings.data_dir}",
+            err=True,
+        )
     typer.echo(f"データベース: {c.settings.db_url.split('@')[-1]}")
     typer.echo(f"署名鍵: {result.public_key_id}")
     if result.demo_keys:

@@ -74,6 +74,7 @@ def register_case(
         class_code=body.class_code,
         timezone=ctx.settings.timezone,
         issuer=body.issuer or actor.login,
+        case_id_format=ctx.settings.case_id_format,
         opened_on=body.opened_on,
         members=body.members,
     )

@@ -3,6 +3,7 @@ Japanese error pages and security headers to the FastAPI app (called by ``api.ap
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,9 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from genpon.api.web import session as websession
 from genpon.api.web.deps import LoginRequired
 from genpon.api.web.render import render, safe_next
-from genpon.core.errors import Unauthorized
+from genpon.core.errors import TooManyRequests, Unauthorized
 from genpon.records.access import authenticate_key
-from genpon.records.users import authenticate_password
+from genpon.records.users import SignInThrottle, authenticate_password
 from sqlmodel import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ ERROR_TITLES = {
     413: "ファイルが大きすぎます",
     415: "この種類のファイルは登録できません",
     422: "入力内容を確認してください",
+    429: "しばらくしてからお試しください",
 }
 DEFAULT_MESSAGES = {
     403: "この操作を行う権限がありません。",
@@ -131,9 +133,18 @@ def login_submit(
     websession.check_csrf(request, csrf)
     sess = websession.load(request)
     ctx = request.app.state.ctx
+    client = request.client.host if request.client else "unknown"
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
     try:
         with Session(ctx.engine) as s:
             if api_key.strip():
+                wait = throttle.retry_after(f"client:{client}")  # keys: per client only
+                if wait > 0:
+                    raise TooManyRequests(
+                        "sign_in_throttled",
+                        "サインインの失敗が続いたため、一時的にサインインできません。",
+                        {"retry_after": math.ceil(wait)},
+                    )
                 key = api_key.strip()
                 actor = authenticate_key(s, key)
                 if actor.kind != "person":
@@ -146,13 +157,20 @@ def login_submit(
                     raise Unauthorized(
                         "credentials_required", "利用者IDとパスワードを入力してください。"
                     )
-                actor = authenticate_password(s, login.strip(), password)
+                try:
+                    actor = authenticate_password(
+                        s, login.strip(), password, client=client, throttle=throttle
+                    )
+                finally:
+                    s.commit()  # a failure's audit events stay
                 prefix = None
-    except Unauthorized as exc:
+    except (Unauthorized, TooManyRequests) as exc:
+        if isinstance(exc, Unauthorized) and api_key.strip():
+            throttle.failed(f"client:{client}")
         return render(
             request,
             "login.html",
-            status_code=401,
+            status_code=exc.status_code,
             next=safe_next(next),
             error=exc.message,
             login=login,
@@ -183,6 +201,7 @@ def install(app: FastAPI) -> None:
     from genpon.api.web import pages
 
     app.state.session_actor = websession.api_session_actor
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.render_error = render_error
 
     @app.exception_handler(LoginRequired)

@@ -59,3 +59,5 @@ class AuditAction(StrEnum):
     USER_PASSWORD_SET = "user.password_set"
     KEY_ISSUED = "key.issued"
     KEY_REVOKED = "key.revoked"
+    SIGN_IN_FAILED = "auth.sign_in_failed"
+    SIGN_IN_LOCKED = "auth.sign_in_locked"

@@ -48,7 +48,7 @@ def test_official_deposit_takes_over_originality(client, demo, ctx):
         demo.auth("denshi-kessai"),
         "同じ内容".encode(),
         case_id=case["case_id"],
-        approval={**APPROVAL, "external_system": "denshi", "external_id": "K-1"},
+        approval={**APPROVAL, "external_system": "denshi-kessai", "external_id": "K-1"},
     ).json()
     assert official["is_original"] and official["status"] == "official"
     w = client.get(f"/api/v1/documents/{working['id']}", headers=auth).json()
@@ -82,7 +82,7 @@ def test_idempotent_system_deposit(client, demo, ctx):
         json={"title": "決裁", "organization_code": "SOUMU-ZAISEI", "class_code": "B0102"},
         headers=svc,
     ).json()
-    appr = {**APPROVAL, "external_system": "denshi", "external_id": "D-100"}
+    appr = {**APPROVAL, "external_system": "denshi-kessai", "external_id": "D-100"}
     r1 = deposit(client, svc, b"final", case_id=case["case_id"], approval=appr)
     r2 = deposit(client, svc, b"final", case_id=case["case_id"], approval=appr)
     assert (r1.status_code, r2.status_code) == (201, 200) and r1.json()["id"] == r2.json()["id"]
