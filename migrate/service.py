@@ -15,8 +15,8 @@ continues where it stopped when the same command is run again, with no duplicate
                it (no read, no new blob). Groups go in batches of ``DEPOSIT_BATCH``, one
                transaction each. One batch ahead, the workers sniff each content's type once
                (libmagic, as a deposit does), give the staged copies their store names and
-               compute text signatures from them (:func:`_prep_task`); this process creates the
-               batch's subfolders at once, writes the documents with
+               compute text signatures from them (:func:`.staging._prep_task`); this
+               process creates the batch's subfolders at once, writes the documents with
                :func:`documents.deposit_batch`, syncs the filesystem once (the new names) and
                commits the entries' progress with them. A resumed run (another process) finds
                no staged copy of its own and stages the originals again;
@@ -26,6 +26,11 @@ continues where it stopped when the same command is run again, with no duplicate
 
 A dry run keeps its run state in a throw-away SQLite file and only reads Genpon's database:
 nothing in Genpon, the blob store or the source tree changes. The source tree is only ever read.
+
+Modules: this one runs the phases (:func:`run_import`); :mod:`.scan`, :mod:`.hashing`,
+:mod:`.staging` and :mod:`.ranking` (both for the deposit), :mod:`.deposit`, :mod:`.near` hold
+one phase each with its worker tasks; :mod:`.job` the state they share; :mod:`.runs` the read
+side (API, CLI, report), re-exported here.
 """
 
 from __future__ import annotations

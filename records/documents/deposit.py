@@ -164,11 +164,12 @@ def _deposit(
         if replay is not None:
             return replay
         raise
-    _record_deposit(session, actor, doc, content, folder, case)
+    case_id = case.case_id if case else None
+    _record_deposit(session, actor, doc, content, folder, case_id)
     if req.approval is not None:
-        _record_approval(session, actor, doc, req.approval, case.case_id if case else None)
+        _record_approval(session, actor, doc, req.approval, case_id)
     if superseded is not None:
-        record_correction(session, actor, superseded, doc, case.case_id if case else None)
+        record_correction(session, actor, superseded, doc, case_id)
     if req.idempotency_key:
         session.add(
             IdempotencyKey(
@@ -277,7 +278,7 @@ def _record_deposit(
     doc: Document,
     content: _Content,
     folder: Folder,
-    case: Case | None,
+    case_id: str | None,
 ) -> None:
     """The first version row and the ``document.deposited`` audit event."""
     session.add(
@@ -309,7 +310,7 @@ def _record_deposit(
         action=AuditAction.DOCUMENT_DEPOSITED,
         target_type="document",
         target_id=doc.id or 0,
-        case_id=case.case_id if case else None,
+        case_id=case_id,
         details=details,
     )
 
