@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
-from genpon.migrate.service import iter_groups, paths_by_sha
+from genpon.migrate.runs import iter_groups, paths_by_sha
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session, col, select
 

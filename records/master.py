@@ -17,6 +17,7 @@ from genpon.core.clock import utcnow
 from genpon.core.errors import InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, require_role
+from genpon.records.audit import AuditAction
 from genpon.records.models import (
     ROLES,
     DocumentClass,
@@ -222,46 +223,7 @@ def import_users(session: Session, actor: Actor, data: bytes) -> ImportResult:
     seen: dict[str, int] = {}
     parsed: list[tuple[dict[str, str], list[str], list[int]]] = []
     for n, row in rows:
-        login = row.get("login", "")
-        if (
-            not login
-            or len(login) > 64
-            or not login.replace("-", "").replace("_", "").replace(".", "").isalnum()
-        ):
-            errors.append(_RowError(n, "login", f"login が不正です: {login!r}"))
-        elif login in seen:
-            errors.append(
-                _RowError(n, "login", f"login {login} が{seen[login]}行目と重複しています")
-            )
-        else:
-            seen[login] = n
-        if not row.get("name"):
-            errors.append(_RowError(n, "name", "name が空です"))
-        if row.get("organization_code") not in orgs:
-            errors.append(
-                _RowError(
-                    n,
-                    "organization_code",
-                    f"所属コード {row.get('organization_code')} が存在しません",
-                )
-            )
-        roles = _split(row.get("roles", ""))
-        bad = [r for r in roles if r not in ROLES]
-        kind = row.get("kind") or "person"
-        if kind not in ("person", "service"):
-            errors.append(_RowError(n, "kind", "kind は person か service です"))
-        if bad:
-            errors.append(_RowError(n, "roles", f"不明な役割: {', '.join(bad)}"))
-        if kind == "person" and not roles:
-            errors.append(_RowError(n, "roles", "役割を1つ以上指定してください"))
-        grants: list[int] = []
-        for g in _split(row.get("grants", "")):
-            if g not in orgs:
-                errors.append(_RowError(n, "grants", f"所属コード {g} が存在しません"))
-            else:
-                grants.append(orgs[g].id or 0)
-        if grants and kind != "service":
-            errors.append(_RowError(n, "grants", "grants はサービスアカウントにのみ指定できます"))
+        roles, grants = _check_user_row(n, row, orgs, seen, errors)
         parsed.append((row, roles, grants))
     _fail("users", errors)
     result = ImportResult("users")
@@ -287,25 +249,79 @@ def import_users(session: Session, actor: Actor, data: bytes) -> ImportResult:
             changed = False
         session.add(user)
         session.flush()
-        current = set(
-            session.exec(
-                select(ServiceGrant.organization_id).where(ServiceGrant.user_id == user.id)
-            )
-        )
-        if current != set(grants):
-            for g in current - set(grants):
-                grant = session.get(ServiceGrant, (user.id, g))
-                if grant:
-                    session.delete(grant)
-            for g in set(grants) - current:
-                session.add(ServiceGrant(user_id=user.id or 0, organization_id=g))
-            if not changed:
-                result.updated += 1
-                changed = True
+        if _sync_grants(session, user, grants) and not changed:
+            result.updated += 1
+            changed = True
         if not changed:
             result.unchanged += 1
     _audit_import(session, actor, result)
     return result
+
+
+def _check_user_row(
+    n: int,
+    row: dict[str, str],
+    orgs: dict[str, Organization],
+    seen: dict[str, int],
+    errors: list[_RowError],
+) -> tuple[list[str], list[int]]:
+    """Check one user row (adding to ``errors`` and ``seen``); its roles and granted
+    organization ids."""
+    login = row.get("login", "")
+    if (
+        not login
+        or len(login) > 64
+        or not login.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
+        errors.append(_RowError(n, "login", f"login が不正です: {login!r}"))
+    elif login in seen:
+        errors.append(_RowError(n, "login", f"login {login} が{seen[login]}行目と重複しています"))
+    else:
+        seen[login] = n
+    if not row.get("name"):
+        errors.append(_RowError(n, "name", "name が空です"))
+    if row.get("organization_code") not in orgs:
+        errors.append(
+            _RowError(
+                n,
+                "organization_code",
+                f"所属コード {row.get('organization_code')} が存在しません",
+            )
+        )
+    roles = _split(row.get("roles", ""))
+    bad = [r for r in roles if r not in ROLES]
+    kind = row.get("kind") or "person"
+    if kind not in ("person", "service"):
+        errors.append(_RowError(n, "kind", "kind は person か service です"))
+    if bad:
+        errors.append(_RowError(n, "roles", f"不明な役割: {', '.join(bad)}"))
+    if kind == "person" and not roles:
+        errors.append(_RowError(n, "roles", "役割を1つ以上指定してください"))
+    grants: list[int] = []
+    for g in _split(row.get("grants", "")):
+        if g not in orgs:
+            errors.append(_RowError(n, "grants", f"所属コード {g} が存在しません"))
+        else:
+            grants.append(orgs[g].id or 0)
+    if grants and kind != "service":
+        errors.append(_RowError(n, "grants", "grants はサービスアカウントにのみ指定できます"))
+    return roles, grants
+
+
+def _sync_grants(session: Session, user: User, grants: list[int]) -> bool:
+    """Make ``user``'s service grants exactly ``grants``; True when they changed."""
+    current = set(
+        session.exec(select(ServiceGrant.organization_id).where(ServiceGrant.user_id == user.id))
+    )
+    if current == set(grants):
+        return False
+    for g in current - set(grants):
+        grant = session.get(ServiceGrant, (user.id, g))
+        if grant:
+            session.delete(grant)
+    for g in set(grants) - current:
+        session.add(ServiceGrant(user_id=user.id or 0, organization_id=g))
+    return True
 
 
 def import_document_classes(session: Session, actor: Actor, data: bytes) -> ImportResult:
@@ -394,7 +410,7 @@ def _audit_import(session: Session, actor: Actor, result: ImportResult) -> None:
         audit.record(
             session,
             actor=actor.login,
-            action="master.imported",
+            action=AuditAction.MASTER_IMPORTED,
             target_type="master",
             target_id=result.kind,
             details=result.as_dict(),

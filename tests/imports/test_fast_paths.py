@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from genpon.core.errors import Forbidden, InvalidInput, NotFound
 from genpon.migrate import near_dupes
-from genpon.migrate.service import _hash_task, _prep_task, staged_name
+from genpon.migrate.hashing import _hash_task, staged_name
+from genpon.migrate.staging import _prep_task
 from genpon.records.access import SYSTEM_ACTOR, actor_for_user
 from genpon.records.folders import create_folder, create_folder_paths
 from genpon.records.models import AuditEvent, Folder, User

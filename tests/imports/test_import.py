@@ -269,7 +269,7 @@ def test_unreadable_file_is_reported(tmp_path):
     """chmod 000 is unreadable for a normal user; as root, read from an unprivileged child."""
     import json
 
-    from genpon.migrate.service import _hash_task
+    from genpon.migrate.hashing import _hash_task
 
     d = tmp_path / "u"
     d.mkdir()
