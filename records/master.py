@@ -394,7 +394,7 @@ def _audit_import(session: Session, actor: Actor, result: ImportResult) -> None:
         audit.record(
             session,
             actor=actor.login,
-            action="master.imported",
+            action=audit.AuditAction.MASTER_IMPORTED,
             target_type="master",
             target_id=result.kind,
             details=result.as_dict(),

@@ -45,6 +45,7 @@ from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from genpon.core.settings import Settings
 from genpon.records import audit
 from genpon.records.access import SYSTEM_ACTOR, Actor
+from genpon.records.audit.actions import AuditAction
 from genpon.records.models import (
     Approval,
     Blob,
@@ -203,7 +204,11 @@ def _case_ids(session: Session, docs: Iterable[Document]) -> list[str]:
 
 
 def _case_events(
-    session: Session, actor: Actor, action: str, docs: list[Document], details: dict[str, Any]
+    session: Session,
+    actor: Actor,
+    action: AuditAction,
+    docs: list[Document],
+    details: dict[str, Any],
 ) -> None:
     """One event per case concerned, so the step appears on each case's timeline."""
     by_case: dict[int, list[int]] = {}
@@ -332,7 +337,7 @@ def create_batch(
     audit.record(
         session,
         actor=actor.login,
-        action="retention.batch_created",
+        action=AuditAction.RETENTION_BATCH_CREATED,
         target_type="batch",
         target_id=batch.id or 0,
         details={
@@ -343,7 +348,11 @@ def create_batch(
         },
     )
     _case_events(
-        session, actor, "retention.disposal_requested", docs, {"batch_id": batch.id, "action": act}
+        session,
+        actor,
+        AuditAction.RETENTION_DISPOSAL_REQUESTED,
+        docs,
+        {"batch_id": batch.id, "action": act},
     )
     return batch
 
@@ -383,6 +392,12 @@ def _with_copies(session: Session, docs: list[Document], day: date, action: str)
 
 
 # --- review ---------------------------------------------------------------------------------
+
+# decision -> (the batch's event, each concerned case's event)
+_DECISION_EVENTS: dict[str, tuple[AuditAction, AuditAction]] = {
+    "approved": (AuditAction.RETENTION_BATCH_APPROVED, AuditAction.RETENTION_DISPOSAL_APPROVED),
+    "rejected": (AuditAction.RETENTION_BATCH_REJECTED, AuditAction.RETENTION_DISPOSAL_REJECTED),
+}
 
 
 def decide(
@@ -451,10 +466,11 @@ def decide(
         session.add(batch)
     session.flush()
     docs = _load_docs(session, [i.document_id for i in chosen])
+    batch_event, case_event = _DECISION_EVENTS[decision]
     audit.record(
         session,
         actor=actor.login,
-        action=f"retention.batch_{decision}",
+        action=batch_event,
         target_type="batch",
         target_id=batch_id,
         details={
@@ -468,7 +484,7 @@ def decide(
     _case_events(
         session,
         actor,
-        f"retention.disposal_{decision}",
+        case_event,
         docs,
         {"batch_id": batch_id, "reason": why},
     )
@@ -599,7 +615,7 @@ def _start(
             audit.record(
                 s,
                 actor=actor.login,
-                action="retention.batch_execution_started",
+                action=AuditAction.RETENTION_BATCH_EXECUTION_STARTED,
                 target_type="batch",
                 target_id=batch_id,
                 details={"action": action, "skip_blocked": skip_blocked, "blocked": len(blocked)},
@@ -778,7 +794,7 @@ def _dispose_chunk(
             audit.record(
                 s,
                 actor=actor.login,
-                action="retention.item_skipped",
+                action=AuditAction.RETENTION_ITEM_SKIPPED,
                 target_type="document",
                 target_id=item.document_id,
                 case_id=case.case_id if case else None,
@@ -842,6 +858,13 @@ def _remove_unreferenced(s: Session, docs: list[Document], now: datetime) -> set
     return gone
 
 
+# the document's new state -> its event
+_DISPOSED_EVENT: dict[str, AuditAction] = {
+    "destroyed": AuditAction.DOCUMENT_DESTROYED,
+    "transferred": AuditAction.DOCUMENT_TRANSFERRED,
+}
+
+
 def _dispose_document(
     s: Session,
     actor: Actor,
@@ -881,7 +904,7 @@ def _dispose_document(
     audit.record(
         s,
         actor=actor.login,
-        action=f"document.{action}",
+        action=_DISPOSED_EVENT[action],
         target_type="document",
         target_id=doc.id or 0,
         case_id=case.case_id if case else None,
@@ -1010,7 +1033,7 @@ def _issue_certificate(
     audit.record(
         s,
         actor=actor.login,
-        action="retention.batch_executed",
+        action=AuditAction.RETENTION_BATCH_EXECUTED,
         target_type="batch",
         target_id=batch.id or 0,
         details={
@@ -1180,7 +1203,7 @@ def export_transfer(
         audit.record(
             s,
             actor=actor.login,
-            action="retention.transfer_exported",
+            action=AuditAction.RETENTION_TRANSFER_EXPORTED,
             target_type="batch",
             target_id=batch_id,
             details={"package": dest.name, "items": len(items), "skipped": sorted(skip_ids)},
@@ -1333,7 +1356,7 @@ def acknowledge_transfer(
             audit.record(
                 s,
                 actor=actor.login,
-                action="retention.transfer_acknowledged",
+                action=AuditAction.RETENTION_TRANSFER_ACKNOWLEDGED,
                 target_type="batch",
                 target_id=batch_id,
                 details={

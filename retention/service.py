@@ -29,6 +29,7 @@ from genpon.core.clock import local_date, utcnow
 from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, require_role
+from genpon.records.audit.actions import AuditAction
 from genpon.records.models import Case, Document, DocumentClass, Organization
 from genpon.retention.models import (
     BATCH_OPEN_STATUSES,
@@ -185,7 +186,7 @@ def place_hold(
     audit.record(
         session,
         actor=actor.login,
-        action="retention.hold_placed",
+        action=AuditAction.RETENTION_HOLD_PLACED,
         target_type=target.scope,
         target_id=target.target_id,
         case_id=target.case_id,
@@ -226,7 +227,7 @@ def release_hold(session: Session, actor: Actor, hold_id: int, *, reason: str) -
     audit.record(
         session,
         actor=actor.login,
-        action="retention.hold_released",
+        action=AuditAction.RETENTION_HOLD_RELEASED,
         target_type=target_type,
         target_id=target_id,
         case_id=case_id,
@@ -348,7 +349,7 @@ def extend(
     audit.record(
         session,
         actor=actor.login,
-        action="retention.extended",
+        action=AuditAction.RETENTION_EXTENDED,
         target_type=target.scope,
         target_id=target.target_id,
         case_id=target.case_id,

@@ -59,3 +59,5 @@ class AuditAction(StrEnum):
     USER_PASSWORD_SET = "user.password_set"
     KEY_ISSUED = "key.issued"
     KEY_REVOKED = "key.revoked"
+    # システム署名鍵の交替 (genpon_verify.verify.ROTATION_ACTION, which must stay standard-library)
+    SYSTEM_KEY_ROTATED = "system_key.rotated"

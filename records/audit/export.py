@@ -31,6 +31,7 @@ from genpon.core.errors import InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records import audit
 from genpon.records.access import Actor, require_role
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.checkpoints import ChainBroken, create_checkpoint, statement
 from genpon.records.audit.format import format_time
 from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
@@ -180,7 +181,7 @@ def export_audit(
         audit.record(
             s,
             actor=actor.login,
-            action="audit.exported",
+            action=AuditAction.AUDIT_EXPORTED,
             target_type="audit_log",
             target_id="export",
             details={"directory": out.name},
