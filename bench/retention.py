@@ -40,7 +40,7 @@ from genpon.records.models import (
     Organization,
     User,
 )
-from genpon.retention import batches, service
+from genpon.retention import batches, disposal, disposition_list
 from genpon.storage.registry import make_store
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -278,7 +278,7 @@ def run(settings: Settings, n_docs: int, n_batch: int) -> None:
     for _ in range(3):
         with Session(engine) as s:
             t = time.perf_counter()
-            page = service.due_list(s, suzuki, timezone=TZ, as_of=AS_OF, limit=1000)
+            page = disposition_list.due_list(s, suzuki, timezone=TZ, as_of=AS_OF, limit=1000)
             timings.append(time.perf_counter() - t)
     print(
         f"due list as of {AS_OF}: {page.total:,} due, first page {len(page.items)} items in "
@@ -298,7 +298,7 @@ def run(settings: Settings, n_docs: int, n_batch: int) -> None:
         s.commit()
     t_approve = time.perf_counter() - t
     t = time.perf_counter()
-    report = batches.execute_batch(engine, store, sato, settings, batch_id, as_of=AS_OF)
+    report = disposal.execute_batch(engine, store, sato, settings, batch_id, as_of=AS_OF)
     t_exec = time.perf_counter() - t
     print(
         f"destroy batch of {len(batch_ids):,}: create {t_create:.1f} s, approve {t_approve:.1f} s, "

@@ -216,7 +216,7 @@ def register_case(
             audit.record(
                 session,
                 actor=actor.login,
-                action="case.updated",
+                action=audit.AuditAction.CASE_UPDATED,
                 target_type="case",
                 target_id=existing.case_id,
                 case_id=existing.case_id,
@@ -297,7 +297,7 @@ def _insert_case(
     audit.record(
         session,
         actor=actor.login,
-        action="case.created",
+        action=audit.AuditAction.CASE_CREATED,
         target_type="case",
         target_id=case_id,
         case_id=case_id,
@@ -322,7 +322,7 @@ def _add_members(session: Session, actor: Actor, case: Case, logins: list[str]) 
             audit.record(
                 session,
                 actor=actor.login,
-                action="case.member_added",
+                action=audit.AuditAction.CASE_MEMBER_ADDED,
                 target_type="case",
                 target_id=case.case_id,
                 case_id=case.case_id,
@@ -367,7 +367,7 @@ def close_case(
     audit.record(
         session,
         actor=actor.login,
-        action="case.closed",
+        action=audit.AuditAction.CASE_CLOSED,
         target_type="case",
         target_id=case.case_id,
         case_id=case.case_id,
@@ -391,7 +391,7 @@ def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) 
     audit.record(
         session,
         actor=actor.login,
-        action="case.reopened",
+        action=audit.AuditAction.CASE_REOPENED,
         target_type="case",
         target_id=case.case_id,
         case_id=case.case_id,

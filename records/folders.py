@@ -115,7 +115,7 @@ def create_folder(
 def _created_event(folder: Folder, case: Case | None) -> dict[str, Any]:
     """The ``folder.created`` audit event of a new (flushed) folder."""
     return {
-        "action": "folder.created",
+        "action": audit.AuditAction.FOLDER_CREATED,
         "target_type": "folder",
         "target_id": folder.id or 0,
         "case_id": case.case_id if case else None,

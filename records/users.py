@@ -45,7 +45,7 @@ def issue_key(session: Session, actor: Actor, login: str, label: str = "") -> tu
     audit.record(
         session,
         actor=actor.login,
-        action="key.issued",
+        action=audit.AuditAction.KEY_ISSUED,
         target_type="user",
         target_id=login,
         details={"prefix": key.prefix, "label": label},
@@ -71,7 +71,7 @@ def revoke_key(session: Session, actor: Actor, prefix: str) -> ApiKey:
         audit.record(
             session,
             actor=actor.login,
-            action="key.revoked",
+            action=audit.AuditAction.KEY_REVOKED,
             target_type="user",
             target_id=user.login,
             details={"prefix": prefix},
@@ -88,7 +88,11 @@ def set_password(session: Session, actor: Actor, login: str, password: str) -> N
     user.updated_at = utcnow()
     session.add(user)
     audit.record(
-        session, actor=actor.login, action="user.password_set", target_type="user", target_id=login
+        session,
+        actor=actor.login,
+        action=audit.AuditAction.USER_PASSWORD_SET,
+        target_type="user",
+        target_id=login,
     )
 
 

@@ -95,7 +95,7 @@ def due(
     limit: int = 1000,
 ) -> None:
     """保存期間が満了した文書（廃棄・移管の対象）を案件・分類ごとに表示する。"""
-    from genpon.retention import service
+    from genpon.retention import disposition_list
 
     filters: dict[str, Any] = {
         "as_of": _date(as_of),
@@ -109,14 +109,18 @@ def due(
         if csv_out is not None:
             if csv_out == "-":
                 buf = io.StringIO(newline="")
-                n = service.write_due_csv(service.iter_due(s, actor, timezone=tz, **filters), buf)
+                n = disposition_list.write_due_csv(
+                    disposition_list.iter_due(s, actor, timezone=tz, **filters), buf
+                )
                 sys.stdout.write(buf.getvalue())
                 return
             with open(csv_out, "w", encoding="utf-8", newline="") as fh:
-                n = service.write_due_csv(service.iter_due(s, actor, timezone=tz, **filters), fh)
+                n = disposition_list.write_due_csv(
+                    disposition_list.iter_due(s, actor, timezone=tz, **filters), fh
+                )
             out({"file": csv_out, "rows": n}, f"{n} 件を {csv_out} に出力しました")
             return
-        page = service.due_list(s, actor, timezone=tz, limit=limit, **filters)
+        page = disposition_list.due_list(s, actor, timezone=tz, limit=limit, **filters)
     data = due_out(page)
     lines = [f"基準日 {data['as_of']}: {data['count']} 件"]
     for g in data["groups"]:
@@ -145,10 +149,10 @@ def hold(
     reference: Annotated[str | None, typer.Option("--reference")] = None,
 ) -> None:
     """保留を設定する（廃棄・移管を止める）。"""
-    from genpon.retention import service
+    from genpon.retention import holding
 
     with unit() as (s, actor):
-        h = service.place_hold(
+        h = holding.place_hold(
             s, actor, scope=scope, ref=ref, hold_type=hold_type, reason=reason, reference=reference
         )
         data = hold_out(h)
@@ -158,10 +162,10 @@ def hold(
 @retention_app.command("holds")
 def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表示")] = False) -> None:
     """保留の一覧。"""
-    from genpon.retention import service
+    from genpon.retention import holding
 
     with unit() as (s, actor):
-        rows = [hold_out(h) for h in service.list_holds(s, actor, active=None if all_ else True)]
+        rows = [hold_out(h) for h in holding.list_holds(s, actor, active=None if all_ else True)]
     out(
         rows,
         "\n".join(
@@ -176,10 +180,10 @@ def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表�
 @retention_app.command("release")
 def release(hold_id: int, reason: Annotated[str, typer.Option("--reason")]) -> None:
     """保留を解除する（理由が必要）。"""
-    from genpon.retention import service
+    from genpon.retention import holding
 
     with unit() as (s, actor):
-        data = hold_out(service.release_hold(s, actor, hold_id, reason=reason))
+        data = hold_out(holding.release_hold(s, actor, hold_id, reason=reason))
     out(data, f"保留 {hold_id} を解除しました")
 
 
@@ -191,10 +195,10 @@ def extend(
     reason: Annotated[str, typer.Option("--reason")],
 ) -> None:
     """保存期間を延長する（文書・案件・分類）。"""
-    from genpon.retention import service
+    from genpon.retention import extension
 
     with unit() as (s, actor):
-        ext, changed = service.extend(
+        ext, changed = extension.extend(
             s,
             actor,
             scope=scope,
@@ -323,7 +327,7 @@ def batch_execute(
     ] = False,
 ) -> None:
     """承認済みの廃棄伺いを実行する（廃棄証明書を発行）。移管伺いはパッケージを作成する。"""
-    from genpon.retention import batches
+    from genpon.retention import batches, disposal
 
     c = ctx()
     with unit() as (s, actor):
@@ -334,7 +338,7 @@ def batch_execute(
     actor = _actor()
     update, close = _progress("廃棄")
     try:
-        r = batches.execute_batch(
+        r = disposal.execute_batch(
             c.engine,
             c.store,
             actor,
@@ -354,11 +358,11 @@ def batch_execute(
 
 
 def _transfer(batch_id: int, dest: Path | None, skip_blocked: bool) -> None:
-    from genpon.retention import batches
+    from genpon.retention import transfers
 
     c = ctx()
     actor = _actor()
-    r = batches.export_transfer(
+    r = transfers.export_transfer(
         c.engine, c.store, actor, c.settings, batch_id, dest_dir=dest, skip_blocked=skip_blocked
     )
     out(
@@ -384,13 +388,13 @@ def acknowledge(
     batch_id: int, receipt: Annotated[str | None, typer.Option("--receipt")] = None
 ) -> None:
     """公文書館の受領を記録し、文書を移管済みにする。"""
-    from genpon.retention import batches
+    from genpon.retention import transfers
 
     c = ctx()
     actor = _actor()
     update, close = _progress("移管")
     try:
-        r = batches.acknowledge_transfer(
+        r = transfers.acknowledge_transfer(
             c.engine,
             c.store,
             actor,
@@ -409,10 +413,10 @@ def certificate(
     batch_id: int, output: Annotated[Path | None, typer.Option("-o", "--output")] = None
 ) -> None:
     """廃棄証明書（署名付きJSON）を書き出す。"""
-    from genpon.retention import batches
+    from genpon.retention import certificates
 
     with unit() as (s, actor):
-        name, data = batches.certificate_file(s, actor, batch_id)
+        name, data = certificates.certificate_file(s, actor, batch_id)
     if output is None:
         sys.stdout.write(data.decode("utf-8"))
         return
@@ -463,7 +467,7 @@ def certificate_verify(
 ) -> None:
     """廃棄証明書の署名と内容を検証する（改ざんがあれば終了コード 1）。"""
     from genpon.core.signing import key_id_for, load_public_pem
-    from genpon.retention.batches import verify_certificate_file
+    from genpon.retention.certificates import verify_certificate_file
 
     if not file.is_file():
         fail(f"ファイルがありません: {file}")

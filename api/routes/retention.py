@@ -27,11 +27,22 @@ from genpon.api.contracts.retention import (
 from genpon.api.deps import ActorDep, CtxDep, Id, Int64, Limit, Offset, SessionDep
 from genpon.api.schemas import iso
 from genpon.core.db import session_scope
-from genpon.retention import batches, register, service
-from genpon.retention.batches import BatchSummary, ExecutionReport
+from genpon.retention import (
+    batches,
+    certificates,
+    disposal,
+    disposition_list,
+    extension,
+    holding,
+    register,
+    service,
+    transfers,
+)
+from genpon.retention.batches import BatchSummary
+from genpon.retention.disposal import ExecutionReport
+from genpon.retention.disposition_list import DueItem, DueList
 from genpon.retention.models import DisposalCertificate, RetentionExtension, RetentionHold
 from genpon.retention.rules import Disposition, HoldType
-from genpon.retention.service import DueItem, DueList
 from pydantic import BaseModel, Field
 
 router = APIRouter(prefix="/api/v1/retention", tags=["retention"], responses=errors(401, 403, 422))
@@ -198,15 +209,15 @@ def due(
     }
     if format == "csv":
         buf = io.StringIO(newline="")
-        items = service.iter_due(session, actor, timezone=ctx.settings.timezone, **filters)
-        service.write_due_csv(items, buf)
+        items = disposition_list.iter_due(session, actor, timezone=ctx.settings.timezone, **filters)
+        disposition_list.write_due_csv(items, buf)
         day = (as_of or date.today()).isoformat()
         return Response(
             buf.getvalue().encode("utf-8"),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="due-{day}.csv"'},
         )
-    page = service.due_list(
+    page = disposition_list.due_list(
         session, actor, timezone=ctx.settings.timezone, offset=offset, limit=limit, **filters
     )
     return due_out(page)
@@ -235,13 +246,13 @@ def holds(
     scope: Literal["document", "case", "class"] | None = None,
     ref: str | None = None,
 ) -> dict[str, Any]:
-    rows = service.list_holds(session, actor, active=active, scope=scope, ref=ref)
+    rows = holding.list_holds(session, actor, active=active, scope=scope, ref=ref)
     return {"data": [hold_out(h) for h in rows], "count": len(rows)}
 
 
 @router.post("/holds", status_code=201, response_model=HoldPublic, responses=errors(404))
 def place_hold(body: HoldIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
-    hold = service.place_hold(
+    hold = holding.place_hold(
         session,
         actor,
         scope=body.scope,
@@ -257,7 +268,7 @@ def place_hold(body: HoldIn, session: SessionDep, actor: ActorDep) -> dict[str, 
 def release_hold(
     hold_id: Id, body: ReasonIn, session: SessionDep, actor: ActorDep
 ) -> dict[str, Any]:
-    return hold_out(service.release_hold(session, actor, hold_id, reason=body.reason))
+    return hold_out(holding.release_hold(session, actor, hold_id, reason=body.reason))
 
 
 # --- extensions -----------------------------------------------------------------------------
@@ -274,7 +285,7 @@ class ExtensionIn(BaseModel):
     "/extensions", status_code=201, response_model=ExtensionResultPublic, responses=errors(404)
 )
 def extend(body: ExtensionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
-    ext, changed = service.extend(
+    ext, changed = extension.extend(
         session,
         actor,
         scope=body.scope,
@@ -293,7 +304,7 @@ def extensions(
     scope: Literal["document", "case", "class"] | None = None,
     ref: str | None = None,
 ) -> dict[str, Any]:
-    rows = service.list_extensions(session, actor, scope=scope, ref=ref)
+    rows = extension.list_extensions(session, actor, scope=scope, ref=ref)
     return {"data": [extension_out(e) for e in rows], "count": len(rows)}
 
 
@@ -413,11 +424,11 @@ def execute(batch_id: Id, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dict
     with session_scope(ctx.engine) as s:
         action = batches.get_batch(s, actor, batch_id).batch.action
     if action == "transfer":
-        r = batches.export_transfer(
+        r = transfers.export_transfer(
             ctx.engine, ctx.store, actor, ctx.settings, batch_id, skip_blocked=body.skip_blocked
         )
     else:
-        r = batches.execute_batch(
+        r = disposal.execute_batch(
             ctx.engine, ctx.store, actor, ctx.settings, batch_id, skip_blocked=body.skip_blocked
         )
     return report_out(r)
@@ -429,7 +440,7 @@ def execute(batch_id: Id, body: ExecuteIn, actor: ActorDep, ctx: CtxDep) -> dict
     responses=errors(404, 409),
 )
 def acknowledge(batch_id: Id, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
-    r = batches.acknowledge_transfer(
+    r = transfers.acknowledge_transfer(
         ctx.engine,
         ctx.store,
         actor,
@@ -449,8 +460,8 @@ def acknowledge(batch_id: Id, body: AcknowledgeIn, actor: ActorDep, ctx: CtxDep)
 )
 def certificate(batch_id: Id, session: SessionDep, actor: ActorDep, download: bool = True) -> Any:
     if not download:
-        return certificate_out(batches.get_certificate(session, actor, batch_id))
-    name, data = batches.certificate_file(session, actor, batch_id)
+        return certificate_out(certificates.get_certificate(session, actor, batch_id))
+    name, data = certificates.certificate_file(session, actor, batch_id)
     return Response(
         data,
         media_type="application/json",

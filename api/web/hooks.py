@@ -8,7 +8,7 @@ from typing import Any
 
 from genpon.records.access import Actor
 from genpon.records.models import Blob, Document
-from genpon.retention import service
+from genpon.retention import holding
 from genpon.retention.rules import HoldType
 from sqlmodel import Session
 
@@ -31,7 +31,7 @@ def holds_of(session: Session, actor: Actor, doc: Document) -> list[Any] | None:
     """Active holds on the document (None: the retention domain is not installed)."""
 
     labels = {t.value: t.label for t in HoldType}
-    holds = service.active_holds(session, [doc]).get(doc.id or 0, [])
+    holds = holding.active_holds(session, [doc]).get(doc.id or 0, [])
     return [
         {"label": f"{labels.get(h.hold_type, h.hold_type)}：{h.reason}", "until": None}
         for h in holds

@@ -17,7 +17,17 @@ from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf
 from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor
-from genpon.retention import batches, register, service
+from genpon.retention import (
+    batches,
+    certificates,
+    disposal,
+    disposition_list,
+    extension,
+    holding,
+    register,
+    service,
+    transfers,
+)
 from genpon.retention.rules import HoldType
 from starlette.concurrency import run_in_threadpool
 
@@ -72,7 +82,7 @@ def due_page(request: Request, session: SessionDep, actor: WebActor) -> Response
         "disposition": _opt(qp.get("disposition")),
         "case_id": _opt(qp.get("case_id")),
     }
-    due = service.due_list(session, actor, timezone=tz, as_of=as_of, limit=2000, **filters)
+    due = disposition_list.due_list(session, actor, timezone=tz, as_of=as_of, limit=2000, **filters)
     n = names(session)
     return _officer_page(
         request,
@@ -188,7 +198,7 @@ def _skip_blocked(form: Any) -> dict[str, Any]:
 async def batch_execute(batch_id: int, request: Request, actor: WebActor) -> Response:
     """廃棄: destroy the approved documents and issue the certificate."""
     return await _batch_step(
-        request, actor, batch_id, batches.execute_batch, "executed", _skip_blocked
+        request, actor, batch_id, disposal.execute_batch, "executed", _skip_blocked
     )
 
 
@@ -196,7 +206,7 @@ async def batch_execute(batch_id: int, request: Request, actor: WebActor) -> Res
 async def batch_export(batch_id: int, request: Request, actor: WebActor) -> Response:
     """移管: build the BagIt package of an approved transfer batch."""
     return await _batch_step(
-        request, actor, batch_id, batches.export_transfer, "exported", _skip_blocked
+        request, actor, batch_id, transfers.export_transfer, "exported", _skip_blocked
     )
 
 
@@ -207,7 +217,7 @@ async def batch_acknowledge(batch_id: int, request: Request, actor: WebActor) ->
         request,
         actor,
         batch_id,
-        batches.acknowledge_transfer,
+        transfers.acknowledge_transfer,
         "acknowledged",
         lambda form: {"receipt_reference": _opt(str(form.get("receipt_reference", "")))},
     )
@@ -217,7 +227,7 @@ async def batch_acknowledge(batch_id: int, request: Request, actor: WebActor) ->
 def batch_certificate(
     batch_id: int, request: Request, session: SessionDep, actor: WebActor
 ) -> Response:
-    filename, body = batches.certificate_file(session, actor, batch_id)
+    filename, body = certificates.certificate_file(session, actor, batch_id)
     return Response(
         body,
         media_type="application/json",
@@ -229,14 +239,14 @@ def batch_certificate(
 def holds_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
     show = request.query_params.get("show", "active")
     active = None if show == "all" else True
-    holds = service.list_holds(session, actor, active=active)
-    extensions = service.list_extensions(session, actor)
+    holds = holding.list_holds(session, actor, active=active)
+    extensions = extension.list_extensions(session, actor)
     n = names(session)
     return _officer_page(
         request,
         "officer/holds.html",
         actor,
-        holds=[(h, service.hold_target(session, h)) for h in holds],
+        holds=[(h, holding.hold_target(session, h)) for h in holds],
         extensions=extensions,
         hold_types=[(t.value, t.label) for t in HoldType],
         show=show,
@@ -250,7 +260,7 @@ async def hold_place(request: Request, session: SessionDep, actor: WebActor) -> 
     check_csrf(request, str(form.get("csrf", "")))
     scope, ref = str(form.get("scope", "")), str(form.get("ref", "")).strip()
     await run_in_threadpool(
-        service.place_hold,
+        holding.place_hold,
         session,
         actor,
         scope=scope,
@@ -269,7 +279,7 @@ async def hold_release(
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
     await run_in_threadpool(
-        service.release_hold, session, actor, hold_id, reason=str(form.get("reason", ""))
+        holding.release_hold, session, actor, hold_id, reason=str(form.get("reason", ""))
     )
     return RedirectResponse("/records/holds", 303)
 
@@ -283,7 +293,7 @@ async def extension_add(request: Request, session: SessionDep, actor: WebActor) 
     if not years.isdigit():
         raise InvalidInput("invalid_years", "延長する年数は1〜30の整数です。")
     await run_in_threadpool(
-        service.extend,
+        extension.extend,
         session,
         actor,
         scope=scope,

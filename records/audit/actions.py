@@ -59,5 +59,8 @@ class AuditAction(StrEnum):
     USER_PASSWORD_SET = "user.password_set"
     KEY_ISSUED = "key.issued"
     KEY_REVOKED = "key.revoked"
+    # システム署名鍵の交替 (genpon_verify.verify.ROTATION_ACTION, which must stay standard-library)
+    SYSTEM_KEY_ROTATED = "system_key.rotated"
+    # サインイン sign-in (web)
     SIGN_IN_FAILED = "auth.sign_in_failed"
     SIGN_IN_LOCKED = "auth.sign_in_locked"

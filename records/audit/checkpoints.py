@@ -38,6 +38,7 @@ from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring, verify_json
 from genpon.records.access import Actor, require_role
 from genpon.records.audit import chain as audit
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.format import GENESIS_HASH, event_hash, format_time
 from genpon.records.audit.models import CHECKPOINT_REASONS, Checkpoint
 from genpon.records.models import AuditEvent, AuditHead
@@ -46,7 +47,7 @@ from sqlmodel import Session, col, select
 
 from genpon_verify.canonical import signed_bytes
 from genpon_verify.merkle import Frontier, leaf_hash
-from genpon_verify.verify import CHECKPOINT_FORMAT, ROTATION_ACTION, rotation_statement
+from genpon_verify.verify import CHECKPOINT_FORMAT, rotation_statement
 
 log = logging.getLogger("genpon.audit")
 
@@ -274,7 +275,7 @@ def rotate_key(engine: Engine, keyring: SystemKeyring, actor: Actor) -> Rotation
         ev = audit.record(
             s,
             actor=actor.login,
-            action=ROTATION_ACTION,
+            action=AuditAction.SYSTEM_KEY_ROTATED,
             target_type="system_key",
             target_id=new_id,
             details=details,

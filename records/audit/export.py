@@ -31,6 +31,7 @@ from genpon.core.errors import InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records import audit
 from genpon.records.access import Actor, require_role
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.checkpoints import ChainBroken, create_checkpoint, statement
 from genpon.records.audit.format import format_time
 from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
@@ -175,12 +176,39 @@ def export_audit(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidInput("export_dir_not_empty", f"出力先は空のディレクトリにしてください: {out}")
     out.mkdir(parents=True, exist_ok=True)
+    _record_export(engine, keyring, actor, out)
+    with snapshot_session(engine) as s:
+        size = int(s.exec(select(AuditHead.seq).where(AuditHead.id == 1)).one())
+        with open(out / "events.jsonl", "w", encoding="utf-8") as fh:
+            frontier = _write_events(s, fh, size)
+        with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as fh:
+            n_checkpoints = _write_checkpoints(s, fh, size)
+        with open(out / "documents.jsonl", "w", encoding="utf-8") as fh:
+            n_docs = _write_documents(s, fh)
+        with open(out / "fixity_runs.jsonl", "w", encoding="utf-8") as fh:
+            _write_fixity_runs(s, fh)
+    counts = {"events": size, "checkpoints": n_checkpoints, "documents": n_docs}
+    root_hash = frontier.root().hex()
+    keys = _write_keys_and_manifest(out, keyring, actor, size, root_hash, counts)
+    return ExportResult(
+        directory=out,
+        tree_size=size,
+        root_hash=root_hash,
+        events=size,
+        checkpoints=n_checkpoints,
+        documents=n_docs,
+        keys=keys,
+    )
+
+
+def _record_export(engine: Engine, keyring: SystemKeyring, actor: Actor, out: Path) -> None:
+    """The ``audit.exported`` event and a checkpoint signed with it, each export's own."""
 
     def note(s: Session) -> None:
         audit.record(
             s,
             actor=actor.login,
-            action="audit.exported",
+            action=AuditAction.AUDIT_EXPORTED,
             target_type="audit_log",
             target_id="export",
             details={"directory": out.name},
@@ -195,46 +223,59 @@ def export_audit(
         with session_scope(engine) as s:
             note(s)
 
-    files: dict[str, dict[str, Any]] = {}
-    with snapshot_session(engine) as s:
-        size = int(s.exec(select(AuditHead.seq).where(AuditHead.id == 1)).one())
-        with open(out / "events.jsonl", "w", encoding="utf-8") as fh:
-            frontier = _write_events(s, fh, size)
-        cps = s.exec(
-            select(Checkpoint)
-            .where(col(Checkpoint.tree_size) <= size)
-            .order_by(col(Checkpoint.tree_size), col(Checkpoint.id))
-        ).all()
-        with open(out / "checkpoints.jsonl", "w", encoding="utf-8") as fh:
-            for cp in cps:
-                fh.write(_dumps(statement(cp)) + "\n")
-        n_docs = 0
-        with open(out / "documents.jsonl", "w", encoding="utf-8") as fh:
-            for row in _document_rows(s):
-                fh.write(_dumps(row) + "\n")
-                n_docs += 1
-        with open(out / "fixity_runs.jsonl", "w", encoding="utf-8") as fh:
-            for run in s.exec(select(FixityRun).order_by(col(FixityRun.id))).all():
-                findings = s.exec(select(FixityFinding).where(FixityFinding.run_id == run.id)).all()
-                fh.write(
-                    _dumps(
-                        {
-                            **run.model_dump(),
-                            "findings": [f.model_dump(exclude={"run_id"}) for f in findings],
-                        }
-                    )
-                    + "\n"
-                )
-        counts = {"events": size, "checkpoints": len(cps), "documents": n_docs}
+
+def _write_checkpoints(s: Session, fh: IO[str], size: int) -> int:
+    cps = s.exec(
+        select(Checkpoint)
+        .where(col(Checkpoint.tree_size) <= size)
+        .order_by(col(Checkpoint.tree_size), col(Checkpoint.id))
+    ).all()
+    for cp in cps:
+        fh.write(_dumps(statement(cp)) + "\n")
+    return len(cps)
+
+
+def _write_documents(s: Session, fh: IO[str]) -> int:
+    n_docs = 0
+    for row in _document_rows(s):
+        fh.write(_dumps(row) + "\n")
+        n_docs += 1
+    return n_docs
+
+
+def _write_fixity_runs(s: Session, fh: IO[str]) -> None:
+    for run in s.exec(select(FixityRun).order_by(col(FixityRun.id))).all():
+        findings = s.exec(select(FixityFinding).where(FixityFinding.run_id == run.id)).all()
+        fh.write(
+            _dumps(
+                {
+                    **run.model_dump(),
+                    "findings": [f.model_dump(exclude={"run_id"}) for f in findings],
+                }
+            )
+            + "\n"
+        )
+
+
+def _write_keys_and_manifest(
+    out: Path,
+    keyring: SystemKeyring,
+    actor: Actor,
+    size: int,
+    root_hash: str,
+    counts: dict[str, int],
+) -> list[str]:
+    """Every public key, then the signed manifest (written last, atomically: its presence says
+    the export is complete). Returns the key ids."""
     keys_dir = out / "keys"
     keys_dir.mkdir()
     pems = keyring.public_keys_pem()
     for kid, pem in pems.items():
         (keys_dir / f"{kid}.pub").write_text(pem)
+    files: dict[str, dict[str, Any]] = {}
     for name in ("events.jsonl", "checkpoints.jsonl", "documents.jsonl", "fixity_runs.jsonl"):
         path = out / name
         files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-    root_hash = frontier.root().hex()
     manifest = keyring.sign_json(
         {
             "format": EXPORT_FORMAT,
@@ -250,12 +291,4 @@ def export_audit(
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, out / "manifest.json")
-    return ExportResult(
-        directory=out,
-        tree_size=size,
-        root_hash=root_hash,
-        events=size,
-        checkpoints=len(cps),
-        documents=n_docs,
-        keys=sorted(pems),
-    )
+    return sorted(pems)

@@ -29,6 +29,7 @@ from genpon.core.db import session_scope
 from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, require_role
 from genpon.records.audit import chain as audit
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.models import FIXITY_MODES, FixityFinding, FixityRun
 from genpon.records.folders import folder_path
 from genpon.records.models import Blob, Case, Document, DocumentVersion, Folder
@@ -272,7 +273,7 @@ def _finish(
         audit.record(
             s,
             actor=actor.login,
-            action="fixity.failed",
+            action=AuditAction.FIXITY_FAILED,
             target_type="blob",
             target_id=res.sha256,
             case_id=next((d["case_id"] for d in docs if d["case_id"]), None),
@@ -299,7 +300,7 @@ def _finish(
     audit.record(
         s,
         actor=actor.login,
-        action="fixity.completed",
+        action=AuditAction.FIXITY_COMPLETED,
         target_type="fixity_run",
         target_id=run_id,
         details={

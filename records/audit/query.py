@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.core.signing import SystemKeyring, verify_json
 from genpon.records.access import Actor, require_role
+from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.checkpoints import event_dict, statement
 from genpon.records.audit.format import event_hash, format_time
 from genpon.records.audit.merkle import leaf_hashes, log_size
@@ -290,7 +291,11 @@ def document_proof(session: Session, actor: Actor, document_id: int) -> Inclusio
             AuditEvent.target_type == "document",
             AuditEvent.target_id == str(document_id),
             col(AuditEvent.action).in_(
-                ["document.deposited", "document.copied", "document.imported"]
+                [
+                    AuditAction.DOCUMENT_DEPOSITED,
+                    AuditAction.DOCUMENT_COPIED,
+                    AuditAction.DOCUMENT_IMPORTED,
+                ]
             ),
         )
         .order_by(col(AuditEvent.seq))

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from genpon.core.errors import Conflict, Forbidden, InvalidInput
 from genpon.records.models import AuditEvent, Blob, Document, IndexOutbox
-from genpon.retention import batches, service
+from genpon.retention import batches, certificates, disposal, disposition_list, holding
 from genpon.retention.certificate import verify_certificate
 from genpon.retention.models import DisposalCertificate, Tombstone
 from sqlmodel import Session, col, select
@@ -23,7 +23,9 @@ def _due_ids(ctx, as_of=AS_OF, **kw) -> list[int]:
     with Session(ctx.engine, expire_on_commit=False) as s:
         return [
             i.document_id
-            for i in service.iter_due(s, actor(ctx, "suzuki"), timezone=TZ, as_of=as_of, **kw)
+            for i in disposition_list.iter_due(
+                s, actor(ctx, "suzuki"), timezone=TZ, as_of=as_of, **kw
+            )
         ]
 
 
@@ -51,7 +53,7 @@ def test_destroy_end_to_end_with_certificate(ctx, demo):
     assert _due_ids(ctx, as_of=date(2026, 3, 31)) == []
     assert _due_ids(ctx) == ids
     with Session(ctx.engine, expire_on_commit=False) as s:
-        page = service.due_list(s, actor(ctx, "yamada"), timezone=TZ, as_of=AS_OF)
+        page = disposition_list.due_list(s, actor(ctx, "yamada"), timezone=TZ, as_of=AS_OF)
         assert page.total == 2 and len(page.groups) == 1
         assert page.groups[0].case_id == case_id and page.groups[0].disposition == "destroy"
 
@@ -60,7 +62,7 @@ def test_destroy_end_to_end_with_certificate(ctx, demo):
         _decide(ctx, batch_id, login="suzuki", approve=True)
     assert e.value.code == "four_eyes_required"
     with pytest.raises(Conflict) as e:
-        batches.execute_batch(
+        disposal.execute_batch(
             ctx.engine, ctx.store, actor(ctx, "suzuki"), ctx.settings, batch_id, as_of=AS_OF
         )
     assert e.value.code == "batch_not_approved"
@@ -68,7 +70,7 @@ def test_destroy_end_to_end_with_certificate(ctx, demo):
     assert summary.batch.status == "approved"
 
     shas = [doc(ctx, i).sha256 for i in ids]
-    report = batches.execute_batch(
+    report = disposal.execute_batch(
         ctx.engine, ctx.store, actor(ctx, "suzuki"), ctx.settings, batch_id, as_of=AS_OF
     )
     assert report.status == "executed" and report.done == 2 and report.certificate_id
@@ -105,7 +107,7 @@ def test_destroy_end_to_end_with_certificate(ctx, demo):
         assert action in timeline
     # the certificate lists every destroyed item with its hash and verifies
     with Session(ctx.engine, expire_on_commit=False) as s:
-        _name, data = batches.certificate_file(s, actor(ctx, "yamada"), batch_id)
+        _name, data = certificates.certificate_file(s, actor(ctx, "yamada"), batch_id)
     cert = json.loads(data)
     assert sorted((i["document_id"], i["sha256"]) for i in cert["items"]) == sorted(
         zip(ids, shas, strict=True)
@@ -116,7 +118,7 @@ def test_destroy_end_to_end_with_certificate(ctx, demo):
         assert fh.read() == data
     # executing again: already disposed, nothing changes
     with pytest.raises(Conflict) as e:
-        batches.execute_batch(
+        disposal.execute_batch(
             ctx.engine, ctx.store, actor(ctx, "sato"), ctx.settings, batch_id, as_of=AS_OF
         )
     assert e.value.code == "batch_already_executed"
@@ -133,12 +135,12 @@ def test_holds_at_each_level_block_and_release(ctx, demo):
     officer = actor(ctx, "suzuki")
     for scope, ref in (("document", ids[0]), ("case", case_id), ("class", "B01")):
         with Session(ctx.engine, expire_on_commit=False) as s:
-            hold = service.place_hold(
+            hold = holding.place_hold(
                 s, officer, scope=scope, ref=ref, hold_type="litigation", reason="訴訟提起"
             )
             s.commit()
         with Session(ctx.engine, expire_on_commit=False) as s:
-            items = list(service.iter_due(s, officer, timezone=TZ, as_of=AS_OF))
+            items = list(disposition_list.iter_due(s, officer, timezone=TZ, as_of=AS_OF))
         held = {i.document_id for i in items if i.held}
         assert held == ({ids[0]} if scope == "document" else set(ids))
         with pytest.raises(Conflict) as e:
@@ -146,17 +148,17 @@ def test_holds_at_each_level_block_and_release(ctx, demo):
         assert e.value.code == "items_not_disposable"
         assert e.value.details["items"][0]["reason"] == "held:litigation"
         with Session(ctx.engine, expire_on_commit=False) as s, pytest.raises(InvalidInput):
-            service.release_hold(s, officer, hold.id, reason=" ")
+            holding.release_hold(s, officer, hold.id, reason=" ")
         with Session(ctx.engine, expire_on_commit=False) as s:
-            service.release_hold(s, officer, hold.id, reason="和解成立")
+            holding.release_hold(s, officer, hold.id, reason="和解成立")
             s.commit()
     # staff may not place holds
     with Session(ctx.engine, expire_on_commit=False) as s, pytest.raises(Forbidden):
-        service.place_hold(
+        holding.place_hold(
             s, actor(ctx, "tanaka"), scope="case", ref=case_id, hold_type="audit", reason="x"
         )
     with Session(ctx.engine, expire_on_commit=False) as s, pytest.raises(InvalidInput):
-        service.place_hold(s, officer, scope="case", ref=case_id, hold_type="whim", reason="x")
+        holding.place_hold(s, officer, scope="case", ref=case_id, hold_type="whim", reason="x")
     with Session(ctx.engine, expire_on_commit=False) as s:
         actions = [
             e.action for e in s.exec(select(AuditEvent).where(AuditEvent.case_id == case_id))
@@ -172,7 +174,7 @@ def test_execution_rechecks_holds_and_skip_blocked(ctx, demo):
     batch_id = _create(ctx, action="destroy")
     _decide(ctx, batch_id, approve=True)
     with Session(ctx.engine, expire_on_commit=False) as s:
-        service.place_hold(
+        holding.place_hold(
             s,
             actor(ctx, "sato"),
             scope="document",
@@ -182,12 +184,12 @@ def test_execution_rechecks_holds_and_skip_blocked(ctx, demo):
         )
         s.commit()
     with pytest.raises(Conflict) as e:
-        batches.execute_batch(
+        disposal.execute_batch(
             ctx.engine, ctx.store, actor(ctx, "suzuki"), ctx.settings, batch_id, as_of=AS_OF
         )
     assert e.value.code == "items_blocked"
     assert all(doc(ctx, i).state == "live" for i in ids)  # nothing changed
-    report = batches.execute_batch(
+    report = disposal.execute_batch(
         ctx.engine,
         ctx.store,
         actor(ctx, "suzuki"),
@@ -216,7 +218,7 @@ def test_partial_review_and_rejection(ctx, demo):
     assert s2.batch.status == "approved" and s2.counts["approved"] == 2
     with pytest.raises(Conflict):
         _decide(ctx, batch_id, approve=True)
-    report = batches.execute_batch(
+    report = disposal.execute_batch(
         ctx.engine, ctx.store, actor(ctx, "sato"), ctx.settings, batch_id, as_of=AS_OF
     )
     assert report.done == 2 and doc(ctx, ids[0]).state == "live"
@@ -225,7 +227,7 @@ def test_partial_review_and_rejection(ctx, demo):
     s3 = _decide(ctx, b2, approve=False, reason="保存継続")
     assert s3.batch.status == "rejected"
     with pytest.raises(Conflict) as e:
-        batches.execute_batch(
+        disposal.execute_batch(
             ctx.engine, ctx.store, actor(ctx, "sato"), ctx.settings, b2, as_of=AS_OF
         )
     assert e.value.code == "batch_rejected"

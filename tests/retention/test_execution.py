@@ -10,7 +10,7 @@ from genpon.core.errors import Conflict
 from genpon.records import documents
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.models import AuditEvent, Document
-from genpon.retention import batches, service
+from genpon.retention import batches, disposal, disposition_list, extension, holding
 from genpon.retention.models import DisposalCertificate, Tombstone
 from sqlmodel import Session, func, select
 
@@ -33,7 +33,7 @@ def _approved_batch(ctx, ids=None) -> int:
 
 
 def _execute(ctx, batch_id, **kw):
-    return batches.execute_batch(
+    return disposal.execute_batch(
         ctx.engine, ctx.store, actor(ctx, "suzuki"), ctx.settings, batch_id, as_of=AS_OF, **kw
     )
 
@@ -81,7 +81,7 @@ def test_crash_mid_execution_resumes_without_losing_a_certificate_entry(ctx, dem
     _c, ids = make_case(ctx, docs=5)
     _o, others = make_case(ctx, docs=1)  # due but not in the batch
     batch_id = _approved_batch(ctx, ids)
-    real = batches._dispose_document
+    real = disposal._dispose_document
     calls = {"n": 0}
 
     def dying(*a, **k):
@@ -90,10 +90,10 @@ def test_crash_mid_execution_resumes_without_losing_a_certificate_entry(ctx, dem
             raise RuntimeError("simulated crash")
         return real(*a, **k)
 
-    monkeypatch.setattr(batches, "_dispose_document", dying)
+    monkeypatch.setattr(disposal, "_dispose_document", dying)
     with pytest.raises(RuntimeError):
         _execute(ctx, batch_id, chunk=2)
-    monkeypatch.setattr(batches, "_dispose_document", real)
+    monkeypatch.setattr(disposal, "_dispose_document", real)
     states = [doc(ctx, i).state for i in ids]
     assert states == ["destroyed", "destroyed", "live", "live", "live"]  # chunk 2 rolled back
     with Session(ctx.engine) as s:
@@ -105,13 +105,13 @@ def test_crash_mid_execution_resumes_without_losing_a_certificate_entry(ctx, dem
         )
 
     # a crash after a chunk committed but before its content was removed from the store
-    real_purge = batches.purge_content
+    real_purge = disposal.purge_content
     monkeypatch.setattr(
-        batches, "purge_content", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x"))
+        disposal, "purge_content", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x"))
     )
     with pytest.raises(RuntimeError):
         _execute(ctx, batch_id, chunk=2)
-    monkeypatch.setattr(batches, "purge_content", real_purge)
+    monkeypatch.setattr(disposal, "purge_content", real_purge)
     leftover = [doc(ctx, i) for i in ids if doc(ctx, i).state == "destroyed"]
     assert any(ctx.store.exists(d.sha256) for d in leftover)
 
@@ -222,30 +222,32 @@ def test_extensions_are_cumulative_and_recompute_dates(ctx, demo):
     case_id, (d1, d2) = make_case(ctx)
     officer = actor(ctx, "suzuki")
     with Session(ctx.engine) as s:
-        _e, changed = service.extend(
+        _e, changed = extension.extend(
             s, officer, scope="case", ref=case_id, years=3, reason="監査対応", timezone=TZ
         )
         s.commit()
     assert changed == 2
     assert doc(ctx, d1).retention_end == date(2029, 3, 31)
     with Session(ctx.engine) as s:
-        service.extend(
+        extension.extend(
             s, officer, scope="document", ref=d1, years=2, reason="訴訟の可能性", timezone=TZ
         )
-        service.extend(
+        extension.extend(
             s, officer, scope="class", ref="B01", years=1, reason="制度改正", timezone=TZ
         )
         s.commit()
     assert doc(ctx, d1).retention_end == date(2032, 3, 31)  # 5 + 3 + 2 + 1
     assert doc(ctx, d2).retention_end == date(2030, 3, 31)  # 5 + 3 + 1
     with Session(ctx.engine) as s:
-        assert [i.document_id for i in service.iter_due(s, officer, timezone=TZ, as_of=AS_OF)] == []
+        assert [
+            i.document_id for i in disposition_list.iter_due(s, officer, timezone=TZ, as_of=AS_OF)
+        ] == []
         actions = [
             e.action for e in s.exec(select(AuditEvent).where(AuditEvent.case_id == case_id))
         ]
     assert actions.count("retention.extended") == 2  # case and document scopes are on the timeline
     with Session(ctx.engine) as s, pytest.raises(Exception) as e:
-        service.extend(s, officer, scope="case", ref=case_id, years=0, reason="x", timezone=TZ)
+        extension.extend(s, officer, scope="case", ref=case_id, years=0, reason="x", timezone=TZ)
     assert e.value.code == "invalid_years"
 
 
@@ -262,7 +264,7 @@ def test_reexecution_after_a_new_hold_on_the_copy_keeps_shared_content(ctx, demo
         folder = case_root_folder(s, get_case(s, SYSTEM_ACTOR, b_case))
         copy_id = documents.copy_to_folder(s, SYSTEM_ACTOR, orig, folder.id).id
         close_case(s, SYSTEM_ACTOR, b_case, timezone=TZ, closed_at=datetime(2020, 8, 1, tzinfo=UTC))
-        service.place_hold(s, sato, scope="document", ref=copy_id, hold_type="audit", reason="監査")
+        holding.place_hold(s, sato, scope="document", ref=copy_id, hold_type="audit", reason="監査")
         s.commit()
     with Session(ctx.engine, expire_on_commit=False) as s:
         b = batches.create_batch(

@@ -10,7 +10,7 @@ from pathlib import Path
 import bagit
 import pytest
 from genpon.core.errors import Conflict
-from genpon.retention import batches, service
+from genpon.retention import batches, disposal, holding, transfers
 from genpon.retention.models import Tombstone
 from sqlmodel import Session, select
 
@@ -46,16 +46,16 @@ def test_transfer_package_and_acknowledgment(ctx, demo, tmp_path):
         )
     batch_id = _transfer_batch(ctx)
     with pytest.raises(Conflict) as e:
-        batches.execute_batch(
+        disposal.execute_batch(
             ctx.engine, ctx.store, actor(ctx, "sato"), ctx.settings, batch_id, as_of=AS_OF
         )
     assert e.value.code == "wrong_batch_action"
     with pytest.raises(Conflict) as e:
-        batches.acknowledge_transfer(
+        transfers.acknowledge_transfer(
             ctx.engine, ctx.store, actor(ctx, "sato"), ctx.settings, batch_id, as_of=AS_OF
         )
     assert e.value.code == "batch_not_exported"
-    report = batches.export_transfer(
+    report = transfers.export_transfer(
         ctx.engine,
         ctx.store,
         actor(ctx, "sato"),
@@ -81,7 +81,7 @@ def test_transfer_package_and_acknowledgment(ctx, demo, tmp_path):
     assert register[0][0] == "作成・取得年度" and any(case_id in c for c in register[1])
     assert all(doc(ctx, i).state == "live" for i in ids)  # until the archives acknowledge
     with pytest.raises(Conflict) as e:
-        batches.export_transfer(
+        transfers.export_transfer(
             ctx.engine,
             ctx.store,
             actor(ctx, "sato"),
@@ -94,7 +94,7 @@ def test_transfer_package_and_acknowledgment(ctx, demo, tmp_path):
 
     # a hold placed after the export still wins at acknowledgment
     with Session(ctx.engine) as s:
-        service.place_hold(
+        holding.place_hold(
             s,
             actor(ctx, "suzuki"),
             scope="document",
@@ -103,7 +103,7 @@ def test_transfer_package_and_acknowledgment(ctx, demo, tmp_path):
             reason="審査請求",
         )
         s.commit()
-    ack = batches.acknowledge_transfer(
+    ack = transfers.acknowledge_transfer(
         ctx.engine,
         ctx.store,
         actor(ctx, "sato"),
