@@ -44,7 +44,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from genpon.api.context import AppContext
+    from genpon.core.context import AppContext
 
 log = logging.getLogger("genpon.search")
 

@@ -11,8 +11,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
-from genpon.api.context import AppContext
 from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.core.context import AppContext
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.audit import query as q

@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from genpon.api.context import AppContext
+    from genpon.core.context import AppContext
     from genpon.search.backends.base import SearchBackend
 
 _cache: dict[tuple[str, str, str], SearchBackend] = {}
