@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI
 from genpon.api import errors
-from genpon.api.context import AppContext
+from genpon.api.context import build_context
 from genpon.api.routes import (
     audit,
     cases,
@@ -21,6 +21,7 @@ from genpon.api.routes import (
 )
 from genpon.api.security import SecurityHeadersMiddleware
 from genpon.api.web import routes as web
+from genpon.core.context import AppContext
 from genpon.core.settings import Settings, get_settings
 
 log = logging.getLogger("genpon")
@@ -28,7 +29,7 @@ log = logging.getLogger("genpon")
 
 def create_app(settings: Settings | None = None, ctx: AppContext | None = None) -> FastAPI:
     settings = settings or get_settings()
-    ctx = ctx or AppContext.build(settings)
+    ctx = ctx or build_context(settings)
     app = FastAPI(
         title="Genpon 原本",
         version="0.1.0",

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.core.errors import Unauthorized
 from genpon.records.access import Actor, authenticate_key
 from pydantic import Field

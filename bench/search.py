@@ -347,7 +347,7 @@ def run_bare_whoosh(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -
 def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> Result:
     """The project's PostgreSQL backend (settings search_backend="postgres") on a throwaway
     server (tests.servers.PostgresServer); each batch commits in its own transaction."""
-    from genpon.api.context import AppContext
+    from genpon.api.context import build_context
     from genpon.core.db import migrate
     from genpon.core.settings import Settings
     from genpon.search.backends import make_backend
@@ -361,7 +361,7 @@ def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> R
             data_dir=work / "pg-data", database_url=pg.url, search_backend="postgres"
         )
         migrate(settings.db_url)
-        ctx = AppContext.build(settings)
+        ctx = build_context(settings)
         backend = make_backend(ctx)
         session = Session(ctx.engine)
 

@@ -6,40 +6,37 @@ Layout under ``settings.key_dir`` (directory mode 0700)::
     <key_id>.key       PKCS#8 PEM private key, mode 0600
     <key_id>.pub       SubjectPublicKeyInfo PEM public key (exportable, kept after rotation)
 
-The key id is the first 16 hex digits of the SHA-256 of the raw public key, so anybody holding a
-public key can compute its id. Signatures are over the canonical JSON of an object without its
-``signature`` field: ``json.dumps(obj, sort_keys=True, separators=(",", ":"),
-ensure_ascii=False)`` in UTF-8 — reproducible with the standard library alone, which is what
-the offline verifier uses. Rotation keeps every old public key so old signatures still verify;
+The key id (the first 16 hex digits of the SHA-256 of the raw public key), the canonical JSON a
+signature covers (the object without its ``signature`` field) and the signature check are
+:mod:`genpon_verify.keys` and :mod:`genpon_verify.canonical`: one copy of each rule, shared with
+the offline verifier. Rotation keeps every old public key so old signatures still verify;
 recording the rotation in the audit log is the caller's job (it happens in a transaction).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-SIGNATURE_ALG = "Ed25519"
+from genpon_verify.canonical import signed_bytes
+from genpon_verify.keys import SIGNATURE_ALG, check_signature
+from genpon_verify.keys import key_id_of as key_id_for
+from genpon_verify.keys import load_public_key as load_public_pem
 
-
-def canonical_json(obj: Mapping[str, Any]) -> bytes:
-    """Canonical UTF-8 JSON of ``obj`` without its ``signature`` field."""
-    body = {k: v for k, v in obj.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def key_id_for(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
+__all__ = [
+    "SIGNATURE_ALG",
+    "SystemKeyring",
+    "key_id_for",
+    "load_public_pem",
+    "public_pem",
+    "verify_json",
+]
 
 
 def public_pem(public_key: Ed25519PublicKey) -> str:
@@ -48,26 +45,9 @@ def public_pem(public_key: Ed25519PublicKey) -> str:
     ).decode("ascii")
 
 
-def load_public_pem(data: str | bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(data.encode() if isinstance(data, str) else data)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
-
-
 def verify_json(obj: Mapping[str, Any], public_keys: Mapping[str, Ed25519PublicKey]) -> bool:
     """True when ``obj["signature"]`` is a valid Ed25519 signature by one of ``public_keys``."""
-    sig = obj.get("signature")
-    if not isinstance(sig, Mapping) or sig.get("alg") != SIGNATURE_ALG:
-        return False
-    key = public_keys.get(str(sig.get("key_id")))
-    if key is None:
-        return False
-    try:
-        key.verify(base64.b64decode(str(sig.get("value")), validate=True), canonical_json(obj))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return check_signature(obj, public_keys) is None
 
 
 class SystemKeyring:
@@ -156,6 +136,6 @@ class SystemKeyring:
         signed["signature"] = {
             "alg": SIGNATURE_ALG,
             "key_id": self.key_id,
-            "value": self.sign_bytes(canonical_json(obj)),
+            "value": self.sign_bytes(signed_bytes(obj)),
         }
         return signed

@@ -2,11 +2,13 @@
 
 Depends only on the Python standard library and ``cryptography``. Modules:
 
-* :mod:`genpon_verify.canonical` — canonical event form and hash (a vendored copy of
-  ``records/audit_format.py``; a test keeps the two identical in behaviour);
+* :mod:`genpon_verify.canonical` — canonical JSON of events and signed objects (the one copy:
+  the server imports it);
+* :mod:`genpon_verify.keys` — key ids and Ed25519 signature checks (the server's too);
 * :mod:`genpon_verify.merkle` — RFC 6962 / RFC 9162 Merkle tree hashes, inclusion and
   consistency proofs (the server uses this very module through ``records.merkle``);
-* :mod:`genpon_verify.verify` — checks an export directory and names the first failure.
+* :mod:`genpon_verify.verify` — checks an export directory and names the first failure;
+* :mod:`genpon_verify.proofs` — checks a standalone inclusion or consistency proof.
 """
 
 from genpon_verify.verify import Failure, Report, verify_export

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from genpon_verify.verify import Report, load_keys, verify_export, verify_proof
+from genpon_verify.proofs import verify_proof
+from genpon_verify.verify import Report, load_keys, verify_export
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,9 @@ is the headline):
 6. every document's hash is the one its last content event recorded, and destroyed or
    transferred documents have a disposal or transfer event;
 7. with ``--blobs PATH``: every live document's content re-hashed from a copy of the store.
+
+Key ids and signature checks are in :mod:`genpon_verify.keys`, standalone proofs in
+:mod:`genpon_verify.proofs` (both names are re-exported here).
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from genpon_verify.canonical import GENESIS_HASH, canonical_bytes, signed_bytes
+from genpon_verify.keys import check_signature, key_id_of, load_public_key, rotation_statement
 from genpon_verify.merkle import EMPTY_ROOT, Frontier, leaf_hash, node_hash
+from genpon_verify.proofs import verify_proof
 
 EXPORT_FORMAT = "genpon-audit-export/1"
 CHECKPOINT_FORMAT = "genpon-checkpoint/1"
@@ -105,44 +109,7 @@ class Report:
         }
 
 
-# --- keys and signatures ---------------------------------------------------------------------
-
-
-def key_id_of(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
-    return key
-
-
-def check_signature(obj: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> str | None:
-    """None when ``obj`` carries a valid Ed25519 signature by one of ``keys``, else the reason."""
-    sig = obj.get("signature")
-    if not isinstance(sig, dict) or sig.get("alg") != "Ed25519":
-        return "署名がありません"
-    key = keys.get(str(sig.get("key_id")))
-    if key is None:
-        return f"署名鍵 {sig.get('key_id')} の公開鍵がありません"
-    try:
-        key.verify(base64.b64decode(str(sig.get("value")), validate=True), signed_bytes(obj))
-    except (InvalidSignature, ValueError):
-        return f"署名が正しくありません（鍵 {sig.get('key_id')}）"
-    return None
-
-
-def rotation_statement(details: dict[str, Any]) -> dict[str, Any]:
-    """What the old key signs when it hands over to the new one (``endorsement``)."""
-    return {
-        "format": "genpon-key-rotation/1",
-        "old_key_id": details.get("old_key_id"),
-        "new_key_id": details.get("new_key_id"),
-        "new_public_key": details.get("new_public_key"),
-    }
+# --- keys ----------------------------------------------------------------------------------
 
 
 def load_keys(key_dir: Path, report: Report) -> dict[str, Ed25519PublicKey]:
@@ -584,68 +551,6 @@ def _check_blobs(root: Path, docs: list[dict[str, Any]], report: Report) -> None
         if file_sha256(path) != sha:
             report.fail("blob", sha, f"保管データの内容がハッシュと一致しません（{where}）")
         report.blobs_checked += 1
-
-
-# --- standalone proofs (from the API) --------------------------------------------------------
-
-
-def verify_proof(proof: dict[str, Any], keys: dict[str, Ed25519PublicKey]) -> list[str]:
-    """Check an inclusion or consistency proof as returned by ``/api/v1/audit/proofs/…``.
-
-    Returns the list of problems (empty when the proof holds). Checkpoint signatures are
-    checked against ``keys`` when the proof carries its checkpoints.
-    """
-    from genpon_verify.merkle import verify_consistency, verify_inclusion
-
-    problems: list[str] = []
-    try:
-        path = [bytes.fromhex(h) for h in proof.get("path", [])]
-        if proof.get("type") == "inclusion":
-            event = proof.get("event")
-            ev_hash = str(proof["event_hash"])
-            if isinstance(event, dict) and (
-                hashlib.sha256(canonical_bytes(event)).hexdigest() != ev_hash
-            ):
-                problems.append("イベントの内容がハッシュと一致しません")
-            ok = verify_inclusion(
-                leaf_hash(ev_hash),
-                int(proof["leaf_index"]),
-                int(proof["tree_size"]),
-                path,
-                bytes.fromhex(str(proof["root_hash"])),
-            )
-            if not ok:
-                problems.append("包含証明が成り立ちません")
-            cps = [proof.get("checkpoint")]
-            sizes = [(proof.get("tree_size"), proof.get("root_hash"))]
-        elif proof.get("type") == "consistency":
-            ok = verify_consistency(
-                int(proof["first"]),
-                int(proof["second"]),
-                bytes.fromhex(str(proof["first_root"])),
-                bytes.fromhex(str(proof["second_root"])),
-                path,
-            )
-            if not ok:
-                problems.append("一貫性証明が成り立ちません（ログは追記だけではありません）")
-            cps = [proof.get("first_checkpoint"), proof.get("second_checkpoint")]
-            sizes = [
-                (proof.get("first"), proof.get("first_root")),
-                (proof.get("second"), proof.get("second_root")),
-            ]
-        else:
-            return [f"証明の種類が分かりません: {proof.get('type')}"]
-    except (KeyError, ValueError, TypeError) as exc:
-        return [f"証明の形式が違います: {exc}"]
-    for cp, (size, root_hex) in zip(cps, sizes, strict=True):
-        if not isinstance(cp, dict):
-            continue
-        reason = check_signature(cp, keys)
-        if reason:
-            problems.append(f"チェックポイントの{reason}")
-        if cp.get("tree_size") != size or cp.get("root_hash") != root_hex:
-            problems.append("証明がチェックポイントの内容と一致しません")
-    return problems
 
 
 __all__ = [

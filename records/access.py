@@ -73,20 +73,6 @@ class Actor:
         return tokens
 
 
-def folder_acl_tokens(folder: Folder, case: Case | None) -> list[str]:
-    """Tokens under which a document in ``folder`` is readable (see :meth:`Actor.acl_tokens`)."""
-    if folder.kind == "team":
-        return [f"team:{folder.organization_id}"]
-    if folder.kind == "shared":
-        return [f"shared:{folder.organization_id}"]
-    tokens = [f"caseorg:{folder.organization_id}"]
-    if case is not None:
-        tokens.append(f"case:{case.id}")
-        if case.organization_id != folder.organization_id:
-            tokens.append(f"caseorg:{case.organization_id}")
-    return tokens
-
-
 SYSTEM_ACTOR = Actor(
     user_id=0, login="system", kind="system", roles=frozenset({"admin"}), organization_id=0
 )
@@ -250,6 +236,20 @@ def can_read_folder(actor: Actor, folder: Folder, case: Case | None) -> bool:
     if folder.kind == "case" and case is not None:
         return case.id in actor.member_cases or case.organization_id == actor.organization_id
     return False
+
+
+def folder_acl_tokens(folder: Folder, case: Case | None) -> list[str]:
+    """The search tokens under which a document in ``folder`` is readable: the one builder,
+    used by the indexer for every backend. An actor sees the document iff its
+    :meth:`Actor.acl_tokens` share a token with these (or are ``None``), which is exactly
+    :func:`can_read_folder` (a test checks the two agree)."""
+    if folder.kind == "team":
+        return [f"team:{folder.organization_id}"]
+    if folder.kind == "shared":
+        return [f"shared:{folder.organization_id}"]
+    if folder.kind == "case" and case is not None:
+        return [f"case:{case.id}", f"caseorg:{case.organization_id}"]
+    return []
 
 
 def can_write_folder(actor: Actor, folder: Folder, case: Case | None) -> bool:

@@ -10,21 +10,20 @@ Shape (``type = "genpon.disposal_certificate"``, ``version = 1``)::
      "signature": {"alg": "Ed25519", "key_id": "…", "value": "<base64>"}}
 
 Signature: Ed25519 over the canonical JSON of the certificate without its ``signature``
-field — ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-encoded as UTF-8 (the same canonical form as ``core.signing``). Every value is a string, an
+field (:func:`genpon_verify.canonical.signed_bytes`, the one copy of that rule, which
+``core.signing`` uses too). Every value is a string, an
 int, ``None``, a list or an object (no floats), so the canonical form is the same in any
 language. Dates are ISO 8601; timestamps are UTC.
 
-Any object with ``sign_json(obj) -> dict`` signs (``core.signing.SystemKeyring`` or
-:class:`Ed25519Signer` here); :func:`verify_certificate` needs only the public keys, by key id,
-so an auditor can check a certificate offline.
+Any object with ``sign_json(obj) -> dict`` signs (``core.signing.SystemKeyring`` in the
+service); :func:`verify_certificate` needs only the public keys, by key id, so an auditor can
+check a certificate offline.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 import re
@@ -36,7 +35,10 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from genpon_verify.canonical import signed_bytes
+from genpon_verify.keys import SIGNATURE_ALG
 
 CERT_TYPE = "genpon.disposal_certificate"
 CERT_VERSION = 1
@@ -44,7 +46,6 @@ CERT_TITLE = "廃棄証明書"
 CERT_STATEMENT = (
     "下記の行政文書は、承認された廃棄伺いに基づき、保存期間満了により廃棄したことを証明する。"
 )
-SIGNATURE_ALG = "Ed25519"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _BATCH_REQUIRED = ("issuer", "batch_id", "requested_by", "approved_by", "executed_at")
@@ -67,37 +68,6 @@ class JsonSigner(Protocol):
     signature field itself (``{"alg", "key_id", "value"}``)."""
 
     def sign_json(self, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-
-
-def canonical_json(obj: Mapping[str, Any]) -> bytes:
-    """Canonical bytes of ``obj`` without its ``signature`` field."""
-    body = {k: v for k, v in obj.items() if k != "signature"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
-
-
-def key_id_for(public_key: Ed25519PublicKey) -> str:
-    """Key id: first 16 hex digits of the SHA-256 of the raw public key."""
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-class Ed25519Signer:
-    """Minimal signer over a ``cryptography`` Ed25519 private key (the system key)."""
-
-    def __init__(self, private_key: Ed25519PrivateKey, key_id: str | None = None) -> None:
-        self._key = private_key
-        self.key_id = key_id or key_id_for(private_key.public_key())
-
-    def public_key(self) -> Ed25519PublicKey:
-        return self._key.public_key()
-
-    def sign_json(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        value = base64.b64encode(self._key.sign(canonical_json(obj))).decode("ascii")
-        signed = {k: v for k, v in obj.items() if k != "signature"}
-        signed["signature"] = {"alg": SIGNATURE_ALG, "key_id": self.key_id, "value": value}
-        return signed
 
 
 @dataclass(frozen=True)
@@ -242,7 +212,7 @@ def sign_certificate(cert: Mapping[str, Any], signer: JsonSigner) -> dict[str, A
         signed = {**body, "signature": dict(out)}
     else:
         raise ValueError("signer returned neither a signed object nor a signature")
-    if canonical_json(signed) != canonical_json(body):
+    if signed_bytes(signed) != signed_bytes(body):
         raise ValueError("signer changed the certificate body")
     return signed
 
@@ -316,7 +286,7 @@ def verify_certificate(
     try:
         raw_sig = base64.b64decode(str(sig.get("value", "")), validate=True)
         key = _load_public_key(public_keys[key_id])
-        body = canonical_json(cert)
+        body = signed_bytes(cert)
     except (binascii.Error, ValueError, TypeError, RecursionError) as exc:
         return VerifyResult(False, f"malformed: {exc}", key_id)
     try:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from genpon.core.errors import InvalidInput, NotFound
-from genpon.core.settings import get_settings
 from genpon.records.access import Actor
 from genpon.records.models import Case, Document, Organization
 from genpon.retention.models import RetentionExtension, RetentionHold
@@ -40,7 +39,7 @@ def register_rows(
     *,
     organization_code: str | None = None,
     fiscal_year: int | None = None,
-    timezone: str | None = None,
+    timezone: str,
 ) -> list[dict[str, Any]]:
     """Register rows, ordered by fiscal year, organization and case ID."""
     require_reader(actor)
@@ -61,9 +60,9 @@ def register_rows(
 
 
 def register_rows_for_cases(
-    session: Session, case_pks: Iterable[int], *, timezone: str | None = None
+    session: Session, case_pks: Iterable[int], *, timezone: str
 ) -> list[dict[str, Any]]:
-    tz = timezone or get_settings().timezone
+    """Register rows of the given cases; ``timezone`` (the caller's settings) dates them."""
     pks = sorted(set(case_pks))
     cases: list[Case] = []
     for i in range(0, len(pks), 900):
@@ -89,7 +88,7 @@ def register_rows_for_cases(
                 cls.retention,
                 rule=cls.start_rule,
                 extensions=[ext_years] if ext_years else [],
-                tz=tz,
+                tz=timezone,
             )
         remarks = []
         holds = holds_case.get(case.id or 0, []) + [

@@ -58,7 +58,7 @@ def export_transfer(
         check_state(batch, *STEPS["export"])
         blocked = check_blocked(s, batch, day, skip_blocked)
         skip_ids = {b["document_id"] for b in blocked}
-        items, rows = _transfer_items(s, store, batch, skip_ids)
+        items, rows = _transfer_items(s, store, batch, skip_ids, settings.timezone)
         root = s.exec(select(Organization).where(col(Organization.parent_id).is_(None))).first()
     base = dest_dir or (settings.data_dir / "transfers")
     base.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def export_transfer(
 
 
 def _transfer_items(
-    s: Session, store: BlobStore, batch: DispositionBatch, skip_ids: set[int]
+    s: Session, store: BlobStore, batch: DispositionBatch, skip_ids: set[int], timezone: str
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     from genpon.retention.bagit_package import TransferItem
     from genpon.retention.register import register_rows_for_cases
@@ -143,7 +143,7 @@ def _transfer_items(
             )
         )
     case_pks = sorted({d.case_pk for d in docs if d.case_pk})
-    rows = register_rows_for_cases(s, case_pks)
+    rows = register_rows_for_cases(s, case_pks, timezone=timezone)
     return out, rows
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from genpon.core.clock import fiscal_year_of, utcnow
+from genpon.records.access import folder_acl_tokens
 from genpon.records.models import (
     Blob,
     BlobText,
@@ -44,7 +45,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from genpon.api.context import AppContext
+    from genpon.core.context import AppContext
 
 log = logging.getLogger("genpon.search")
 
@@ -57,21 +58,6 @@ _locks_guard = threading.Lock()
 def _lock_for(backend: SearchBackend) -> threading.Lock:
     with _locks_guard:
         return _drain_locks.setdefault(id(backend), threading.Lock())
-
-
-# --- ACL --------------------------------------------------------------------------------------
-
-
-def entry_acl(folder: Folder, case: Case | None) -> list[str]:
-    """Tokens under which a placement is readable; mirrors ``records.access.can_read_folder``
-    against ``Actor.acl_tokens`` (city-wide readers need none)."""
-    if folder.kind == "team":
-        return [f"team:{folder.organization_id}"]
-    if folder.kind == "shared":
-        return [f"shared:{folder.organization_id}"]
-    if folder.kind == "case" and case is not None:
-        return [f"case:{case.id}", f"caseorg:{case.organization_id}"]
-    return []
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -132,7 +118,7 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
         case = session.get(Case, folder.case_pk) if folder.case_pk else None
         org = session.get(Organization, d.organization_id)
         cls = session.get(DocumentClass, d.document_class_id) if d.document_class_id else None
-        acl = entry_acl(folder, case)
+        acl = folder_acl_tokens(folder, case)
         meta = " ".join(
             x for x in (case.case_id if case else "", case.title if case else "", folder.name) if x
         )

@@ -30,7 +30,7 @@ from genpon.search.indexer import text_of
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from genpon.api.context import AppContext
+    from genpon.core.context import AppContext
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 24

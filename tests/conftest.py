@@ -17,7 +17,7 @@ os.environ.setdefault("GENPON_ENVIRONMENT", "test")
 
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.core.db import make_engine, migrate
 from genpon.core.settings import Settings
 from genpon.records.access import SYSTEM_ACTOR

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-from genpon.api.context import AppContext
+from genpon.api.context import build_context
+from genpon.core.context import AppContext
 from genpon.core.db import session_scope
 from genpon.core.settings import get_settings
 from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user
@@ -22,7 +23,7 @@ _ctx: AppContext | None = None
 def ctx() -> AppContext:
     global _ctx
     if _ctx is None:
-        _ctx = AppContext.build(get_settings())
+        _ctx = build_context(get_settings())
     return _ctx
 
 

@@ -11,7 +11,6 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
-from genpon.api.context import AppContext
 from genpon.api.contracts.audit import (
     AuditKeysPublic,
     CheckpointPublic,
@@ -27,6 +26,7 @@ from genpon.api.contracts.audit import (
 from genpon.api.contracts.common import errors
 from genpon.api.contracts.records import EventPublic
 from genpon.api.deps import ActorDep, CtxDep, Id, Offset, SessionDep
+from genpon.core.context import AppContext
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.audit import query as q

@@ -1,20 +1,19 @@
 """Canonical form of an audit event (監査ログ), shared by the server and the offline verifier.
 
 An event is a flat JSON object. Its hash is the SHA-256 of its canonical JSON without the
-``hash`` field: ``json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-in UTF-8. Every event carries ``prev_hash`` (the previous event's hash, or :data:`GENESIS_HASH`
-for the first), so the log is a hash chain. Times are UTC, microsecond precision, ``Z`` suffix.
-Only the standard library is used, so ``genpon-verify`` can import this file as is.
+``hash`` field (:mod:`genpon_verify.canonical`, the one copy of that rule, which ``genpon-verify``
+runs as is). Every event carries ``prev_hash`` (the previous event's hash, or
+:data:`GENESIS_HASH` for the first), so the log is a hash chain. Times are UTC, microsecond
+precision, ``Z`` suffix.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
-from typing import Any
 
-GENESIS_HASH = "0" * 64
+from genpon_verify.canonical import GENESIS_HASH, canonical_bytes, event_hash
+
+__all__ = ["GENESIS_HASH", "canonical_bytes", "event_hash", "format_time"]
 
 
 def format_time(dt: datetime) -> str:
@@ -22,12 +21,3 @@ def format_time(dt: datetime) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_bytes(event: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in event.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def event_hash(event: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_bytes(event)).hexdigest()

@@ -9,7 +9,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from genpon.api.context import AppContext
+    from genpon.core.context import AppContext
     from genpon.search.backends.base import SearchBackend
 
 _cache: dict[tuple[str, str, str], SearchBackend] = {}
@@ -40,13 +40,3 @@ def make_backend(ctx: AppContext) -> SearchBackend:
             raise ValueError(s.search_backend)
         _cache[key] = backend
         return backend
-
-
-def forget_backend(ctx: AppContext) -> None:
-    """Close and drop the cached backend of ``ctx`` (tests, reindex from scratch)."""
-    s = ctx.settings
-    key = (s.search_backend, str(s.index_dir.resolve()), s.db_url)
-    with _lock:
-        backend = _cache.pop(key, None)
-    if backend is not None:
-        backend.close()

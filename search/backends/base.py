@@ -3,7 +3,8 @@
 The index holds one entry per live placement (document row). Content is grouped at query
 time without post-filtering: each entry carries
 
-- ``acl``: the tokens under which its folder is readable (see :func:`search.acl.entry_acl`);
+- ``acl``: the tokens under which its folder is readable (see
+  :func:`genpon.records.access.folder_acl_tokens`);
 - ``prior_acl``: the union of the ``acl`` of the placements of the same content that come
   before it (the original first, then copies by id);
 - ``is_first``: it is the first placement (normally the original).

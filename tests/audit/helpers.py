@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.core.db import session_scope
 from genpon.core.signing import SystemKeyring
 from genpon.records.access import SYSTEM_ACTOR

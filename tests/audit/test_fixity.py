@@ -9,7 +9,7 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.audit.fixity import run_fixity
 from genpon.records.audit.models import FixityFinding

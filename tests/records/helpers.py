@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.records.models import AuditEvent, Blob, Case, Document, Folder
 from sqlalchemy import func
 from sqlmodel import Session, select

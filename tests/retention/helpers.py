@@ -6,7 +6,7 @@ import io
 import uuid
 from datetime import UTC, date, datetime
 
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.core.signing import SystemKeyring
 from genpon.records import cases, documents
 from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user

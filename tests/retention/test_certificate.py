@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from genpon.core.signing import SystemKeyring
 from genpon.retention.certificate import (
     CERT_TYPE,
-    Ed25519Signer,
     build_certificate,
-    canonical_json,
     certificate_bytes,
     verify_certificate,
 )
+
+from genpon_verify.canonical import signed_bytes
 
 BATCH = {
     "issuer": {"name": "架空市", "system": "Genpon"},
@@ -48,17 +49,32 @@ def _items() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.fixture()
-def signer() -> Ed25519Signer:
-    return Ed25519Signer(Ed25519PrivateKey.generate())
+class _ForeignSigner:
+    """An attacker's own Ed25519 key, signing under a key id it claims."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.key_id = key_id
+
+    def sign_json(self, obj: dict[str, Any]) -> dict[str, Any]:
+        value = base64.b64encode(self.key.sign(signed_bytes(obj))).decode("ascii")
+        body = {k: v for k, v in obj.items() if k != "signature"}
+        return {**body, "signature": {"alg": "Ed25519", "key_id": self.key_id, "value": value}}
 
 
 @pytest.fixture()
-def keys(signer: Ed25519Signer) -> dict[str, Any]:
+def signer(tmp_path: Path) -> SystemKeyring:
+    ring = SystemKeyring(tmp_path / "keys")
+    ring.ensure()
+    return ring
+
+
+@pytest.fixture()
+def keys(signer: SystemKeyring) -> dict[str, Any]:
     return {signer.key_id: signer.public_key()}
 
 
-def test_certificate_contents(signer: Ed25519Signer) -> None:
+def test_certificate_contents(signer: SystemKeyring) -> None:
     cert = build_certificate(
         BATCH, _items(), signer=signer, issued_at=datetime(2032, 4, 2, tzinfo=UTC)
     )
@@ -83,16 +99,16 @@ def test_certificate_contents(signer: Ed25519Signer) -> None:
     assert len(base64.b64decode(sig["value"])) == 64
 
 
-def test_signature_is_over_the_agreed_canonical_json(signer: Ed25519Signer) -> None:
+def test_signature_is_over_the_agreed_canonical_json(signer: SystemKeyring) -> None:
     cert = build_certificate(BATCH, _items(), signer=signer)
     body = {k: v for k, v in cert.items() if k != "signature"}
     expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    assert canonical_json(cert) == expected
+    assert signed_bytes(cert) == expected
     signer.public_key().verify(base64.b64decode(cert["signature"]["value"]), expected)
 
 
 def test_verify_ok_from_dict_and_file(
-    signer: Ed25519Signer, keys: dict[str, Any], tmp_path: Path
+    signer: SystemKeyring, keys: dict[str, Any], tmp_path: Path
 ) -> None:
     cert = build_certificate(BATCH, _items(), signer=signer)
     result = verify_certificate(cert, keys)
@@ -126,7 +142,7 @@ def test_verify_ok_from_dict_and_file(
         lambda c: c.update(extra="added"),
     ],
 )
-def test_any_tampering_fails(signer: Ed25519Signer, keys: dict[str, Any], tamper: Any) -> None:
+def test_any_tampering_fails(signer: SystemKeyring, keys: dict[str, Any], tamper: Any) -> None:
     cert = build_certificate(BATCH, _items(), signer=signer)
     assert verify_certificate(cert, keys).ok
     forged = copy.deepcopy(cert)
@@ -136,7 +152,7 @@ def test_any_tampering_fails(signer: Ed25519Signer, keys: dict[str, Any], tamper
     assert result.reason == "bad_signature"
 
 
-def test_tampered_file_fails(signer: Ed25519Signer, keys: dict[str, Any], tmp_path: Path) -> None:
+def test_tampered_file_fails(signer: SystemKeyring, keys: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "cert.json"
     path.write_bytes(certificate_bytes(build_certificate(BATCH, _items(), signer=signer)))
     text = path.read_text("utf-8").replace("令和8年度 文書7", "令和8年度 文書8")
@@ -144,7 +160,7 @@ def test_tampered_file_fails(signer: Ed25519Signer, keys: dict[str, Any], tmp_pa
     assert verify_certificate(path, keys).reason == "bad_signature"
 
 
-def test_wrong_key_fails(signer: Ed25519Signer) -> None:
+def test_wrong_key_fails(signer: SystemKeyring) -> None:
     cert = build_certificate(BATCH, _items(), signer=signer)
     other = Ed25519PrivateKey.generate().public_key()
     # same key id, different key: the signature does not verify
@@ -152,13 +168,13 @@ def test_wrong_key_fails(signer: Ed25519Signer) -> None:
     # key id not trusted at all
     assert verify_certificate(cert, {"someone-else": other}).reason == "unknown_key"
     # re-signed by an attacker's key under the system's key id
-    attacker = Ed25519Signer(Ed25519PrivateKey.generate(), key_id=signer.key_id)
+    attacker = _ForeignSigner(signer.key_id)
     forged = build_certificate(BATCH, _items()[:1], signer=attacker)
     assert not verify_certificate(forged, {signer.key_id: signer.public_key()}).ok
 
 
 def test_malformed_inputs_fail_cleanly(
-    signer: Ed25519Signer, keys: dict[str, Any], tmp_path: Path
+    signer: SystemKeyring, keys: dict[str, Any], tmp_path: Path
 ) -> None:
     cert = build_certificate(BATCH, _items(), signer=signer)
     unsigned = {k: v for k, v in cert.items() if k != "signature"}
@@ -178,7 +194,7 @@ def test_malformed_inputs_fail_cleanly(
     assert verify_certificate(array, keys).reason.startswith("malformed")
 
 
-def test_signed_but_inconsistent_is_refused(signer: Ed25519Signer, keys: dict[str, Any]) -> None:
+def test_signed_but_inconsistent_is_refused(signer: SystemKeyring, keys: dict[str, Any]) -> None:
     cert = build_certificate(BATCH, _items())
     cert["item_count"] = 5  # a buggy issuer: signature valid, content inconsistent
     signed = signer.sign_json(cert)
@@ -187,7 +203,7 @@ def test_signed_but_inconsistent_is_refused(signer: Ed25519Signer, keys: dict[st
 
 
 def test_signer_returning_only_the_signature_field(
-    keys: dict[str, Any], signer: Ed25519Signer
+    keys: dict[str, Any], signer: SystemKeyring
 ) -> None:
     class FieldSigner:
         def sign_json(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -230,7 +246,7 @@ def test_missing_fields_and_duplicates_are_refused() -> None:
         build_certificate(BATCH, [_items()[0] | {"mime_type": "application/pdf"}])
 
 
-def test_signed_garbage_fields_do_not_raise(signer: Ed25519Signer, keys: dict[str, Any]) -> None:
+def test_signed_garbage_fields_do_not_raise(signer: SystemKeyring, keys: dict[str, Any]) -> None:
     cert = build_certificate(BATCH, _items())
     cert["items"][0]["size"] = "lots"
     result = verify_certificate(signer.sign_json(cert), keys)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from genpon.api.context import AppContext
+from genpon.core.context import AppContext
 from genpon.search.indexer import drain
 
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from genpon.api.app import create_app
-from genpon.api.context import AppContext
+from genpon.api.context import build_context
+from genpon.core.context import AppContext
 from genpon.core.settings import Settings
 from genpon.records.bootstrap import initialize
 
@@ -48,7 +49,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         data_dir=tmp_path_factory.mktemp("web") / "data",
         index_autostart=False,  # the tests drain the index outbox themselves
     )
-    ctx = AppContext.build(settings)
+    ctx = build_context(settings)
     result = initialize(settings, ctx.engine, demo=True)
     app = create_app(settings, ctx)
     with serve(app) as url:
