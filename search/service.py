@@ -23,7 +23,15 @@ from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, can_read_folder
 from genpon.records.folders import folder_path
 from genpon.records.models import FOLDER_KINDS, Case, Document, Folder
-from genpon.search.analyzer import CJK, is_single_char, normalize, query_tokens, runs
+from genpon.search.analyzer import (
+    CJK,
+    is_single_char,
+    join_soft_breaks,
+    normalize,
+    query_tokens,
+    runs,
+    soft_breaks,
+)
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import SearchQuery, Term
 from genpon.search.indexer import text_of
@@ -160,7 +168,7 @@ def parse_query(q: str) -> ParsedQuery:
         if not negated:
             highlight += [
                 r.text
-                for r in runs(text)
+                for r in runs(join_soft_breaks(text))
                 if len(r.text) > 1 or is_single_char(toks) or r.kind != CJK
             ]
     if not terms:
@@ -178,6 +186,9 @@ def parse_query(q: str) -> ParsedQuery:
 
 
 def _normalized_with_map(text: str) -> tuple[str, list[int]]:
+    """``text`` normalized as the analyzer sees it (soft breaks removed, so a word wrapped
+    across a line is matched whole), and for each of its characters the position in ``text``
+    it comes from: highlights are drawn on the original text."""
     chars: list[str] = []
     idx: list[int] = []
     for i, ch in enumerate(text):
@@ -185,7 +196,20 @@ def _normalized_with_map(text: str) -> tuple[str, list[int]]:
         for c in n:
             chars.append(c)
             idx.append(i)
-    return "".join(chars), idx
+    norm = "".join(chars)
+    cuts = list(soft_breaks(norm))
+    if not cuts:
+        return norm, idx
+    keep_chars: list[str] = []
+    keep_idx: list[int] = []
+    pos = 0
+    for a, b in cuts:
+        keep_chars.append(norm[pos:a])
+        keep_idx += idx[pos:a]
+        pos = b
+    keep_chars.append(norm[pos:])
+    keep_idx += idx[pos:]
+    return "".join(keep_chars), keep_idx
 
 
 def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) -> str:
