@@ -137,9 +137,10 @@ class ParsedQuery:
     highlight: list[str]  # normalized strings to mark in snippets
 
 
-def parse_query(q: str) -> ParsedQuery:
+def parse_query(q: str, mode: str = "all") -> ParsedQuery:
     """Terms of ``q``; raises InvalidInput for an empty, over-long, unbalanced or
-    punctuation-only query."""
+    punctuation-only query. In ``mode="any"`` (a question in natural language) quotes and a
+    leading ``-`` are plain text: there are no phrases or exclusions to write."""
     raw = (q or "").translate(_QUOTES)
     raw = normalize(raw) if raw else raw
     if not raw.strip():
@@ -150,12 +151,15 @@ def parse_query(q: str) -> ParsedQuery:
             f"検索語は{MAX_QUERY_CHARS}文字以内にしてください。",
             {"max_chars": MAX_QUERY_CHARS},
         )
-    if raw.count('"') % 2:
+    question = mode == "any"
+    if raw.count('"') % 2 and not question:
         raise InvalidInput("unbalanced_quotes", '引用符（"）の数が合いません。')
     terms: list[Term] = []
     highlight: list[str] = []
-    for m in _TERM.finditer(raw):
-        if m.group(3) is not None:
+    for m in _TERM.finditer(raw) if not question else re.finditer(r"(\S+)", raw):
+        if question:
+            negated, text = False, m.group(1)
+        elif m.group(3) is not None:
             text = m.group(3)
             negated = text.startswith("-") and len(text) > 1
             text = text[1:] if negated else text
@@ -282,7 +286,7 @@ def search_documents(
     facets: bool = True,
 ) -> SearchResult:
     """Documents matching ``q`` that ``actor`` may read: one hit per content."""
-    parsed = parse_query(q)
+    parsed = parse_query(q, mode)
     filters = filters or SearchFilters()
     filters.validate()
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:

@@ -272,3 +272,19 @@ def test_words_wrapped_across_a_line_break_are_found(client, demo, ctx, search_b
     assert ids(search(client, auth, "可証")) == {c["id"]}
     assert ids(search(client, auth, "できる 速結端子")) == {a["id"]}
     assert ids(search(client, auth, "できる", mode="any")) >= {a["id"]}
+
+
+def test_question_mode_takes_quotes_and_dashes_as_text(client, demo, ctx, search_backend):
+    """The issue's repro (``J-CASTの"意味は？`` with mode=any is no 422), then: in a question a
+    leading ``-`` is a word, not an exclusion; mode=all still rejects an odd quote."""
+    auth = demo.auth("tanaka")
+    f = team_folder(ctx)
+    a = deposit(client, auth, "J-CASTの意味を説明する".encode(), folder_id=f).json()
+    b = deposit(client, auth, "予算の意味".encode(), folder_id=f, filename="b.txt").json()
+    sync(ctx)
+    r = search(client, auth, 'J-CASTの"意味は？', mode="any")
+    assert ids(r) == {a["id"], b["id"]} and r["hits"][0]["document_id"] == a["id"]
+    assert ids(search(client, auth, "-予算", mode="any")) == {b["id"]}
+    assert ids(search(client, auth, '"予算', mode="any")) == {b["id"]}
+    bad = client.get("/api/v1/search", params={"q": 'J-CASTの"意味は？'}, headers=auth).json()
+    assert bad["error"]["code"] == "unbalanced_quotes"

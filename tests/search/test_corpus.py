@@ -104,7 +104,7 @@ def _ids(ctx, q: str, mode: str = "all", limit: int = 100000) -> tuple[int, list
     backend = make_backend(ctx)
     with Session(ctx.engine) as s:
         r = backend.search(
-            s, SearchQuery(terms=parse_query(q).terms, mode=mode, limit=limit, facets=False)
+            s, SearchQuery(terms=parse_query(q, mode).terms, mode=mode, limit=limit, facets=False)
         )
     return r.total, [d for d, _ in r.hits]
 

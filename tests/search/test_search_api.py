@@ -46,3 +46,19 @@ def test_snippet_marks_a_wrapped_word_in_the_original_text() -> None:
     assert "<mark>ＡＢＣ</mark>" in snippet(text, parse_query("abc").highlight)
     # a paragraph break is not a wrap: nothing to mark across it
     assert "<mark>" not in snippet("ことがで\n\nきる", parse_query("できる").highlight)
+
+
+def test_question_mode_takes_quotes_and_dashes_as_text() -> None:
+    from genpon.core.errors import InvalidInput
+    from genpon.search.service import parse_query
+
+    parsed = parse_query('J-CASTの"意味は？', "any")
+    assert [t.negated for t in parsed.terms] == [False]
+    assert {"j", "cast", "意味", "味は"} <= set(parsed.terms[0].tokens)
+    assert not any(t.negated for t in parse_query('-予算 "契約', "any").terms)
+    try:
+        parse_query('J-CASTの"意味は？')
+    except InvalidInput as exc:
+        assert exc.code == "unbalanced_quotes"
+    else:
+        raise AssertionError("mode=all keeps rejecting an unbalanced quote")
