@@ -3,7 +3,8 @@
 :func:`normalize`: Unicode NFKC (full-width/half-width, compatibility characters) and case
 folding. :func:`tokens`: CJK and kana runs as overlapping character bigrams (a run of one
 character kept as a unigram), Latin and digit runs as words. A run is a maximal sequence of
-characters of one class; everything else (spaces, punctuation, symbols) separates runs.
+characters of one class; everything else (spaces, punctuation, symbols) separates runs, except
+a soft break (see below).
 
 The index stores a slightly richer stream, :func:`index_tokens`: every CJK run is framed by two
 edge tokens, ``<X`` (the run starts with X) and ``X>`` (the run ends with X). Edge tokens make
@@ -12,6 +13,11 @@ with 年), ``第3条`` must find 次第3条例. They cannot collide with text to
 contain ``<`` or ``>``. A query term is turned into the same stream by :func:`query_tokens`;
 the edges of the term itself are left open, so a term matches wherever its text occurs inside
 a run (``京都`` finds 東京都; ``東京都`` does not find 京都 alone).
+
+A line break between two CJK characters (with any spaces around it) is a wrap, not a boundary:
+PDFs and wrapped text files break lines in the middle of words (``で\nきる``). Such a *soft
+break* (:func:`soft_breaks`) is removed before the text is cut into runs, at index time, at
+query time and when snippets are matched. A blank line (two line breaks) still ends the run.
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ _CJK_RANGES = (
 )
 _CJK_CLASS = "[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _CJK_RANGES) + "]"
 _BIGRAM = re.compile(_CJK_CLASS + "{2}")
+CJK_RUN = re.compile(_CJK_CLASS + "+")  # a run of CJK characters (in any text)
+# whitespace that is not a line break (NFKC has already turned U+3000 into a space)
+_HSPACE = r"[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"
+_SOFT_BREAK = re.compile(
+    f"(?<={_CJK_CLASS}){_HSPACE}*(?:\r\n|[\n\r\u2028]){_HSPACE}*(?={_CJK_CLASS})"
+)
 
 
 def _cjk(ch: str) -> bool:
@@ -62,6 +74,18 @@ def _cjk(ch: str) -> bool:
         or 0x20000 <= o <= 0x3FFFF
         or 0xAC00 <= o <= 0xD7AF
     )
+
+
+def soft_breaks(normalized: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of every soft break in normalized text: one line break, with the spaces
+    around it, between two CJK characters. Two line breaks (a paragraph) are not one."""
+    for m in _SOFT_BREAK.finditer(normalized):
+        yield m.start(), m.end()
+
+
+def join_soft_breaks(normalized: str) -> str:
+    """``normalized`` with its soft breaks removed: the text the runs are cut from."""
+    return _SOFT_BREAK.sub("", normalized)
 
 
 def char_class(ch: str) -> int:
@@ -110,7 +134,7 @@ def tokens(text: str) -> list[str]:
     """Analyzer tokens of ``text`` in order: CJK bigrams (unigram for a single character run),
     Latin/digit words. Positions are list indexes."""
     out: list[str] = []
-    for run in runs(normalize(text)):
+    for run in runs(join_soft_breaks(normalize(text))):
         if run.kind == CJK:
             out += _bigrams(run.text)
         else:
@@ -140,7 +164,7 @@ def _stream(normalized: str, *, open_edges: bool) -> list[str]:
 
 def index_tokens(text: str) -> list[str]:
     """The token stream stored in the index (bigrams, words and run-edge tokens)."""
-    return _stream(normalize(text), open_edges=False)
+    return _stream(join_soft_breaks(normalize(text)), open_edges=False)
 
 
 def query_tokens(term: str) -> list[str]:
@@ -148,7 +172,7 @@ def query_tokens(term: str) -> list[str]:
 
     Returns ``[]`` when the term has no searchable characters, and for a single CJK character
     with open edges ``[X]``: backends match it as "any token containing X"."""
-    return _stream(normalize(term), open_edges=True)
+    return _stream(join_soft_breaks(normalize(term)), open_edges=True)
 
 
 def is_bigram(token: str) -> bool:

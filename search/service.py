@@ -23,7 +23,15 @@ from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, can_read_folder
 from genpon.records.folders import folder_path
 from genpon.records.models import FOLDER_KINDS, Case, Document, Folder
-from genpon.search.analyzer import CJK, is_single_char, normalize, query_tokens, runs
+from genpon.search.analyzer import (
+    CJK,
+    is_single_char,
+    join_soft_breaks,
+    normalize,
+    query_tokens,
+    runs,
+    soft_breaks,
+)
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import SearchQuery, Term
 from genpon.search.indexer import text_of
@@ -129,9 +137,10 @@ class ParsedQuery:
     highlight: list[str]  # normalized strings to mark in snippets
 
 
-def parse_query(q: str) -> ParsedQuery:
+def parse_query(q: str, mode: str = "all") -> ParsedQuery:
     """Terms of ``q``; raises InvalidInput for an empty, over-long, unbalanced or
-    punctuation-only query."""
+    punctuation-only query. In ``mode="any"`` (a question in natural language) quotes and a
+    leading ``-`` are plain text: there are no phrases or exclusions to write."""
     raw = (q or "").translate(_QUOTES)
     raw = normalize(raw) if raw else raw
     if not raw.strip():
@@ -142,12 +151,15 @@ def parse_query(q: str) -> ParsedQuery:
             f"検索語は{MAX_QUERY_CHARS}文字以内にしてください。",
             {"max_chars": MAX_QUERY_CHARS},
         )
-    if raw.count('"') % 2:
+    question = mode == "any"
+    if raw.count('"') % 2 and not question:
         raise InvalidInput("unbalanced_quotes", '引用符（"）の数が合いません。')
     terms: list[Term] = []
     highlight: list[str] = []
-    for m in _TERM.finditer(raw):
-        if m.group(3) is not None:
+    for m in _TERM.finditer(raw) if not question else re.finditer(r"(\S+)", raw):
+        if question:
+            negated, text = False, m.group(1)
+        elif m.group(3) is not None:
             text = m.group(3)
             negated = text.startswith("-") and len(text) > 1
             text = text[1:] if negated else text
@@ -160,7 +172,7 @@ def parse_query(q: str) -> ParsedQuery:
         if not negated:
             highlight += [
                 r.text
-                for r in runs(text)
+                for r in runs(join_soft_breaks(text))
                 if len(r.text) > 1 or is_single_char(toks) or r.kind != CJK
             ]
     if not terms:
@@ -178,6 +190,9 @@ def parse_query(q: str) -> ParsedQuery:
 
 
 def _normalized_with_map(text: str) -> tuple[str, list[int]]:
+    """``text`` normalized as the analyzer sees it (soft breaks removed, so a word wrapped
+    across a line is matched whole), and for each of its characters the position in ``text``
+    it comes from: highlights are drawn on the original text."""
     chars: list[str] = []
     idx: list[int] = []
     for i, ch in enumerate(text):
@@ -185,7 +200,20 @@ def _normalized_with_map(text: str) -> tuple[str, list[int]]:
         for c in n:
             chars.append(c)
             idx.append(i)
-    return "".join(chars), idx
+    norm = "".join(chars)
+    cuts = list(soft_breaks(norm))
+    if not cuts:
+        return norm, idx
+    keep_chars: list[str] = []
+    keep_idx: list[int] = []
+    pos = 0
+    for a, b in cuts:
+        keep_chars.append(norm[pos:a])
+        keep_idx += idx[pos:a]
+        pos = b
+    keep_chars.append(norm[pos:])
+    keep_idx += idx[pos:]
+    return "".join(keep_chars), keep_idx
 
 
 def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) -> str:
@@ -258,7 +286,7 @@ def search_documents(
     facets: bool = True,
 ) -> SearchResult:
     """Documents matching ``q`` that ``actor`` may read: one hit per content."""
-    parsed = parse_query(q)
+    parsed = parse_query(q, mode)
     filters = filters or SearchFilters()
     filters.validate()
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:

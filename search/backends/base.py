@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-SCHEMA_VERSION = "4"  # bump when fields or the analyzer change: the index is rebuilt
+SCHEMA_VERSION = "5"  # bump when fields or the analyzer change: the index is rebuilt
+# 5: a line break between two CJK characters no longer ends the run (analyzer.soft_breaks)
 
 FACET_FIELDS = ("organization", "class", "folder_kind", "fiscal_year")
 

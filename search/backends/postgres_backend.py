@@ -211,6 +211,103 @@ def _any(parts: list[str]) -> str:
     return " | ".join(f"({p})" for p in parts)
 
 
+def _text_queries(q: SearchQuery) -> tuple[list[str], list[str], str]:
+    """(tsquery of each positive term, of each negated term, the whole text condition): all
+    terms in mode ``all``, any of their tokens in mode ``any``, none of the negated ones."""
+    pos = [term_tsquery(t) for t in q.terms if not t.negated]
+    neg = [term_tsquery(t) for t in q.terms if t.negated]
+    if q.mode == "any":
+        toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
+        pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
+    main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
+    main += "".join(f" & !({n})" for n in neg)
+    return pos, neg, main
+
+
+def _visibility(q: SearchQuery, params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(conditions every match must meet, tested on the row; the permission test on the row,
+    which the main path leaves to the index): one entry per content the caller may read."""
+    vis: list[str] = []
+    acl_row: list[str] = []
+    hidden = hidden_keys(q)
+    if q.acl is not None and not q.acl:
+        vis.append("false")
+    elif q.acl is not None:
+        params["acl"] = list(q.acl)
+        acl_row.append("e.acl && CAST(:acl AS text[])")
+    # (most placements have no earlier placement: skip the array tests for them)
+    if hidden is not None:  # the first readable placement matching the filters
+        params["hidden"] = hidden
+        vis.append(
+            "(cardinality(e.prior_keys) = 0 OR NOT (e.prior_keys && CAST(:hidden AS text[])))"
+        )
+    elif q.acl is None:
+        vis.append("e.is_first")
+    elif q.acl:
+        vis.append("(cardinality(e.prior_acl) = 0 OR NOT (e.prior_acl && CAST(:acl AS text[])))")
+    return vis, acl_row
+
+
+def _filter_conditions(q: SearchQuery, params: dict[str, Any]) -> list[str]:
+    """The exact-value filters and the date range, as row conditions."""
+    out: list[str] = []
+    for name, value in q.filters.items():
+        params[f"f_{name}"] = value
+        out.append(f"e.{name} = :f_{name}")
+    # ``+ 0``: the date must never be chosen as an index path (it would read every vector)
+    if q.date_from:
+        params["dfrom"] = date_key(q.date_from)
+        out.append("e.doc_date + 0 >= :dfrom")
+    if q.date_to:
+        params["dto"] = date_key(q.date_to)
+        out.append("e.doc_date + 0 <= :dto")
+    return out
+
+
+def _main_path_match(q: SearchQuery, pos: list[str], neg: list[str]) -> str:
+    """The main path's text condition on ``all_tsv``. Without a phrase (only one-lexeme terms
+    and the permissions) positions are not needed, and the plain GIN index over the stripped
+    vectors answers from a compact list of rows instead of the RUM index's position lists.
+    (Only one index is named per statement: given both, the planner may pick one and test the
+    other on each row.)"""
+    if q.mode == "all" and not neg and all(" <" not in p for p in pos):
+        return "strip(e.all_tsv) @@ CAST(:qmain AS tsquery)"
+    return "e.all_tsv @@ CAST(:qmain AS tsquery)"
+
+
+def _long_path_terms(q: SearchQuery, pos: list[str], params: dict[str, Any]) -> list[str]:
+    """For contents with a body beyond the head: each positive term (mode ``all``) in the
+    entry's vector or in one of its chunks, tested exactly term by term."""
+    if q.mode != "all":
+        return []
+    out: list[str] = []
+    for i, p in enumerate(pos):
+        params[f"p{i}"] = p
+        in_chunks = (
+            f"EXISTS (SELECT 1 FROM search_chunk c WHERE c.sha256 = e.sha256 "
+            f"AND c.tsv @@ CAST(:p{i} AS tsquery))"
+        )
+        out.append(f"(e.all_tsv @@ CAST(:p{i} AS tsquery) OR {in_chunks})")
+    return out
+
+
+def _exclude_chunks(
+    neg: list[str], params: dict[str, Any], main_where: list[str], long_where: list[str]
+) -> str:
+    """The ``negl`` CTE (contents with a negated term in an overflow chunk), and the
+    conditions that keep them, and entries with one in ``all_tsv``, out of both paths."""
+    params["qneg"] = _any(neg)
+    main_where.append("e.sha256 NOT IN (SELECT sha256 FROM negl)")
+    long_where += [
+        "NOT (e.all_tsv @@ CAST(:qneg AS tsquery))",
+        "e.sha256 NOT IN (SELECT sha256 FROM negl)",
+    ]
+    return (
+        "negl AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
+        "CAST(:qneg AS tsquery))"
+    )
+
+
 class PostgresBackend(SearchBackend):
     name = "postgres"
 
@@ -342,53 +439,18 @@ class PostgresBackend(SearchBackend):
 
     def _matches(self, q: SearchQuery, params: dict[str, Any], facets: bool = False) -> str:
         """WITH list defining ``m``: the visible placements matching ``q`` (document_id,
-        doc_date and, with ``facets``, the facet columns), binding ``params``."""
-        pos = [term_tsquery(t) for t in q.terms if not t.negated]
-        neg = [term_tsquery(t) for t in q.terms if t.negated]
-        if q.mode == "any":
-            toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
-            pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
-        main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
-        main += "".join(f" & !({n})" for n in neg)
+        doc_date and, with ``facets``, the facet columns), binding ``params``.
+
+        ``m`` is the union of two paths: the main one answers from ``all_tsv`` (fields, head
+        of the body and permissions) through an index; the long one tests, term by term, the
+        contents whose body continues in ``search_chunk``."""
+        pos, neg, main = _text_queries(q)
         params["qany"] = _any(pos)
-
-        vis: list[str] = []  # conditions every match must meet, tested on the row
-        acl_row: list[str] = []  # the permission test on the row (the main path asks the index)
-        hidden = hidden_keys(q)
-        if q.acl is not None and not q.acl:
-            vis.append("false")
-        elif q.acl is not None:
-            params["acl"] = list(q.acl)
-            acl_row.append("e.acl && CAST(:acl AS text[])")
-        # (most placements have no earlier placement: skip the array tests for them)
-        if hidden is not None:  # the first readable placement matching the filters
-            params["hidden"] = hidden
-            vis.append(
-                "(cardinality(e.prior_keys) = 0 OR NOT (e.prior_keys && CAST(:hidden AS text[])))"
-            )
-        elif q.acl is None:
-            vis.append("e.is_first")
-        elif q.acl:
-            vis.append(
-                "(cardinality(e.prior_acl) = 0 OR NOT (e.prior_acl && CAST(:acl AS text[])))"
-            )
-        # The index answers the permission test too: the rows it returns are the visible ones.
-        acl_q = ""
-        if acl_row:
-            acl_q = "(" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
-            main += " & " + acl_q
+        vis, acl_row = _visibility(q, params)
+        if acl_row:  # the index answers the permission test too: it returns visible rows
+            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
         params["qmain"] = main
-        for name, value in q.filters.items():
-            params[f"f_{name}"] = value
-            vis.append(f"e.{name} = :f_{name}")
-        # ``+ 0``: the date must never be chosen as an index path (it would read every vector)
-        if q.date_from:
-            params["dfrom"] = date_key(q.date_from)
-            vis.append("e.doc_date + 0 >= :dfrom")
-        if q.date_to:
-            params["dto"] = date_key(q.date_to)
-            vis.append("e.doc_date + 0 <= :dto")
-
+        vis += _filter_conditions(q, params)
         cols = "e.document_id, e.doc_date"
         if facets:
             cols += "".join(f", e.{c}" for c in _FACET_COLS.values())
@@ -396,42 +458,16 @@ class PostgresBackend(SearchBackend):
             "long AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
             "CAST(:qany AS tsquery))"
         ]
-        main_where = ["e.all_tsv @@ CAST(:qmain AS tsquery)", *vis]
-        if q.mode == "all" and not neg and all(" <" not in p for p in pos):
-            # No phrase (only one-lexeme terms and the permissions): positions are not needed,
-            # and the plain GIN index over the stripped vectors answers from a compact list of
-            # rows instead of the RUM index's position lists. (Only one index is named per
-            # statement: given both, the planner may pick one and test the other on each row.)
-            main_where[0] = "strip(e.all_tsv) @@ CAST(:qmain AS tsquery)"
-        # the long path: contents with a body beyond the head, tested term by term exactly
+        main_where = [_main_path_match(q, pos, neg), *vis]
         long_where = [
             "e.sha256 IN (SELECT sha256 FROM long)",
             "NOT (e.all_tsv @@ CAST(:qmain AS tsquery))",  # else found by the main path
             *acl_row,
             *vis,
+            *_long_path_terms(q, pos, params),
         ]
-
-        def in_chunks(p: str) -> str:
-            return (
-                f"EXISTS (SELECT 1 FROM search_chunk c WHERE c.sha256 = e.sha256 "
-                f"AND c.tsv @@ CAST({p} AS tsquery))"
-            )
-
-        if q.mode == "all":
-            for i, p in enumerate(pos):
-                params[f"p{i}"] = p
-                long_where.append(f"(e.all_tsv @@ CAST(:p{i} AS tsquery) OR {in_chunks(f':p{i}')})")
         if neg:
-            params["qneg"] = _any(neg)
-            ctes.append(
-                "negl AS MATERIALIZED (SELECT DISTINCT sha256 FROM search_chunk WHERE tsv @@ "
-                "CAST(:qneg AS tsquery))"
-            )
-            main_where.append("e.sha256 NOT IN (SELECT sha256 FROM negl)")
-            long_where += [
-                "NOT (e.all_tsv @@ CAST(:qneg AS tsquery))",
-                "e.sha256 NOT IN (SELECT sha256 FROM negl)",
-            ]
+            ctes.append(_exclude_chunks(neg, params, main_where, long_where))
         ctes.append(
             f"m AS MATERIALIZED (SELECT {cols} FROM search_entry e WHERE "
             + " AND ".join(main_where)

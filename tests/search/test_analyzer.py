@@ -66,3 +66,30 @@ def test_bigram_pattern_and_character_test_agree_on_every_code_point() -> None:
         assert is_bigram(c + c) == _cjk(c), hex(o)
     assert not is_bigram("<予") and not is_bigram("予>") and not is_bigram("ab")
     assert is_bigram("予算") and not is_bigram("予算執")
+
+
+def test_a_word_wrapped_across_a_line_break_is_one_run() -> None:
+    """The issue's repro: できる broken as で / きる by a line break is found."""
+    doc = index_tokens("電線の接続を行うことがで\nきる速結端子")
+    assert _phrase_in(query_tokens("できる"), doc)
+    assert _phrase_in(query_tokens("ことができる速結"), doc)
+    assert tokens("で\nきる") == ["でき", "きる"]
+
+
+def test_soft_break_rule_spaces_carriage_returns_and_paragraphs() -> None:
+    from genpon.search.analyzer import join_soft_breaks, soft_breaks
+
+    # the spaces around the break (a full-width space is a space after NFKC) go with it
+    for text in ("で\nきる", "で \n きる", "で\u3000\n\u3000きる", "で\r\nきる", "で\t\rきる"):
+        assert tokens(text) == ["でき", "きる"], repr(text)
+        assert _phrase_in(query_tokens("できる"), index_tokens(text)), repr(text)
+    # a blank line (paragraph), a space alone, punctuation or Latin on either side: two runs
+    for text in ("で\n\nきる", "で\n \nきる", "で きる", "で。\nきる", "pdf\nきる", "で\n2"):
+        assert not _phrase_in(query_tokens("できる"), index_tokens(text)), repr(text)
+    assert tokens("abc\ndef") == ["abc", "def"]
+    # run edges frame the joined run, so cut-off words keep matching exactly
+    assert index_tokens("予\n算") == ["<予", "予算", "算>"]
+    assert list(soft_breaks(normalize("東京 \n 都\n\n京都"))) == [(2, 5)]
+    assert join_soft_breaks(normalize("東京 \n 都\n\n京都")) == "東京都\n\n京都"
+    # in a query term too (a quoted phrase may hold a line break)
+    assert query_tokens("で\nきる") == query_tokens("できる")

@@ -239,3 +239,52 @@ def test_long_bodies_match_everywhere(client, demo, ctx, search_backend):
     assert ids(search(client, auth, "冒頭語句 -末尾語句")) == {short["id"]}
     assert ids(search(client, auth, "冒頭語句 -標識239号")) == {short["id"]}
     assert ids(search(client, auth, "執行 標識200号")) == {long["id"]}
+
+
+def test_words_wrapped_across_a_line_break_are_found(client, demo, ctx, search_backend):
+    """The issue's repro first: できる broken by a line break is one hit, with the wrapped
+    word marked in the original text. Then the rule: spaces around the break and CRLF are part
+    of the wrap, a blank line (paragraph) still ends the run, phrases and exclusions agree."""
+    auth = demo.auth("tanaka")
+    f = team_folder(ctx)
+    a = deposit(
+        client,
+        auth,
+        "電線の接続を行うことがで\nきる速結端子".encode(),
+        folder_id=f,
+        filename="a.txt",
+    ).json()
+    sync(ctx)
+    r = search(client, auth, "できる")
+    assert ids(r) == {a["id"]} and r["total"] == 1
+    assert "<mark>で きる</mark>" in r["hits"][0]["snippet_html"]
+    b = deposit(
+        client, auth, "道路占用の許\u3000\r\n\u3000可申請書".encode(), folder_id=f, filename="b.txt"
+    ).json()
+    c = deposit(
+        client, auth, "占用の許\n\n可証の交付".encode(), folder_id=f, filename="c.txt"
+    ).json()
+    sync(ctx)
+    assert ids(search(client, auth, "許可")) == {b["id"]}  # c: a paragraph lies between
+    assert ids(search(client, auth, "占用の許可申請")) == {b["id"]}
+    assert ids(search(client, auth, '"の許可申"')) == {b["id"]}
+    assert ids(search(client, auth, "占用 -許可")) == {c["id"]}
+    assert ids(search(client, auth, "可証")) == {c["id"]}
+    assert ids(search(client, auth, "できる 速結端子")) == {a["id"]}
+    assert ids(search(client, auth, "できる", mode="any")) >= {a["id"]}
+
+
+def test_question_mode_takes_quotes_and_dashes_as_text(client, demo, ctx, search_backend):
+    """The issue's repro (``J-CASTの"意味は？`` with mode=any is no 422), then: in a question a
+    leading ``-`` is a word, not an exclusion; mode=all still rejects an odd quote."""
+    auth = demo.auth("tanaka")
+    f = team_folder(ctx)
+    a = deposit(client, auth, "J-CASTの意味を説明する".encode(), folder_id=f).json()
+    b = deposit(client, auth, "予算の意味".encode(), folder_id=f, filename="b.txt").json()
+    sync(ctx)
+    r = search(client, auth, 'J-CASTの"意味は？', mode="any")
+    assert ids(r) == {a["id"], b["id"]} and r["hits"][0]["document_id"] == a["id"]
+    assert ids(search(client, auth, "-予算", mode="any")) == {b["id"]}
+    assert ids(search(client, auth, '"予算', mode="any")) == {b["id"]}
+    bad = client.get("/api/v1/search", params={"q": 'J-CASTの"意味は？'}, headers=auth).json()
+    assert bad["error"]["code"] == "unbalanced_quotes"

@@ -33,3 +33,32 @@ def test_deposit_then_find_by_text_title_and_case(client, demo, ctx):
     assert "<mark>予算</mark>" in hit["snippet_html"]
     assert hit["is_original"] and hit["case_id"] == case["case_id"]
     assert r["facets"]["organization"] == [{"value": "SOUMU-ZAISEI", "count": 1}]
+
+
+def test_snippet_marks_a_wrapped_word_in_the_original_text() -> None:
+    from genpon.search.service import parse_query, snippet
+
+    text = "電線の接続を行うことがで\nきる速結端子。ＡＢＣ"
+    assert snippet(text, parse_query("できる").highlight) == (
+        "電線の接続を行うことが<mark>で きる</mark>速結端子。ＡＢＣ"
+    )
+    # original characters (full-width letters) are shown, matched after normalization
+    assert "<mark>ＡＢＣ</mark>" in snippet(text, parse_query("abc").highlight)
+    # a paragraph break is not a wrap: nothing to mark across it
+    assert "<mark>" not in snippet("ことがで\n\nきる", parse_query("できる").highlight)
+
+
+def test_question_mode_takes_quotes_and_dashes_as_text() -> None:
+    from genpon.core.errors import InvalidInput
+    from genpon.search.service import parse_query
+
+    parsed = parse_query('J-CASTの"意味は？', "any")
+    assert [t.negated for t in parsed.terms] == [False]
+    assert {"j", "cast", "意味", "味は"} <= set(parsed.terms[0].tokens)
+    assert not any(t.negated for t in parse_query('-予算 "契約', "any").terms)
+    try:
+        parse_query('J-CASTの"意味は？')
+    except InvalidInput as exc:
+        assert exc.code == "unbalanced_quotes"
+    else:
+        raise AssertionError("mode=all keeps rejecting an unbalanced quote")
