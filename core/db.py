@@ -70,7 +70,7 @@ def alembic_config(url: str) -> Any:
 
 
 def migrate(url: str) -> None:
-    """Bring the database at ``url`` to the newest schema (all heads)."""
+    """Bring the database at ``url`` to the newest schema (the one head of the history)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")

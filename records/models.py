@@ -7,8 +7,10 @@ city's time zone by the services.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
+from genpon.core.choices import ENUM_VALUES, one_of
 from genpon.core.clock import utcnow
 from sqlalchemy import (
     JSON,
@@ -17,15 +19,95 @@ from sqlalchemy import (
     DateTime,
     Index,
     LargeBinary,
+    String,
     UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
 
+
+class UserKind(StrEnum):
+    PERSON = "person"
+    SERVICE = "service"  # another system, depositing through the API
+
+
+class RetentionCode(StrEnum):
+    """保存期間 of a document class as stored (``retention.rules.RetentionPeriod`` reads it)."""
+
+    LT1 = "lt1"
+    Y1 = "1"
+    Y3 = "3"
+    Y5 = "5"
+    Y10 = "10"
+    Y30 = "30"
+    PERMANENT = "permanent"
+
+
+class DispositionCode(StrEnum):
+    """満了時の措置 of a document class as stored (``retention.rules.Disposition``)."""
+
+    DESTROY = "destroy"
+    TRANSFER = "transfer"
+
+
+class StartRuleCode(StrEnum):
+    """起算日の規則 of a document class as stored (``retention.rules.StartRule``)."""
+
+    NEXT_FISCAL_YEAR = "next_fiscal_year"
+    CLOSING_DATE = "closing_date"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class FolderKind(StrEnum):
+    CASE = "case"  # 案件フォルダ
+    TEAM = "team"  # チームフォルダ
+    SHARED = "shared"  # 組織共用フォルダ
+
+
+class BlobState(StrEnum):
+    STORED = "stored"
+    DELETED = "deleted"  # content removed by a disposal
+
+
+class DocumentStatus(StrEnum):
+    WORKING = "working"
+    OFFICIAL = "official"  # 決裁済: content never changes
+
+
+class DocumentState(StrEnum):
+    LIVE = "live"
+    DESTROYED = "destroyed"
+    TRANSFERRED = "transferred"
+
+
+class IndexReason(StrEnum):
+    """Why a content was queued for the search index."""
+
+    DEPOSIT = "deposit"
+    COPY = "copy"
+    APPROVE = "approve"
+    VERSION = "version"
+    DESTROY = "destroy"
+
+
+class TextStatus(StrEnum):
+    """Outcome of text extraction (``pending`` until it ran)."""
+
+    PENDING = "pending"
+    OK = "ok"
+    EMPTY = "empty"
+    FAILED = "failed"
+    UNSUPPORTED = "unsupported"
+
+
 ROLES = ("staff", "records_officer", "auditor", "admin")
-RETENTIONS = ("lt1", "1", "3", "5", "10", "30", "permanent")
-DISPOSITIONS = ("destroy", "transfer")
-FOLDER_KINDS = ("case", "team", "shared")
+RETENTIONS = tuple(r.value for r in RetentionCode)
+DISPOSITIONS = tuple(d.value for d in DispositionCode)
+FOLDER_KINDS = tuple(k.value for k in FolderKind)
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -52,11 +134,13 @@ class User(SQLModel, table=True):
     """職員 or a service account of another system (kind="service")."""
 
     __tablename__ = "user_account"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("user_account", "kind", UserKind),)
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(max_length=64, unique=True, index=True)
     name: str = Field(max_length=200)
     organization_id: int = Field(foreign_key="organization.id", index=True)
-    kind: str = Field(default="person", max_length=16)  # person | service
+    kind: UserKind = Field(default=UserKind.PERSON, sa_type=String(16))
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     password_hash: str | None = Field(default=None, max_length=255)
     active: bool = True
@@ -103,14 +187,20 @@ class DocumentClass(SQLModel, table=True):
     """文書分類: 大(1)・中(2)・小(3) hierarchy carrying the retention rule."""
 
     __tablename__ = "document_class"
+    model_config = ENUM_VALUES
+    __table_args__ = (
+        one_of("document_class", "retention", RetentionCode),
+        one_of("document_class", "disposition", DispositionCode),
+        one_of("document_class", "start_rule", StartRuleCode),
+    )
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)
     name: str = Field(max_length=200)
     parent_id: int | None = Field(default=None, foreign_key="document_class.id", index=True)
     level: int = 1
-    retention: str = Field(default="30", max_length=16)  # one of RETENTIONS
-    disposition: str = Field(default="destroy", max_length=16)  # destroy | transfer
-    start_rule: str = Field(default="next_fiscal_year", max_length=32)
+    retention: RetentionCode = Field(default=RetentionCode.Y30, sa_type=String(16))
+    disposition: DispositionCode = Field(default=DispositionCode.DESTROY, sa_type=String(16))
+    start_rule: StartRuleCode = Field(default=StartRuleCode.NEXT_FISCAL_YEAR, sa_type=String(32))
     active: bool = True
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
@@ -120,12 +210,14 @@ class Case(SQLModel, table=True):
     """案件: one piece of work; ``case_id`` is the business ID (issued here or elsewhere)."""
 
     __tablename__ = "case_record"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("case_record", "status", CaseStatus),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(max_length=64, unique=True, index=True)
     title: str = Field(max_length=500)
     organization_id: int = Field(foreign_key="organization.id", index=True)
     document_class_id: int = Field(foreign_key="document_class.id", index=True)
-    status: str = Field(default="open", max_length=16)  # open | closed
+    status: CaseStatus = Field(default=CaseStatus.OPEN, sa_type=String(16))
     fiscal_year: int
     opened_on: date
     closed_at: datetime | None = _ts(nullable=True)
@@ -154,9 +246,13 @@ class Folder(SQLModel, table=True):
     """案件フォルダ (case) / チームフォルダ (team) / 組織共用フォルダ (shared)."""
 
     __tablename__ = "folder"
-    __table_args__ = (UniqueConstraint("parent_id", "name", name="uq_folder_parent_name"),)
+    model_config = ENUM_VALUES
+    __table_args__ = (
+        UniqueConstraint("parent_id", "name", name="uq_folder_parent_name"),
+        one_of("folder", "kind", FolderKind),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=16, index=True)
+    kind: FolderKind = Field(index=True, sa_type=String(16))
     name: str = Field(max_length=255)
     parent_id: int | None = Field(default=None, foreign_key="folder.id", index=True)
     organization_id: int = Field(foreign_key="organization.id", index=True)
@@ -169,10 +265,15 @@ class Blob(SQLModel, table=True):
     """One stored content, addressed by SHA-256. Written to the store before this row commits."""
 
     __tablename__ = "blob"
+    model_config = ENUM_VALUES
+    __table_args__ = (
+        Index("ix_blob_last_fixity_at", "last_fixity_at"),  # oldest-checked first (fixity)
+        one_of("blob", "state", BlobState),
+    )
     sha256: str = Field(primary_key=True, max_length=64)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     mime_type: str = Field(max_length=255)
-    state: str = Field(default="stored", max_length=16)  # stored | deleted
+    state: BlobState = Field(default=BlobState.STORED, sa_type=String(16))
     stored_at: datetime = _ts()
     deleted_at: datetime | None = _ts(nullable=True)
     last_fixity_at: datetime | None = _ts(nullable=True)
@@ -184,6 +285,7 @@ class Document(SQLModel, table=True):
     every copy (写し) points to it. Official (決裁済) documents never change content."""
 
     __tablename__ = "document"
+    model_config = ENUM_VALUES
     __table_args__ = (
         Index(
             "uq_document_one_original",
@@ -201,6 +303,8 @@ class Document(SQLModel, table=True):
             postgresql_where=text("external_system IS NOT NULL"),
         ),
         Index("ix_document_sha_state", "sha256", "state"),
+        one_of("document", "status", DocumentStatus),
+        one_of("document", "state", DocumentState),
     )
     id: int | None = Field(default=None, primary_key=True)
     folder_id: int = Field(foreign_key="folder.id", index=True)
@@ -213,8 +317,8 @@ class Document(SQLModel, table=True):
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     mime_type: str = Field(max_length=255)
     declared_type: str | None = Field(default=None, max_length=255)
-    status: str = Field(default="working", max_length=16)  # working | official
-    state: str = Field(default="live", max_length=16)  # live | destroyed | transferred
+    status: DocumentStatus = Field(default=DocumentStatus.WORKING, sa_type=String(16))
+    state: DocumentState = Field(default=DocumentState.LIVE, sa_type=String(16))
     original_id: int | None = Field(default=None, foreign_key="document.id", index=True)
     supersedes_id: int | None = Field(default=None, foreign_key="document.id")
     version: int = 1
@@ -305,9 +409,11 @@ class IndexOutbox(SQLModel, table=True):
     """Search index work recorded in the same transaction as the document change."""
 
     __tablename__ = "index_outbox"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("index_outbox", "reason", IndexReason),)
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(max_length=64, index=True)
-    reason: str = Field(max_length=32)
+    reason: IndexReason = Field(sa_type=String(32))
     created_at: datetime = _ts()
 
 
@@ -316,8 +422,10 @@ class BlobText(SQLModel, table=True):
     re-extracting. Filled by the search domain."""
 
     __tablename__ = "blob_text"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("blob_text", "status", TextStatus),)
     sha256: str = Field(primary_key=True, max_length=64, foreign_key="blob.sha256")
-    status: str = Field(default="pending", max_length=16)  # pending|ok|empty|failed|unsupported
+    status: TextStatus = Field(default=TextStatus.PENDING, sa_type=String(16))
     extractor: str | None = Field(default=None, max_length=32)
     reason: str | None = Field(default=None, max_length=500)
     text_z: bytes | None = Field(default=None, sa_column=Column(LargeBinary))

@@ -17,15 +17,62 @@ Item ``decision``: pending → approved | rejected; item ``status``: pending →
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
+from genpon.core.choices import ENUM_VALUES, one_of
 from genpon.core.clock import utcnow
 from genpon.records.models import Document
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from genpon.retention.rules import HoldType
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-HOLD_SCOPES = ("document", "case", "class")
-BATCH_ACTIONS = ("destroy", "transfer")
+
+class Scope(StrEnum):
+    """What a hold or an extension targets."""
+
+    DOCUMENT = "document"
+    CASE = "case"
+    CLASS = "class"  # a document class and its sub-classes
+
+
+class BatchAction(StrEnum):
+    DESTROY = "destroy"  # 廃棄
+    TRANSFER = "transfer"  # 移管
+
+
+class BatchStatus(StrEnum):
+    """See the life cycle in the module docstring."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    EXPORTED = "exported"
+    ACKNOWLEDGING = "acknowledging"
+    TRANSFERRED = "transferred"
+
+
+class ItemDecision(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ItemStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    SKIPPED = "skipped"  # blocked at execution (a hold, a changed document …): see ``result``
+
+
+class TombstoneAction(StrEnum):
+    DESTROYED = "destroyed"
+    TRANSFERRED = "transferred"
+
+
+HOLD_SCOPES = tuple(s.value for s in Scope)
+BATCH_ACTIONS = tuple(a.value for a in BatchAction)
 BATCH_OPEN_STATUSES = ("pending", "approved", "executing", "exported", "acknowledging")
 
 
@@ -56,15 +103,18 @@ class RetentionHold(SQLModel, table=True):
     """保留: blocks disposal of a document, a case or a class while ``released_at`` is NULL."""
 
     __tablename__ = "retention_hold"
+    model_config = ENUM_VALUES
     __table_args__ = (
         Index("ix_retention_hold_active", "released_at", "scope"),
         Index("ix_retention_hold_document", "document_id"),
         Index("ix_retention_hold_case", "case_pk"),
         Index("ix_retention_hold_class", "document_class_id"),
+        one_of("retention_hold", "hold_type", HoldType),
+        one_of("retention_hold", "scope", Scope),
     )
     id: int | None = Field(default=None, primary_key=True)
-    hold_type: str = Field(max_length=16)  # litigation|disclosure|appeal|audit|other
-    scope: str = Field(max_length=16)  # document|case|class
+    hold_type: HoldType = Field(sa_type=String(16))
+    scope: Scope = Field(sa_type=String(16))
     document_id: int | None = Field(default=None, foreign_key="document.id")
     case_pk: int | None = Field(default=None, foreign_key="case_record.id")
     document_class_id: int | None = Field(default=None, foreign_key="document_class.id")
@@ -81,13 +131,15 @@ class RetentionExtension(SQLModel, table=True):
     """延長: adds ``years`` to the retention of a document, a case or a class (cumulative)."""
 
     __tablename__ = "retention_extension"
+    model_config = ENUM_VALUES
     __table_args__ = (
         Index("ix_retention_extension_document", "document_id"),
         Index("ix_retention_extension_case", "case_pk"),
         Index("ix_retention_extension_class", "document_class_id"),
+        one_of("retention_extension", "scope", Scope),
     )
     id: int | None = Field(default=None, primary_key=True)
-    scope: str = Field(max_length=16)
+    scope: Scope = Field(sa_type=String(16))
     document_id: int | None = Field(default=None, foreign_key="document.id")
     case_pk: int | None = Field(default=None, foreign_key="case_record.id")
     document_class_id: int | None = Field(default=None, foreign_key="document_class.id")
@@ -101,9 +153,14 @@ class DispositionBatch(SQLModel, table=True):
     """廃棄伺い (destroy) or 移管 (transfer) batch, reviewed by a second records officer."""
 
     __tablename__ = "disposition_batch"
+    model_config = ENUM_VALUES
+    __table_args__ = (
+        one_of("disposition_batch", "action", BatchAction),
+        one_of("disposition_batch", "status", BatchStatus),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    action: str = Field(max_length=16)  # destroy | transfer
-    status: str = Field(default="pending", max_length=16, index=True)
+    action: BatchAction = Field(sa_type=String(16))
+    status: BatchStatus = Field(default=BatchStatus.PENDING, index=True, sa_type=String(16))
     title: str = Field(default="", max_length=500)
     as_of: date
     organization_id: int | None = Field(default=None, foreign_key="organization.id")
@@ -126,18 +183,21 @@ class DispositionItem(SQLModel, table=True):
     """One document of a batch, with its review decision and execution result."""
 
     __tablename__ = "disposition_item"
+    model_config = ENUM_VALUES
     __table_args__ = (
         UniqueConstraint("batch_id", "document_id", name="uq_disposition_item"),
         Index("ix_disposition_item_document", "document_id"),
+        one_of("disposition_item", "decision", ItemDecision),
+        one_of("disposition_item", "status", ItemStatus),
     )
     id: int | None = Field(default=None, primary_key=True)
     batch_id: int = Field(foreign_key="disposition_batch.id", index=True)
     document_id: int = Field(foreign_key="document.id")
-    decision: str = Field(default="pending", max_length=16)  # pending|approved|rejected
+    decision: ItemDecision = Field(default=ItemDecision.PENDING, sa_type=String(16))
     decided_by: str | None = Field(default=None, max_length=64)
     decided_at: datetime | None = _ts(nullable=True)
     decision_reason: str | None = Field(default=None, max_length=1000)
-    status: str = Field(default="pending", max_length=16)  # pending|done|skipped
+    status: ItemStatus = Field(default=ItemStatus.PENDING, sa_type=String(16))
     result: str | None = Field(default=None, max_length=200)  # why skipped
     executed_at: datetime | None = _ts(nullable=True)
 
@@ -146,8 +206,10 @@ class Tombstone(SQLModel, table=True):
     """What remains of a destroyed or transferred document: metadata, hash, size, approvals."""
 
     __tablename__ = "retention_tombstone"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("retention_tombstone", "action", TombstoneAction),)
     document_id: int = Field(primary_key=True, foreign_key="document.id")
-    action: str = Field(max_length=16)  # destroyed | transferred
+    action: TombstoneAction = Field(sa_type=String(16))
     batch_id: int = Field(foreign_key="disposition_batch.id", index=True)
     sha256: str = Field(max_length=64, index=True)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))

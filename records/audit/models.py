@@ -7,15 +7,44 @@ the per-blob check timestamps are ``Blob.last_fixity_at`` / ``Blob.fixity_ok``.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from genpon.core.choices import ENUM_VALUES, one_of
 from genpon.core.clock import utcnow
-from sqlalchemy import JSON, BigInteger, Column, DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime, String
 from sqlmodel import Field, SQLModel
 
-CHECKPOINT_REASONS = ("interval", "daily", "manual", "key_rotation", "export")
-FIXITY_MODES = ("all", "sample", "older_than")
-FIXITY_PROBLEMS = ("missing", "corrupt", "error")
+
+class CheckpointReason(StrEnum):
+    INTERVAL = "interval"
+    DAILY = "daily"
+    MANUAL = "manual"
+    KEY_ROTATION = "key_rotation"
+    EXPORT = "export"
+
+
+class FixityMode(StrEnum):
+    ALL = "all"
+    SAMPLE = "sample"
+    OLDER_THAN = "older_than"
+
+
+class FixityStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class FixityProblem(StrEnum):
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+    ERROR = "error"  # the store could not be read
+
+
+CHECKPOINT_REASONS = tuple(r.value for r in CheckpointReason)
+FIXITY_MODES = tuple(m.value for m in FixityMode)
+FIXITY_PROBLEMS = tuple(p.value for p in FixityProblem)
 
 
 class Checkpoint(SQLModel, table=True):
@@ -28,12 +57,14 @@ class Checkpoint(SQLModel, table=True):
     """
 
     __tablename__ = "audit_checkpoint"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("audit_checkpoint", "reason", CheckpointReason),)
     id: int | None = Field(default=None, primary_key=True)
     tree_size: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     root_hash: str = Field(max_length=64)
     head_hash: str = Field(max_length=64)
     signed_at: str = Field(max_length=32, index=True)  # canonical UTC text, part of the signature
-    reason: str = Field(max_length=16)
+    reason: CheckpointReason = Field(sa_type=String(16))
     key_id: str = Field(max_length=32)
     signature: str = Field(max_length=128)
     frontier: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -43,12 +74,17 @@ class FixityRun(SQLModel, table=True):
     """One fixity audit (保管データの定期点検): which blobs were re-hashed and what was found."""
 
     __tablename__ = "fixity_run"
+    model_config = ENUM_VALUES
+    __table_args__ = (
+        one_of("fixity_run", "mode", FixityMode),
+        one_of("fixity_run", "status", FixityStatus),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    mode: str = Field(max_length=16)  # all | sample | older_than
+    mode: FixityMode = Field(sa_type=String(16))
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     store: str = Field(max_length=16)
     actor: str = Field(max_length=64)
-    status: str = Field(default="running", max_length=16)  # running | done | failed
+    status: FixityStatus = Field(default=FixityStatus.RUNNING, sa_type=String(16))
     started_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
@@ -70,10 +106,12 @@ class FixityFinding(SQLModel, table=True):
     """A blob that failed a fixity audit, with the documents, cases and folders it backs."""
 
     __tablename__ = "fixity_finding"
+    model_config = ENUM_VALUES
+    __table_args__ = (one_of("fixity_finding", "problem", FixityProblem),)
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="fixity_run.id", index=True)
     sha256: str = Field(max_length=64, index=True)
-    problem: str = Field(max_length=16)  # missing | corrupt | error
+    problem: FixityProblem = Field(sa_type=String(16))
     actual_sha256: str | None = Field(default=None, max_length=64)
     message: str = Field(default="", max_length=500)
     documents: list[dict[str, Any]] = Field(

@@ -11,7 +11,7 @@ The RUM indexes themselves are created by the backend (``PostgresBackend``), whi
 ``rum`` extension (Debian: postgresql-<major>-rum; ``CREATE EXTENSION rum`` as superuser).
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
