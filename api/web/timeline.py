@@ -40,6 +40,10 @@ SENTENCES: dict[str, tuple[str, str]] = {
         "{who}が「{doc}」を閲覧・ダウンロードしました。",
         "{who} downloaded “{doc}”.",
     ),
+    "document.previewed": (
+        "{who}が「{doc}」を画面で閲覧しました。",
+        "{who} viewed “{doc}” on screen.",
+    ),
     "document.versioned": (
         "{who}が「{doc}」の第{version}版を登録しました。",
         "{who} added version {version} of “{doc}”.",
