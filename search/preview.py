@@ -338,9 +338,17 @@ def _render_pdf(path: Path, page: int, width: int, out: Path, settings: Settings
             info_outline.code or "render_failed", _message(info_outline.code or "", settings)
         )
     width = _pdf_width(info, width, settings)
+    rot = _ROT.search(info)
+    # pdftoppm scales before it rotates: a page turned by 90° gets its width as -scale-to-y
+    sideways = rot is not None and int(rot.group(1)) % 180 == 90
+    scale = (
+        ["-scale-to-x", "-1", "-scale-to-y", str(width)]
+        if sideways
+        else ["-scale-to-x", str(width), "-scale-to-y", "-1"]
+    )
     prefix = out.with_suffix("")
     argv = [exe, "-png", "-cropbox", "-f", str(page), "-l", str(page), "-singlefile"]
-    argv += ["-scale-to-x", str(width), "-scale-to-y", "-1", str(path), str(prefix)]
+    argv += [*scale, str(path), str(prefix)]
     try:
         rc, _out, err = _run(
             argv, timeout=settings.preview_timeout_s, memory_mb=settings.preview_memory_mb

@@ -79,3 +79,14 @@ def png_bomb(side: int = 100_000) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
     )
+
+
+def rotated_pdf() -> bytes:
+    """One portrait A4 page turned by 90° (/Rotate): it shows landscape."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf(1))))
+    writer.pages[0].rotate(90)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()

@@ -284,3 +284,10 @@ def test_openapi_declares_the_viewer(app: Any) -> None:
     assert set(thumb["responses"]["200"]["content"]) == {"image/png"}
     outline = paths["/api/v1/documents/{document_id}/preview"]["get"]
     assert "application/json" in outline["responses"]["200"]["content"]
+
+
+def test_a_rotated_page_gets_the_width_asked_for(client: Any, demo: Any, put: Any) -> None:
+    doc = put(files.rotated_pdf(), "横向き.pdf", "application/pdf")
+    r = client.get(f"/api/v1/documents/{doc}/pages/1.png?width=800", headers=demo.auth("tanaka"))
+    im = png_of(r)
+    assert im.width == 800 and abs(im.height - round(800 * 595 / 842)) <= 1  # landscape
