@@ -17,6 +17,14 @@
     else { img.addEventListener("error", hide); }
   });
 
+  // A search result opens with the query, so that the document's text shows the terms marked.
+  var query = document.querySelector('[data-testid="q"]');
+  if (query && query.value) {
+    document.querySelectorAll('.hit h3 a[href^="/documents/"]').forEach(function (a) {
+      a.href = a.getAttribute("href") + "?q=" + encodeURIComponent(query.value);
+    });
+  }
+
   // Document viewer: page images rendered by the server, with page navigation and zoom.
   // Without this script the previous/next links still work (full page loads).
   document.querySelectorAll(".viewer-bar").forEach(function (bar) {
