@@ -15,6 +15,7 @@ from genpon.api.routes import (
     health,
     imports,
     masters,
+    preview,
     retention,
     search,
     users,
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, ctx: AppContext | None = None) 
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (health, masters, cases, folders, documents, users, retention, imports):
+    for module in (health, masters, cases, folders, documents, preview, users, retention, imports):
         app.include_router(module.router)
     for installer in (search.install, audit.install, web.install):
         installer(app)  # router plus what it runs in the server (index worker, checkpointer)

@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
 
+    # document viewer: page images rendered on demand into a derived, rebuildable cache
+    preview_enabled: bool = True
+    preview_dir_override: Path | None = Field(default=None, alias="GENPON_PREVIEW_DIR")
+    preview_widths: tuple[int, ...] = (160, 800, 1200, 1600)  # px; a request is rounded up
+    preview_timeout_s: int = 30  # per page render (pdftoppm or Pillow child)
+    preview_memory_mb: int = 1024  # address-space limit of the render child
+    preview_max_pixels: int = 60_000_000  # Pillow's MAX_IMAGE_PIXELS (decompression bombs)
+    preview_max_bytes: int = 500 * 1024 * 1024  # larger contents get no page images
+    preview_concurrency: int = 2  # renders at once per process
+    preview_max_text_chars: int = 300_000  # text shown for text kinds
+
+    @property
+    def preview_dir(self) -> Path:
+        return self.preview_dir_override or self.data_dir / "derived" / "previews"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -18,11 +18,13 @@ from genpon.api.web.lookups import names
 from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf, load
 from genpon.api.web.timeline import describe
-from genpon.core.errors import InvalidInput
+from genpon.core.errors import GenponError, InvalidInput
 from genpon.records import cases, documents, folders
 from genpon.records.access import Actor, can_write_folder
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Case, Folder
+from genpon.search import preview
+from markupsafe import Markup
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -56,10 +58,28 @@ def writable_folders(session: Session, actor: Actor) -> list[tuple[Folder, str]]
 
 @router.get("/documents/{document_id}")
 def document_page(
-    document_id: int, request: Request, session: SessionDep, actor: WebActor, msg: str = ""
+    document_id: int,
+    request: Request,
+    session: SessionDep,
+    actor: WebActor,
+    msg: str = "",
+    page: int = 1,
+    q: str = "",
 ) -> Response:
     v = documents.view(session, actor, document_id)
     doc = v.document
+    shown, shown_error = None, None  # the viewer: page images, or the text with terms marked
+    settings = request.app.state.ctx.settings
+    if doc.state == "live" and settings.preview_enabled:
+        try:
+            shown = preview.describe(
+                session, request.app.state.ctx.store, settings, actor, doc.id or 0
+            )
+        except GenponError as exc:  # e.g. content missing from the store: the page still opens
+            shown_error = exc.message
+    text_html = (
+        Markup(preview.highlight_html(shown.text, q[:200])) if shown and shown.text else None
+    )
     n = names(session)
     cls = n.classes.get(doc.document_class_id or 0)
     return render(
@@ -81,6 +101,12 @@ def document_page(
         ),
         message=MESSAGES.get(msg),
         today=date.today().isoformat(),
+        shown=shown,
+        shown_error=shown_error,
+        text_html=text_html,
+        q=q[:200],
+        page=min(max(page, 1), (shown.pages or 1) if shown else 1),
+        widths=[w for w in sorted(settings.preview_widths) if w > min(settings.preview_widths)],
     )
 
 

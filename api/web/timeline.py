@@ -51,6 +51,10 @@ SENTENCES: dict[AuditAction, tuple[str, str]] = {
         "{who}が「{doc}」を閲覧・ダウンロードしました。",
         "{who} downloaded “{doc}”.",
     ),
+    A.DOCUMENT_PREVIEWED: (
+        "{who}が「{doc}」を画面で閲覧しました。",
+        "{who} viewed “{doc}” on screen.",
+    ),
     A.DOCUMENT_VERSIONED: (
         "{who}が「{doc}」の第{version}版を登録しました。",
         "{who} added version {version} of “{doc}”.",

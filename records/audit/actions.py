@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     DOCUMENT_COPIED = "document.copied"
     DOCUMENT_COPY_MADE = "document.copy_made"
     DOCUMENT_READ = "document.read"
+    DOCUMENT_PREVIEWED = "document.previewed"
     DOCUMENT_VERSIONED = "document.versioned"
     DOCUMENT_CORRECTED = "document.corrected"
     DOCUMENT_ORIGINAL_MOVED = "document.original_moved"

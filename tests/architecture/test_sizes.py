@@ -28,8 +28,7 @@ REASON = re.compile(r"#\s*long:\s*\S")
 # over "path" for a module and "path:Qualified.name" for a function.
 KNOWN: frozenset[str] = frozenset(
     {
-        "genpon_verify/verify.py*",
-        "search/backends/postgres_backend.py:*._matches",
+        "search/extract.py",  # the OCR branch adds to it; split after that merge
         "api/cli/*.py:register",
     }
 )

@@ -40,6 +40,7 @@ PINNED = (
     "document.copied",
     "document.copy_made",
     "document.read",
+    "document.previewed",
     "document.versioned",
     "document.corrected",
     "document.original_moved",

@@ -10,6 +10,87 @@
     });
   });
 
+  // Thumbnails that cannot be drawn (encrypted PDF, broken image, no right to see it) disappear.
+  document.querySelectorAll("img.thumb").forEach(function (img) {
+    function hide() { img.remove(); }
+    if (img.complete && img.naturalWidth === 0 && img.getAttribute("src")) { hide(); }
+    else { img.addEventListener("error", hide); }
+  });
+
+  // A search result opens with the query, so that the document's text shows the terms marked.
+  var query = document.querySelector('[data-testid="q"]');
+  if (query && query.value) {
+    document.querySelectorAll('.hit h3 a[href^="/documents/"]').forEach(function (a) {
+      a.href = a.getAttribute("href") + "?q=" + encodeURIComponent(query.value);
+    });
+  }
+
+  // Document viewer: page images rendered by the server, with page navigation and zoom.
+  // Without this script the previous/next links still work (full page loads).
+  document.querySelectorAll(".viewer-bar").forEach(function (bar) {
+    var doc = bar.getAttribute("data-doc");
+    var pages = parseInt(bar.getAttribute("data-pages"), 10) || 1;
+    var widths = (bar.getAttribute("data-widths") || "800").split(",").map(function (w) { return parseInt(w, 10); });
+    var label = bar.getAttribute("data-page-label") || "ページ";
+    var img = bar.parentNode.querySelector('[data-testid="page-image"]');
+    var box = img.parentNode;
+    var input = bar.querySelector('[data-viewer="page"]');
+    var prev = bar.querySelector('[data-viewer="prev"]');
+    var next = bar.querySelector('[data-viewer="next"]');
+    var zin = bar.querySelector('[data-viewer="zoom-in"]');
+    var zout = bar.querySelector('[data-viewer="zoom-out"]');
+    var zlabel = bar.querySelector('[data-viewer="zoom"]');
+    var page = parseInt(input.value, 10) || 1;
+    var zoom = 0;  // index into widths; 0 fits the page to the window
+    [zin, zout, zlabel].forEach(function (el) { el.hidden = false; });
+
+    function show() {
+      var width = widths[zoom];
+      img.src = "/api/v1/documents/" + doc + "/pages/" + page + ".png?width=" + width;
+      img.alt = ja ? page + " ページ目（全 " + pages + " ページ）" : "Page " + page + " of " + pages;
+      input.value = page;
+      prev.setAttribute("aria-disabled", page <= 1 ? "true" : "false");
+      next.setAttribute("aria-disabled", page >= pages ? "true" : "false");
+      prev.href = link(Math.max(1, page - 1));
+      next.href = link(Math.min(pages, page + 1));
+      box.classList.toggle("fit", zoom === 0);
+      zlabel.textContent = zoom === 0 ? (ja ? "幅に合わせる" : "Fit") : width + "px";
+      zout.disabled = zoom === 0;
+      zin.disabled = zoom === widths.length - 1;
+      var params = new URLSearchParams(location.search);
+      params.delete("msg");
+      params.set("page", page);
+      history.replaceState(null, "", "?" + params.toString());
+    }
+    function link(n) {
+      var params = new URLSearchParams(location.search);
+      params.delete("msg");
+      params.set("page", n);
+      return "?" + params.toString();
+    }
+    function go(n) {
+      n = Math.min(pages, Math.max(1, n));
+      if (n !== page) { page = n; show(); }
+    }
+    prev.addEventListener("click", function (ev) { ev.preventDefault(); go(page - 1); });
+    next.addEventListener("click", function (ev) { ev.preventDefault(); go(page + 1); });
+    input.addEventListener("change", function () { go(parseInt(input.value, 10) || 1); });
+    input.setAttribute("aria-label", label);
+    zin.addEventListener("click", function () { if (zoom < widths.length - 1) { zoom += 1; show(); } });
+    zout.addEventListener("click", function () { if (zoom > 0) { zoom -= 1; show(); } });
+    // Keyboard: ← → (or PageUp/PageDown) turn pages, + and - zoom, while the viewer has focus.
+    box.tabIndex = 0;
+    box.setAttribute("aria-label", ja ? "ページ画像（← → でページ移動、＋ − で拡大縮小）" : "Page image (← → to turn pages, + − to zoom)");
+    box.addEventListener("keydown", function (ev) {
+      if (ev.key === "ArrowRight" || ev.key === "PageDown") { ev.preventDefault(); go(page + 1); }
+      else if (ev.key === "ArrowLeft" || ev.key === "PageUp") { ev.preventDefault(); go(page - 1); }
+      else if (ev.key === "+" || ev.key === "=") { ev.preventDefault(); zin.click(); }
+      else if (ev.key === "-") { ev.preventDefault(); zout.click(); }
+    });
+    box.classList.add("fit");
+    show();
+  });
+
   document.querySelectorAll("section.upload").forEach(function (section) {
     var form = section.querySelector("form.dropzone");
     var results = section.querySelector(".upload-results");
