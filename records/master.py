@@ -190,7 +190,7 @@ def import_organizations(session: Session, actor: Actor, data: bytes) -> ImportR
     result = ImportResult("organizations")
     for _n, row in ordered:
         parent = existing.get(row.get("parent_code", "")) if row.get("parent_code") else None
-        values = {"name": row["name"], "parent_id": parent.id if parent else None}
+        values: dict[str, Any] = {"name": row["name"], "parent_id": parent.id if parent else None}
         org = existing.get(row["code"])
         if org is None:
             org = Organization(code=row["code"], **values)
@@ -293,12 +293,12 @@ def import_users(session: Session, actor: Actor, data: bytes) -> ImportResult:
             )
         )
         if current != set(grants):
-            for g in current - set(grants):
-                grant = session.get(ServiceGrant, (user.id, g))
+            for org_id in current - set(grants):
+                grant = session.get(ServiceGrant, (user.id, org_id))
                 if grant:
                     session.delete(grant)
-            for g in set(grants) - current:
-                session.add(ServiceGrant(user_id=user.id or 0, organization_id=g))
+            for org_id in set(grants) - current:
+                session.add(ServiceGrant(user_id=user.id or 0, organization_id=org_id))
             if not changed:
                 result.updated += 1
                 changed = True
@@ -340,7 +340,7 @@ def import_document_classes(session: Session, actor: Actor, data: bytes) -> Impo
     result = ImportResult("document_classes")
     for _n, row in ordered:
         parent = existing.get(row.get("parent_code", "")) if row.get("parent_code") else None
-        values = {
+        values: dict[str, Any] = {
             "name": row["name"],
             "parent_id": parent.id if parent else None,
             "level": (parent.level + 1) if parent else 1,
