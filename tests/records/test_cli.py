@@ -37,6 +37,7 @@ class Ran:
 def invoke(entry: Callable[[list[str]], Any], args: Sequence[str]) -> Ran:
     """Run a console script's ``main(argv)`` in this process, as its own process would run."""
     code = 0
+    common.reset()  # settings and context come from this run's environment, as in a new process
     with CliRunner().isolation() as (out, err, _):
         try:
             returned = entry(list(args))
@@ -46,7 +47,7 @@ def invoke(entry: Callable[[list[str]], Any], args: Sequence[str]) -> Ran:
         finally:
             sys.stdout.flush()  # print() and sys.stdout.write() buffer, as at a process's exit
             sys.stderr.flush()
-            common.reset()  # the next run starts clean, as a new process would
+            common.reset()  # nothing of this run (open engine, index writer) outlives it
         return Ran(code, out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8"))
 
 
@@ -59,7 +60,6 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("GENPON_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GENPON_ENVIRONMENT", "test")
     monkeypatch.delenv("GENPON_DATABASE_URL", raising=False)
-    common.reset()
 
     def run(*args: str, ok: bool = True) -> Ran:
         p = invoke(main, args)
