@@ -135,3 +135,12 @@ def test_extractor_child_runs_from_the_install(installed: dict[str, Path]) -> No
     )
     result = json.loads(p.stdout)
     assert result["status"] == "ok" and "予算要求書" in result["text"]
+    # and as the service starts it: extract() runs that child with its limits
+    code = (
+        "import json, sys; from pathlib import Path; from dataclasses import asdict\n"
+        "from genpon.search.extract import extract\n"
+        "print(json.dumps(asdict(extract(Path(sys.argv[1]), None))))"
+    )
+    p = _run([str(installed["python"]), "-c", code, str(path)], cwd=installed["tmp"])
+    result = json.loads(p.stdout)
+    assert result["status"] == "ok" and "予算要求書" in result["text"]
