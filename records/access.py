@@ -122,9 +122,7 @@ def open_web_sign_in(
     """Record a browser sign-in and return its token (kept only in the signed cookie; the
     database holds its SHA-256). Sign-ins that ended or expired more than a day ago go."""
     now = utcnow()
-    session.execute(
-        delete(WebSignIn).where(col(WebSignIn.expires_at) < now - timedelta(days=1))  # type: ignore[arg-type]
-    )
+    session.execute(delete(WebSignIn).where(col(WebSignIn.expires_at) < now - timedelta(days=1)))
     token = secrets.token_urlsafe(32)
     session.add(
         WebSignIn(

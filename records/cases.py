@@ -67,7 +67,7 @@ def next_sequence(session: Session, fiscal_year: int, org_code: str) -> int:
         .on_conflict_do_update(
             index_elements=["fiscal_year", "org_code"], set_={"last": CaseSequence.last + 1}
         )
-        .returning(CaseSequence.last)
+        .returning(col(CaseSequence.last))
     )
     return int(session.execute(stmt).scalar_one())
 
@@ -200,7 +200,7 @@ def register_case(
     if existing is not None:
         if not _can_see_case(session, actor, existing):
             raise Conflict("case_id_taken", "この案件IDは既に使われています。")
-        changes = {}
+        changes: dict[str, list[object]] = {}
         if existing.title != title:
             changes["title"] = [existing.title, title]
             existing.title = title
@@ -426,7 +426,7 @@ def list_cases(
 
             stmt = stmt.where(
                 or_(
-                    Case.organization_id == actor.organization_id,
+                    col(Case.organization_id) == actor.organization_id,
                     col(Case.id).in_(sorted(actor.member_cases) or [-1]),
                 )
             )
@@ -443,7 +443,7 @@ def timeline(session: Session, actor: Actor, case_id: str) -> list[AuditEvent]:
 def members(session: Session, case: Case) -> list[str]:
     rows = session.exec(
         select(User.login)
-        .join(CaseMember, CaseMember.user_id == User.id)
+        .join(CaseMember, col(CaseMember.user_id) == User.id)
         .where(CaseMember.case_pk == case.id)
         .order_by(User.login)
     ).all()

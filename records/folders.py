@@ -88,8 +88,8 @@ def create_folder(
         require_write(actor, folder, None)
         dup = session.exec(
             select(Folder).where(
-                Folder.parent_id.is_(None),
-                Folder.kind == kind,  # type: ignore[union-attr]
+                col(Folder.parent_id).is_(None),
+                Folder.kind == kind,
                 Folder.organization_id == folder.organization_id,
                 Folder.name == name,
             )
@@ -273,15 +273,15 @@ def readable_folder_clause(actor: Actor):  # type: ignore[no-untyped-def]
     if actor.kind == "service":
         if not actor.granted_orgs:
             return false()
-        return and_(Folder.kind == "case", case_org.in_(sorted(actor.granted_orgs)))
+        return and_(col(Folder.kind) == "case", case_org.in_(sorted(actor.granted_orgs)))
     return or_(
-        and_(Folder.kind == "team", Folder.organization_id == actor.organization_id),
+        and_(col(Folder.kind) == "team", col(Folder.organization_id) == actor.organization_id),
         and_(
-            Folder.kind == "shared",
+            col(Folder.kind) == "shared",
             col(Folder.organization_id).in_(sorted(actor.org_and_ancestors)),
         ),
         and_(
-            Folder.kind == "case",
+            col(Folder.kind) == "case",
             or_(
                 case_org == actor.organization_id,
                 col(Folder.case_pk).in_(sorted(actor.member_cases) or [-1]),

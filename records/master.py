@@ -191,7 +191,7 @@ def import_organizations(session: Session, actor: Actor, data: bytes) -> ImportR
     result = ImportResult("organizations")
     for _n, row in ordered:
         parent = existing.get(row.get("parent_code", "")) if row.get("parent_code") else None
-        values = {"name": row["name"], "parent_id": parent.id if parent else None}
+        values: dict[str, Any] = {"name": row["name"], "parent_id": parent.id if parent else None}
         org = existing.get(row["code"])
         if org is None:
             org = Organization(code=row["code"], **values)
@@ -356,7 +356,7 @@ def import_document_classes(session: Session, actor: Actor, data: bytes) -> Impo
     result = ImportResult("document_classes")
     for _n, row in ordered:
         parent = existing.get(row.get("parent_code", "")) if row.get("parent_code") else None
-        values = {
+        values: dict[str, Any] = {
             "name": row["name"],
             "parent_id": parent.id if parent else None,
             "level": (parent.level + 1) if parent else 1,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from genpon.core.errors import InvalidInput, NotFound
 from genpon.records.access import Actor
@@ -55,7 +55,7 @@ def register_rows(
         if not 1900 <= fiscal_year <= 2200:
             raise InvalidInput("invalid_fiscal_year", "年度は西暦4桁で指定してください。")
         stmt = stmt.where(Case.fiscal_year == fiscal_year)
-    pks = list(session.exec(stmt).all())
+    pks = cast(list[int], list(session.exec(stmt).all()))  # primary keys: never NULL
     return register_rows_for_cases(session, pks, timezone=timezone)
 
 
@@ -169,9 +169,9 @@ def _document_states(session: Session, case_pks: list[int]) -> dict[int, dict[st
         for pk, state, n in session.exec(
             select(Document.case_pk, Document.state, func.count())
             .where(col(Document.case_pk).in_(case_pks[i : i + 900]), Document.state != "live")
-            .group_by(Document.case_pk, Document.state)
+            .group_by(col(Document.case_pk), col(Document.state))
         ).all():
-            out[pk][state] = n
+            out[cast(int, pk)][state] = n  # in case_pks, so not NULL
     return out
 
 

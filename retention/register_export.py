@@ -31,9 +31,12 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from os import PathLike
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from genpon.retention.rules import Disposition, RetentionPeriod, effective_years, reiwa_label
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
 
 CLASS_HEADING = "分類"
 CLASS_LEVELS = ("大分類", "中分類", "小分類")
@@ -174,7 +177,7 @@ def write_csv(rows: Iterable[Mapping[str, Any]], fp: IO[str] | IO[bytes]) -> int
     text: IO[str]
     wrapper: io.TextIOWrapper | None = None
     if isinstance(fp, io.TextIOBase):
-        text = fp  # type: ignore[assignment]
+        text = fp
         encoding = (getattr(fp, "encoding", None) or "").lower().replace("_", "-")
         if encoding != "utf-8-sig":  # that codec writes the BOM itself
             text.write("\ufeff")
@@ -221,7 +224,7 @@ def write_xlsx(
     fill = PatternFill("solid", fgColor="DDEBF7")
     center = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
-    def head(value: str | None) -> WriteOnlyCell:
+    def head(value: str | None) -> Cell:
         cell = WriteOnlyCell(ws, value=value)
         cell.font = bold
         cell.fill = fill
@@ -251,7 +254,8 @@ def write_xlsx(
     for row in rows:
         cells = []
         for value in register_values(row):
-            cell = WriteOnlyCell(ws, value=value)
+            # openpyxl writes date cells; its stubs name datetime only
+            cell = WriteOnlyCell(ws, value=value)  # type: ignore[arg-type]
             if isinstance(value, date):
                 cell.number_format = XLSX_DATE_FORMAT
             elif isinstance(value, str):
@@ -261,5 +265,5 @@ def write_xlsx(
         n += 1
     last_col = get_column_letter(ncols)
     ws.auto_filter.ref = f"A2:{last_col}{n + 2}"
-    wb.save(path_or_fp)  # type: ignore[arg-type]
+    wb.save(path_or_fp)
     return n

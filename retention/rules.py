@@ -275,9 +275,9 @@ def is_due(
     - otherwise: due when ``as_of > retention_end``; never while the end is not fixed.
     """
     if isinstance(period, int) and not isinstance(period, bool):
-        years: int | None = period
-        if years < 0:
+        if period < 0:
             raise ValueError(f"negative retention: {period}")
+        years: int | None = period
     else:
         years = RetentionPeriod.parse(period).years
     if years is None:

@@ -45,9 +45,9 @@ def extension_years(session: Session, doc: Document, case: Case | None) -> int:
     from genpon.retention.models import RetentionExtension
 
     class_ids = [c.id for c in class_chain(session, _class_id(doc, case))]
-    conds = [RetentionExtension.document_id == doc.id]
+    conds = [col(RetentionExtension.document_id) == doc.id]
     if case is not None:
-        conds.append(RetentionExtension.case_pk == case.id)
+        conds.append(col(RetentionExtension.case_pk) == case.id)
     if class_ids:
         conds.append(col(RetentionExtension.document_class_id).in_(class_ids))
     from sqlalchemy import or_

@@ -189,10 +189,11 @@ def ppt_text(ole: Any) -> str:
 
 def xls_text(path: Path) -> str:
     import xlrd
+    from xlrd.biffh import XLRDError  # the same class as xlrd.XLRDError; the stubs know this one
 
     try:
         book = xlrd.open_workbook(str(path), on_demand=True)
-    except xlrd.XLRDError as exc:
+    except XLRDError as exc:
         if "encrypt" in str(exc).lower():
             raise Encrypted(str(exc)) from None
         raise

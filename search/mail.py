@@ -66,8 +66,7 @@ def mail_text(data: bytes) -> str:
         if kind == "text/plain":
             plain.append(_part_text(part))
         elif kind == "text/html":
-            raw = part.get_payload(decode=True) or b""
-            html.append(html_text(raw))
+            html.append(html_text(_payload_bytes(part)))
     lines += plain or html
     lines += [f"添付ファイル: {a}" for a in attachments]
     return "\n".join(x for x in lines if x)
@@ -82,5 +81,11 @@ def _part_text(part: EmailMessage) -> str:
             return content
     except (LookupError, UnicodeError, ValueError):
         pass  # an unknown or wrong charset: guess from the bytes
-    raw = part.get_payload(decode=True) or b""
+    raw = _payload_bytes(part)
     return decode_text(raw) or raw.decode("utf-8", "replace")
+
+
+def _payload_bytes(part: EmailMessage) -> bytes:
+    """The transfer-decoded body of a single (not multipart) part; b"" when it has none."""
+    raw = part.get_payload(decode=True)
+    return raw if isinstance(raw, bytes) else b""

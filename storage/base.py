@@ -225,7 +225,7 @@ def _iter_source(
             if not chunk:
                 return
             yield chunk
-    yield from source  # type: ignore[misc]
+    yield from source
 
 
 def _mtime_utc(path: Path) -> datetime:

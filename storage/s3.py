@@ -37,12 +37,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from genpon.storage.base import CHUNK_SIZE, BlobStore, ChecksumMismatch, StagedBlob, check_sha256
+
+if TYPE_CHECKING:  # boto3-stubs (dev extras)
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, HeadObjectOutputTypeDef
 
 __all__ = ["S3BlobStore"]
 
@@ -260,7 +263,7 @@ class S3BlobStore(BlobStore):
             if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
 
-    def _head(self, sha256: str) -> dict[str, Any] | None:
+    def _head(self, sha256: str) -> HeadObjectOutputTypeDef | None:
         self._ensure_ready()
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.key(sha256))
@@ -354,14 +357,14 @@ class S3BlobStore(BlobStore):
             Metadata={"sha256": staged.sha256},
         )["UploadId"]
 
-        def send(part: _Part) -> dict[str, Any]:
+        def send(part: _Part) -> CompletedPartTypeDef:
             with _FileWindow(path, part.offset, part.length) as window:
                 resp = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=key,
                     UploadId=upload_id,
                     PartNumber=part.number,
-                    Body=window,
+                    Body=cast(BinaryIO, window),  # a seekable raw binary stream
                     ContentLength=part.length,
                     ChecksumSHA256=part.checksum,
                 )

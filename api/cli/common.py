@@ -14,6 +14,7 @@ from genpon.core.context import AppContext
 from genpon.core.db import session_scope
 from genpon.core.settings import get_settings
 from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user
+from genpon.search.backends import forget_backend
 from sqlmodel import Session
 
 _state: dict[str, Any] = {"as": None, "json": False}
@@ -25,6 +26,19 @@ def ctx() -> AppContext:
     if _ctx is None:
         _ctx = build_context(get_settings())
     return _ctx
+
+
+def reset() -> None:
+    """Forget what one run of the command line left behind in this process: acting user, output
+    format, settings, context (its engine and search backend closed). The command line runs once
+    per process; tests run it many times in one process and call this after each run."""
+    global _ctx
+    if _ctx is not None:
+        forget_backend(_ctx)
+        _ctx.engine.dispose()
+        _ctx = None
+    get_settings.cache_clear()
+    _state.update({"as": None, "json": False})
 
 
 @contextmanager

@@ -27,7 +27,11 @@ def _reindex(fresh: bool) -> None:
     c = ctx()
     total = count_live_hashes(c)
     with tqdm(total=total, unit="件", desc="索引再構築", disable=None) as bar:
-        n = rebuild(c, fresh=fresh, progress=bar.update)
+
+        def advance(done: int) -> None:
+            bar.update(done)
+
+        n = rebuild(c, fresh=fresh, progress=advance)
     drained = drain(c)
     out(
         {"indexed": n, "outbox_applied": drained, "backend": c.settings.search_backend},

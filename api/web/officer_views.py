@@ -76,7 +76,7 @@ def due_page(request: Request, session: SessionDep, actor: WebActor) -> Response
     qp = request.query_params
     tz = request.app.state.ctx.settings.timezone
     as_of = _date_param(_opt(qp.get("as_of")), "基準日")
-    filters = {
+    filters: dict[str, Any] = {
         "organization_code": _opt(qp.get("organization")),
         "class_code": _opt(qp.get("class")),
         "disposition": _opt(qp.get("disposition")),

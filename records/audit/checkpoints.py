@@ -157,21 +157,22 @@ def _sign_new(
         raise InvalidInput("bad_reason", f"チェックポイントの理由が不正です: {reason}")
     base = latest(session, at_most=size)
     frontier, head_hash = _extend(session, base, size)
+    root_hash, signed_at = frontier.root().hex(), format_time(now or utcnow())
     body = {
         "format": CHECKPOINT_FORMAT,
         "tree_size": size,
-        "root_hash": frontier.root().hex(),
+        "root_hash": root_hash,
         "head_hash": head_hash,
-        "signed_at": format_time(now or utcnow()),
+        "signed_at": signed_at,
         "reason": reason,
     }
     signed = keyring.sign_json(body)
     sig = signed["signature"]
     cp = Checkpoint(
         tree_size=size,
-        root_hash=body["root_hash"],
+        root_hash=root_hash,
         head_hash=head_hash,
-        signed_at=body["signed_at"],
+        signed_at=signed_at,
         reason=reason,
         key_id=sig["key_id"],
         signature=sig["value"],

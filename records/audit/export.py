@@ -104,7 +104,7 @@ def _write_events(s: Session, fh: IO[str], size: int) -> Frontier:
     while lo <= size:
         hi = min(size, lo + _BATCH - 1)
         rows = s.exec(
-            select(
+            select(  # type: ignore[call-overload]  # sqlmodel's select() types four columns at most
                 AuditEvent.seq,
                 AuditEvent.at,
                 AuditEvent.actor,

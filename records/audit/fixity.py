@@ -171,7 +171,7 @@ def _mark_ok(engine: Engine, shas: list[str]) -> None:
     if not shas:
         return
     with session_scope(engine) as s:
-        s.exec(  # type: ignore[call-overload]
+        s.exec(
             update(Blob)
             .where(col(Blob.sha256).in_(shas))
             .values(last_fixity_at=utcnow(), fixity_ok=True)

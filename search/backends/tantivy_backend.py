@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tantivy
 from genpon.search.backends.base import (
@@ -139,7 +139,8 @@ class TantivyBackend(OnDiskBackend):
             return tantivy.Query.regex_query(self.schema, fld, _regex_escape(ch) + ".*")
         if len(term.tokens) == 1:
             return tantivy.Query.term_query(self.schema, fld, term.tokens[0])
-        return tantivy.Query.phrase_query(self.schema, fld, term.tokens)
+        words: list[str | tuple[int, str]] = list(term.tokens)
+        return tantivy.Query.phrase_query(self.schema, fld, words)
 
     def _term_query(self, term: Term) -> tantivy.Query:
         Q, Occ = tantivy.Query, tantivy.Occur
@@ -189,8 +190,8 @@ class TantivyBackend(OnDiskBackend):
             filters.append(
                 Q.range_query(self.schema, "doc_date", tantivy.FieldType.Integer, lo, hi)
             )
-        for f in filters:
-            clauses.append((Occ.Must, Q.const_score_query(f, 0.0)))
+        for flt in filters:
+            clauses.append((Occ.Must, Q.const_score_query(flt, 0.0)))
         if not any(occ == Occ.Must for occ, _ in clauses):
             clauses.append((Occ.Must, Q.all_query()))
         return Q.boolean_query(clauses)
@@ -202,14 +203,17 @@ class TantivyBackend(OnDiskBackend):
         if query.sort == "date":
             kwargs = {"order_by_field": "doc_date", "order": tantivy.Order.Desc}
         res = searcher.search(tq, query.limit, count=True, offset=query.offset, **kwargs)
+        # the hit count of search(count=True); tantivy's stub leaves the attribute out
+        total: int | None = res.count  # type: ignore[attr-defined]
         addrs = [a for _, a in res.hits]
-        ids = searcher.fast_field_values("document_id", addrs) if addrs else []
+        # document_id is an integer fast field of every document
+        ids = cast(list[int], searcher.fast_field_values("document_id", addrs)) if addrs else []
         hits = [
             (int(i), float(s) if query.sort == "relevance" else 0.0)
             for (s, _), i in zip(res.hits, ids, strict=True)
         ]
         facets: dict[str, list[tuple[str, int]]] = {}
-        if query.facets and res.count:
+        if query.facets and total:
             aggs = {
                 name: {"terms": {"field": src, "size": 200}} for name, src in _FACET_SRC.items()
             }
@@ -222,7 +226,7 @@ class TantivyBackend(OnDiskBackend):
                     for name in _FACET_SRC
                 }
             )
-        return BackendHits(total=int(res.count or 0), hits=hits, facets=facets)
+        return BackendHits(total=int(total or 0), hits=hits, facets=facets)
 
 
 def _regex_escape(ch: str) -> str:

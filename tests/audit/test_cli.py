@@ -1,35 +1,31 @@
-"""genpon audit … and genpon keys … in real subprocesses, then genpon-verify on the export."""
+"""genpon audit … and genpon keys … run in-process (see tests/records/test_cli.py), then
+genpon-verify on the export: once in a real process, the rest through its ``main(argv)``."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
+from genpon.api.cli.main import main
+
+from genpon_verify.__main__ import main as verify_main
+from tests.records.test_cli import Ran, invoke
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_cli_audit_end_to_end(tmp_path):
-    env = {
-        **os.environ,
-        "GENPON_DATA_DIR": str(tmp_path / "data"),
-        "GENPON_ENVIRONMENT": "test",
-        "GENPON_CHECKPOINT_EVERY": "5",
-    }
+def test_cli_audit_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENPON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GENPON_ENVIRONMENT", "test")
+    monkeypatch.setenv("GENPON_CHECKPOINT_EVERY", "5")
 
-    def run(
-        *args: str, code: int = 0, module: str = "genpon.api.cli.main"
-    ) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def run(*args: str, code: int = 0, entry: Callable[[list[str]], Any] = main) -> Ran:
+        p = invoke(entry, args)
         assert p.returncode == code, (p.stdout, p.stderr)
         return p
 
@@ -52,8 +48,21 @@ def test_cli_audit_end_to_end(tmp_path):
     out = tmp_path / "export"
     run("audit", "export", str(out))
     assert run("audit", "export", str(out), code=1).stderr.startswith("genpon: ")
-    ok = run(str(out), "--blobs", str(tmp_path / "data" / "blobs"), module="genpon_verify")
-    assert ok.stdout.startswith("OK:")
+    # the standalone verifier as an auditor runs it: its own process, the export and the blobs
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genpon_verify",
+            str(out),
+            "--blobs",
+            str(tmp_path / "data" / "blobs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:"), (ok.stdout, ok.stderr)
     assert run("audit", "verify", str(out)).stdout.startswith("OK")
     assert run("audit", "verify").stdout.startswith("OK")
     # a tampered export file: the verifier names the event and exits 1
@@ -62,17 +71,15 @@ def test_cli_audit_end_to_end(tmp_path):
     ev["actor"] = "someone"
     lines[2] = json.dumps(ev, ensure_ascii=False)
     (out / "events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    bad = run(str(out), module="genpon_verify", code=1)
+    bad = run(str(out), entry=verify_main, code=1)
     assert "最初に失敗したイベント: 3" in bad.stdout
-    assert run(str(tmp_path / "nope"), module="genpon_verify", code=2)
+    assert run(str(tmp_path / "nope"), entry=verify_main, code=2)
     proof = tmp_path / "proof.json"
     proof.write_text(run("audit", "proof", "2").stdout, encoding="utf-8")
-    assert run(str(proof), "--keys", str(out / "keys"), module="genpon_verify").stdout.startswith(
-        "OK"
-    )
+    assert run(str(proof), "--keys", str(out / "keys"), entry=verify_main).stdout.startswith("OK")
 
 
-def test_verifier_imports_no_project_code(tmp_path):
+def test_verifier_imports_no_project_code(tmp_path: Path) -> None:
     """genpon-verify runs with the standard library and cryptography only."""
     code = (
         "import sys, genpon_verify.__main__ as m\n"

@@ -1,4 +1,10 @@
-"""The genpon CLI end to end in real subprocesses: one line and a non-zero exit on bad input."""
+"""The genpon CLI end to end: one line and a non-zero exit on bad input.
+
+The commands run in this process through :func:`genpon.api.cli.main.main` (the console script's
+entry point, so its one-line error handling is what is tested), with stdout, stderr and the exit
+code captured as a subprocess would see them. One real subprocess per file keeps the console
+script itself honest.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,57 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+from genpon.api.cli import common
+from genpon.api.cli.main import main
+from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def cli(tmp_path):
-    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+@dataclass
+class Ran:
+    """What a finished command left: exit code and its two streams (like CompletedProcess)."""
 
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [sys.executable, "-m", "genpon.api.cli.main", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke(entry: Callable[[list[str]], Any], args: Sequence[str]) -> Ran:
+    """Run a console script's ``main(argv)`` in this process, as its own process would run."""
+    code = 0
+    common.reset()  # settings and context come from this run's environment, as in a new process
+    with CliRunner().isolation() as (out, err, _):
+        try:
+            returned = entry(list(args))
+            code = returned if isinstance(returned, int) else 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.stdout.flush()  # print() and sys.stdout.write() buffer, as at a process's exit
+            sys.stderr.flush()
+            common.reset()  # nothing of this run (open engine, index writer) outlives it
+        return Ran(code, out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8"))
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, ok: bool = True) -> Ran: ...
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    monkeypatch.setenv("GENPON_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GENPON_ENVIRONMENT", "test")
+    monkeypatch.delenv("GENPON_DATABASE_URL", raising=False)
+
+    def run(*args: str, ok: bool = True) -> Ran:
+        p = invoke(main, args)
         if ok:
             assert p.returncode == 0, p.stderr
         return p
@@ -33,7 +70,7 @@ def cli(tmp_path):
     return run
 
 
-def test_cli_end_to_end(cli, tmp_path):
+def test_cli_end_to_end(cli: Cli, tmp_path: Path) -> None:
     init = cli("init", "--demo")
     assert "デモ用APIキー" in init.stdout and "gp_" in init.stdout
     again = cli("init", "--demo")  # idempotent: no new keys
@@ -94,7 +131,7 @@ def test_cli_end_to_end(cli, tmp_path):
         (("show", "999999"), "document_not_found"),
     ],
 )
-def test_cli_errors_are_one_line(cli, args, needle):
+def test_cli_errors_are_one_line(cli: Cli, args: tuple[str, ...], needle: str) -> None:
     cli("init", "--demo")
     p = cli(*args, ok=False)
     assert p.returncode == 1
@@ -105,10 +142,31 @@ def test_cli_errors_are_one_line(cli, args, needle):
     )
 
 
-def test_cli_bad_csv_lists_rows(cli, tmp_path):
+def test_cli_bad_csv_lists_rows(cli: Cli, tmp_path: Path) -> None:
     cli("init", "--demo")
     bad = tmp_path / "orgs.csv"
     bad.write_text("code,name,parent_code\nX1,課,NOPE\n,名前,\n", encoding="utf-8-sig")
     p = cli("masters", "import", "organizations", str(bad), ok=False)
     assert p.returncode == 1 and "2行目" in p.stderr and "3行目" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_console_script_in_a_real_process(tmp_path: Path) -> None:
+    """The installed ``genpon`` script: help, and an error as one line and exit 1."""
+    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env.pop("GENPON_DATABASE_URL", None)
+    script = Path(sys.executable).with_name("genpon")
+    shown = subprocess.run(
+        [str(script), "--help"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0 and "deposit" in shown.stdout, shown.stderr
+    bad = subprocess.run(
+        [str(script), "deposit", "/nonexistent/file.pdf", "--case", "X"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("genpon: ") and bad.stderr.count("\n") == 1
+    assert "ファイルがありません" in bad.stderr and "Traceback" not in bad.stderr

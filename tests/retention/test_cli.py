@@ -1,4 +1,5 @@
-"""genpon retention … and genpon certificate verify in real subprocesses."""
+"""genpon retention … and genpon certificate verify, run in-process (see
+tests/records/test_cli.py); the certificate check once more in a real process."""
 
 from __future__ import annotations
 
@@ -8,33 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.records.test_cli import Cli, cli  # noqa: F401  (fixture)
 
 
-@pytest.fixture
-def cli(tmp_path):
-    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
-    env.pop("GENPON_DATABASE_URL", None)
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [sys.executable, "-m", "genpon.api.cli.main", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if ok:
-            assert p.returncode == 0, p.stderr
-        return p
-
-    return run
-
-
-def test_cli_retention_cycle(cli, tmp_path):
+def test_cli_retention_cycle(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     cli("init", "--demo")
     # 1年未満 (A0201): due as soon as the case is closed
     case = json.loads(
@@ -121,6 +99,18 @@ def test_cli_retention_cycle(cli, tmp_path):
     cert.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     bad = cli("certificate", "verify", str(cert), ok=False)
     assert bad.returncode == 1 and "bad_signature" in bad.stderr
+    # the same tampered certificate through the console script in a real process
+    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env.pop("GENPON_DATABASE_URL", None)
+    real = subprocess.run(
+        [str(Path(sys.executable).with_name("genpon")), "certificate", "verify", str(cert)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert real.returncode == 1 and real.stderr.startswith("genpon: ")
+    assert "bad_signature" in real.stderr and real.stderr.count("\n") == 1
 
     reg = tmp_path / "register.xlsx"
     cli("--as", "suzuki", "retention", "register", "-o", str(reg), "--org", "SOUMU-SOUMU")

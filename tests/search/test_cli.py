@@ -1,11 +1,13 @@
-"""``genpon search`` and ``genpon reindex`` in real subprocesses."""
+"""``genpon search`` and ``genpon reindex``, run in-process (see tests/records/test_cli.py)."""
 
 from __future__ import annotations
 
-from tests.records.test_cli import cli  # noqa: F401  (fixture)
+from pathlib import Path
+
+from tests.records.test_cli import Cli, cli  # noqa: F401  (fixture)
 
 
-def test_search_cli(cli, tmp_path):  # noqa: F811
+def test_search_cli(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     cli("init", "--demo")
     case_id = cli(
         "case", "create", "道路予算", "--org", "SOUMU-ZAISEI", "--class", "B0101"
