@@ -156,6 +156,15 @@ class Settings(BaseSettings):
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
 
+    # OCR of scanned PDF pages and images (search.ocr), in the extraction child
+    ocr_enabled: bool | None = Field(
+        default=None, description="None: on when the tesseract program is installed"
+    )
+    ocr_languages: str = "jpn"  # Tesseract models for horizontal text; jpn_vert is tried too
+    ocr_dpi: int = 300  # PDF pages are rendered at this resolution
+    ocr_page_timeout_s: int = 60  # rendering and every Tesseract call of one page together
+    ocr_max_pages: int = 200  # pages OCR'd per file; the rest are recorded as skipped
+
 
 @lru_cache
 def get_settings() -> Settings:
