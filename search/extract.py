@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genpon.search.mail import looks_like_mail, mail_text
-from genpon.search.ocr import OcrOptions
+from genpon.search.ocr import OcrOptions, image_ocr, ocr_options, pdf_ocr
 
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
@@ -584,79 +584,6 @@ def extract_kind(
         return failure or result
     fallback = _result(raw, "ooxml-xml")
     return fallback if fallback.status == "ok" else (failure or result)
-
-
-# --- OCR ----------------------------------------------------------------------------------------
-
-
-def ocr_options(settings: Settings | None, *, force: bool = False) -> OcrOptions | None:
-    """The OCR options of ``settings``; None when OCR is off (``ocr_enabled`` false, or unset
-    and Tesseract not installed) or without settings (the import's extractor), unless
-    ``force`` (``genpon ocr``) and Tesseract is installed."""
-    from genpon.search.ocr import tesseract_available
-
-    if settings is None:
-        return OcrOptions() if force and tesseract_available() else None
-    enabled = settings.ocr_enabled
-    if enabled is None or force:
-        enabled = tesseract_available()
-    if not enabled:
-        return None
-    return OcrOptions(
-        languages=settings.ocr_languages,
-        dpi=settings.ocr_dpi,
-        page_timeout_s=float(settings.ocr_page_timeout_s),
-        max_pages=settings.ocr_max_pages,
-    )
-
-
-def _ocr_outcome(
-    base: Extraction, pages: list[Any], ocr: OcrOptions, failure: str | None, **extra: Any
-) -> Extraction:
-    """The text layer's extraction (``base``) with the OCR'd pages' text after it."""
-    from genpon.search.ocr import details
-
-    info = details(ocr, pages, **extra)
-    if failure:
-        info["error"] = failure
-    ocr_text = "\n\n".join(p.text for p in pages if p.status == "ok" and p.text)
-    layer = base.text if base.status == "ok" and base.text else None
-    text = "\n\n".join(t for t in (layer, ocr_text) if t)
-    if text.strip():
-        out = _result(text, f"{base.extractor}+ocr" if layer and base.extractor else "ocr")
-        out.reason = base.reason if layer else None
-        out.details = info
-        return out
-    problems = [f"page {p.page}: {p.reason}" for p in pages if p.status == "failed"]
-    if failure or (problems and not any(p.status == "empty" for p in pages)):
-        why = "; ".join(([failure] if failure else []) + problems)
-        return Extraction(None, "failed", f"ocr: {why}"[:500], "ocr", info)
-    return Extraction(None, "empty", None, "ocr", info)
-
-
-def image_ocr(path: Path, ocr: OcrOptions) -> Extraction:
-    """PNG, JPEG or TIFF (every page): OCR."""
-    from genpon.search.ocr import ocr_image_file
-
-    pages, failure = ocr_image_file(path, ocr)
-    return _ocr_outcome(Extraction(None, "empty"), pages, ocr, failure)
-
-
-def pdf_ocr(path: Path, result: Extraction, ocr: OcrOptions, timeout: float) -> Extraction:
-    """``result`` (the text layer) plus the OCR of the pages that have (almost) no text layer;
-    ``result`` itself when every page has text, or the file is encrypted or unreadable."""
-    from genpon.search.ocr import ocr_pdf_pages, pages_without_text, pdf_page_texts
-
-    if result.status == "failed" and (result.reason or "").startswith("encrypted"):
-        return result
-    texts = pdf_page_texts(path, timeout)  # poppler again: per page, split at form feeds
-    if not texts:
-        return result
-    todo = pages_without_text(texts)
-    if not todo:
-        return result
-    pages = ocr_pdf_pages(path, todo, ocr)
-    return _ocr_outcome(result, pages, ocr, None, page_count=len(texts), ocr_pages=len(todo))
 
 
 def ole_text(path: Path) -> Extraction:

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from genpon.core.settings import Settings
+    from genpon.search.extract import Extraction
     from PIL import Image as PILImage
 
 MAX_PIXELS = 120_000_000  # a page image larger than this is refused (about A0 at 300 dpi)
@@ -494,6 +496,75 @@ def details(options: OcrOptions, pages: list[PageResult], **extra: Any) -> dict[
         "pages": [p.summary() for p in pages],
         **extra,
     }
+
+
+# --- as the extractor's results (search.extract.Extraction) ------------------------------------
+
+
+def ocr_options(settings: Settings | None, *, force: bool = False) -> OcrOptions | None:
+    """The OCR options of ``settings``; None when OCR is off (``ocr_enabled`` false, or unset
+    and Tesseract not installed) or without settings (the import's extractor), unless
+    ``force`` (``genpon ocr``) and Tesseract is installed."""
+    if settings is None:
+        return OcrOptions() if force and tesseract_available() else None
+    enabled = settings.ocr_enabled
+    if enabled is None or force:
+        enabled = tesseract_available()
+    if not enabled:
+        return None
+    return OcrOptions(
+        languages=settings.ocr_languages,
+        dpi=settings.ocr_dpi,
+        page_timeout_s=float(settings.ocr_page_timeout_s),
+        max_pages=settings.ocr_max_pages,
+    )
+
+
+def _outcome(
+    base: Extraction, pages: list[Any], ocr: OcrOptions, failure: str | None, **extra: Any
+) -> Extraction:
+    """The text layer's extraction (``base``) with the OCR'd pages' text after it."""
+    from genpon.search.extract import Extraction, _result
+
+    info = details(ocr, pages, **extra)
+    if failure:
+        info["error"] = failure
+    ocr_text = "\n\n".join(p.text for p in pages if p.status == "ok" and p.text)
+    layer = base.text if base.status == "ok" and base.text else None
+    text = "\n\n".join(t for t in (layer, ocr_text) if t)
+    if text.strip():
+        out = _result(text, f"{base.extractor}+ocr" if layer and base.extractor else "ocr")
+        out.reason = base.reason if layer else None
+        out.details = info
+        return out
+    problems = [f"page {p.page}: {p.reason}" for p in pages if p.status == "failed"]
+    if failure or (problems and not any(p.status == "empty" for p in pages)):
+        why = "; ".join(([failure] if failure else []) + problems)
+        return Extraction(None, "failed", f"ocr: {why}"[:500], "ocr", info)
+    return Extraction(None, "empty", None, "ocr", info)
+
+
+def image_ocr(path: Path, ocr: OcrOptions) -> Extraction:
+    """PNG, JPEG or TIFF (every page): OCR."""
+    from genpon.search.extract import Extraction
+
+    pages, failure = ocr_image_file(path, ocr)
+    return _outcome(Extraction(None, "empty"), pages, ocr, failure)
+
+
+def pdf_ocr(path: Path, result: Extraction, ocr: OcrOptions, timeout: float) -> Extraction:
+    """``result`` (the text layer) plus the OCR of the pages that have (almost) no text layer;
+    ``result`` itself when every page has text, or the file is encrypted or unreadable."""
+    if result.status == "failed" and (result.reason or "").startswith("encrypted"):
+        return result
+    texts = pdf_page_texts(path, timeout)  # poppler again: per page, split at form feeds
+    if not texts:
+        return result
+    todo = pages_without_text(texts)
+    if not todo:
+        return result
+    pages = ocr_pdf_pages(path, todo, ocr)
+    return _outcome(result, pages, ocr, None, page_count=len(texts), ocr_pages=len(todo))
 
 
 def child_env() -> None:
