@@ -167,6 +167,15 @@ class Settings(BaseSettings):
     preview_concurrency: int = 2  # renders at once per process
     preview_max_text_chars: int = 300_000  # text shown for text kinds
 
+    # OCR of scanned PDF pages and images (search.ocr), in the extraction child
+    ocr_enabled: bool | None = Field(
+        default=None, description="None: on when the tesseract program is installed"
+    )
+    ocr_languages: str = "jpn"  # Tesseract models for horizontal text; jpn_vert is tried too
+    ocr_dpi: int = 300  # PDF pages are rendered at this resolution
+    ocr_page_timeout_s: int = 60  # rendering and every Tesseract call of one page together
+    ocr_max_pages: int = 200  # pages OCR'd per file; the rest are recorded as skipped
+
     @property
     def preview_dir(self) -> Path:
         return self.preview_dir_override or self.data_dir / "derived" / "previews"

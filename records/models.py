@@ -431,3 +431,5 @@ class BlobText(SQLModel, table=True):
     text_z: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     chars: int = 0
     extracted_at: datetime | None = _ts(nullable=True)
+    # OCR: engine and version, models, per page its outcome and mean confidence (search.ocr)
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -16,6 +16,12 @@ drawn out of reading order), or asks for a password, poppler's ``pdftotext`` and
 pdfminer.six are tried and the best text wins (:class:`TextScore`). ``extractor`` records which
 one produced the text and, when they were compared, ``reason`` why. Values filled into form
 fields (AcroForm) are added to the text.
+
+OCR (:mod:`search.ocr`, when ``settings.ocr_enabled``): PDF pages with (almost) no text layer
+and images (PNG, JPEG, TIFF with all its pages) are read with Tesseract in the same child, each
+page bounded by ``ocr_page_timeout_s``; the child's own timeout grows by that much per page it
+may OCR. The text of OCR'd pages follows the text layer; ``extractor`` ends in ``ocr`` and
+``details`` holds the engine, models and per-page confidence (stored in ``BlobText.details``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genpon.search.mail import looks_like_mail, mail_text
+from genpon.search.ocr import OcrOptions, image_ocr, ocr_options, pdf_ocr
 
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
@@ -53,6 +60,7 @@ class Extraction:
     status: str  # ok | empty | failed | unsupported
     reason: str | None = None  # failed: why; ok from a PDF: why this extractor's text won
     extractor: str | None = None
+    details: dict[str, Any] | None = None  # OCR: engine, models, per-page outcome
 
 
 def _result(text: str | None, extractor: str) -> Extraction:
@@ -67,6 +75,7 @@ def _result(text: str | None, extractor: str) -> Extraction:
 # --- kind detection -------------------------------------------------------------------------
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97-2003 compound file
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")  # PNG JPEG TIFF
 
 OOXML_PARTS = {
     "word/document.xml": "docx",
@@ -76,8 +85,9 @@ OOXML_PARTS = {
 
 
 def detect_kind(path: Path, mime: str | None) -> str:
-    """pdf | docx | xlsx | pptx | ole | html | mail | text | unsupported, from the content first
-    (``ole``: an Office 97–2003 compound file, told apart in the child)."""
+    """pdf | docx | xlsx | pptx | ole | image | html | mail | text | unsupported, from the
+    content first (``ole``: an Office 97–2003 compound file, told apart in the child;
+    ``image``: PNG, JPEG or TIFF, read only by OCR)."""
     mime = (mime or "").split(";")[0].strip().lower()
     with path.open("rb") as f:
         head = f.read(4096)
@@ -95,6 +105,8 @@ def detect_kind(path: Path, mime: str | None) -> str:
         return "unsupported"
     if head.startswith(OLE_MAGIC):
         return "ole"
+    if head.startswith(IMAGE_MAGIC):
+        return "image"
     if mime == "application/pdf":
         return "pdf"
     low = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -538,11 +550,19 @@ def pptx_text(path: Path) -> str:
     return "\n".join(parts)
 
 
-def extract_kind(path: Path, kind: str, timeout: float) -> Extraction:
-    """PDF, OOXML or Office 97–2003 text (pdf/docx/xlsx/pptx/ole); meant to run in a child
-    process with limits."""
+def extract_kind(
+    path: Path, kind: str, timeout: float, ocr: OcrOptions | None = None
+) -> Extraction:
+    """PDF, OOXML, Office 97–2003 or image text (pdf/docx/xlsx/pptx/ole/image); meant to run in
+    a child process with limits. With ``ocr``, PDF pages without a text layer and images are
+    OCR'd."""
+    if kind == "image":
+        if ocr is None:
+            return Extraction(None, "unsupported", "image: OCR is off", None)
+        return image_ocr(path, ocr)
     if kind == "pdf":
-        return pdf_text(path, timeout=timeout)
+        result = pdf_text(path, timeout=timeout)
+        return pdf_ocr(path, result, ocr, timeout) if ocr is not None else result
     if kind == "ole":
         return ole_text(path)
     bad = check_zip(path)
@@ -611,11 +631,20 @@ def _limit_memory(mb: int) -> Any:
     return apply
 
 
-def _in_child(path: Path, kind: str, timeout: float, memory_mb: int) -> Extraction:
+def _in_child(
+    path: Path, kind: str, timeout: float, memory_mb: int, ocr: OcrOptions | None = None
+) -> Extraction:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract on one core
+    args = [sys.executable, "-m", "genpon.search.extract", str(path), kind, str(timeout)]
+    if ocr is not None and kind in ("pdf", "image"):
+        # every page OCR'd may take its own timeout; the child stops starting pages in time
+        budget = ocr.page_timeout_s * ocr.max_pages
+        args.append(json.dumps({**asdict(ocr), "deadline": None, "budget": budget}))
+        timeout = timeout + budget * 1.1 + 10
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genpon.search.extract", str(path), kind, str(timeout)],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own process group: pdftotext dies with it
@@ -644,8 +673,17 @@ def _in_child(path: Path, kind: str, timeout: float, memory_mb: int) -> Extracti
         return Extraction(None, "failed", "extractor returned garbage", None)
 
 
-def extract(path: Path, mime: str | None, *, settings: Settings | None = None) -> Extraction:
-    """Text of the file at ``path`` (never raises for a bad file; see the module docstring)."""
+def extract(
+    path: Path,
+    mime: str | None,
+    *,
+    settings: Settings | None = None,
+    ocr: OcrOptions | None = None,
+    force_ocr: bool = False,
+) -> Extraction:
+    """Text of the file at ``path`` (never raises for a bad file; see the module docstring).
+    OCR follows ``settings`` (:func:`ocr_options`) unless ``ocr`` is given; ``force_ocr``
+    turns it on whatever ``ocr_enabled`` says (``genpon ocr``)."""
     timeout = float(settings.extract_timeout_s) if settings else 60.0
     memory_mb = settings.extract_memory_mb if settings else 1024
     max_bytes = settings.extract_max_bytes if settings else 200 * 1024 * 1024
@@ -656,6 +694,10 @@ def extract(path: Path, mime: str | None, *, settings: Settings | None = None) -
         if size > max_bytes:
             return Extraction(None, "failed", f"too large to extract ({size} bytes)", None)
         kind = detect_kind(path, mime)
+        if ocr is None:
+            ocr = ocr_options(settings, force=force_ocr)
+        if kind == "image" and ocr is None:
+            return Extraction(None, "unsupported", f"type {mime or 'image'}: OCR is off", None)
         if kind == "unsupported":
             return Extraction(None, "unsupported", f"type {mime or 'unknown'}", None)
         if kind in ("text", "html", "mail"):
@@ -665,15 +707,25 @@ def extract(path: Path, mime: str | None, *, settings: Settings | None = None) -
             if kind == "mail":
                 return _result(mail_text(data), "mail")
             return _result(decode_text(data), "text")
-        return _in_child(path, kind, timeout, memory_mb)
+        return _in_child(path, kind, timeout, memory_mb, ocr)
     except Exception as exc:  # a bad file must never break the caller
         return Extraction(None, "failed", f"{type(exc).__name__}: {str(exc)[:300]}", None)
 
 
 def _main(argv: list[str]) -> int:
     path, kind, timeout = Path(argv[0]), argv[1], float(argv[2])
+    ocr = None
+    if len(argv) > 3:
+        import time
+
+        from genpon.search.ocr import child_env
+
+        child_env()
+        raw = json.loads(argv[3])
+        budget = float(raw.pop("budget"))
+        ocr = OcrOptions(**{**raw, "deadline": time.monotonic() + budget})
     try:
-        result = extract_kind(path, kind, timeout)
+        result = extract_kind(path, kind, timeout, ocr)
     except MemoryError:
         result = Extraction(None, "failed", "memory limit exceeded", None)
     except RecursionError:

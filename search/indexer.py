@@ -73,10 +73,12 @@ def text_of(session: Session, sha256: str) -> str | None:
     return stored_text(session.get(BlobText, sha256))
 
 
-def _extract_blob(ctx: AppContext, sha256: str, mime: str) -> Extraction:
+def _extract_blob(
+    ctx: AppContext, sha256: str, mime: str, *, force_ocr: bool = False
+) -> Extraction:
     try:
         with ctx.store.as_file(sha256, ctx.settings.spool_dir) as path:
-            return extract(path, mime, settings=ctx.settings)
+            return extract(path, mime, settings=ctx.settings, force_ocr=force_ocr)
     except FileNotFoundError:
         return Extraction(None, "failed", "content missing from the store", None)
 
@@ -88,8 +90,27 @@ def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
     row.reason = (ex.reason or None) and ex.reason[:500]
     row.text_z = zlib.compress(ex.text.encode("utf-8"), 6) if ex.text else None
     row.chars = len(ex.text or "")
+    row.details = ex.details
     row.extracted_at = utcnow()
     session.add(row)
+    return row
+
+
+def reextract(ctx: AppContext, sha256: str, *, force_ocr: bool = False) -> BlobText | None:
+    """Extract a stored content's text again (``genpon ocr``: with OCR whatever
+    ``ocr_enabled`` says), store it and queue the content for the index; None when the content
+    is not stored. The blob itself is only read."""
+    with Session(ctx.engine) as s:
+        blob = s.get(Blob, sha256)
+        mime = blob.mime_type if blob is not None and blob.state == "stored" else None
+        s.rollback()
+    if mime is None:
+        return None
+    ex = _extract_blob(ctx, sha256, mime, force_ocr=force_ocr)
+    with Session(ctx.engine, expire_on_commit=False) as s:
+        row = _save_text(s, sha256, ex)
+        s.add(IndexOutbox(sha256=sha256, reason="ocr"))
+        s.commit()
     return row
 
 

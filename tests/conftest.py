@@ -129,6 +129,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         database_url=db_url,
         gc_grace_seconds=3600,
         index_autostart=False,  # tests drain the index explicitly (search.indexer.drain)
+        ocr_enabled=False,  # OCR costs seconds a page: tests/ocr turns it on where it is tested
     )
 
 

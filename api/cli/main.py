@@ -15,6 +15,7 @@ import typer
 from genpon.api import schemas
 from genpon.api.cli import audit as cli_audit
 from genpon.api.cli import imports as cli_imports
+from genpon.api.cli import ocr as cli_ocr
 from genpon.api.cli import retention as cli_retention
 from genpon.api.cli import search as cli_search
 from genpon.api.cli.common import _state, ctx, fail, out, unit
@@ -378,7 +379,7 @@ def gc(
 
 
 # The other domains' command groups: each module has ``register(app: typer.Typer)``.
-for _module in (cli_search, cli_retention, cli_audit, cli_imports):
+for _module in (cli_search, cli_retention, cli_audit, cli_imports, cli_ocr):
     _module.register(app)
 
 
