@@ -10,13 +10,12 @@ What a content looks like to the viewer (its *outline*) is one of:
   (``BlobText``; never the raw HTML): the page escapes it;
 - ``none``: nothing to show (download the file).
 
-Every render runs in a child process (``pdftoppm``, or ``python -m genpon.search.preview`` for
-images) in its own process group with a wall-clock timeout and an address-space limit, as text
-extraction does (:mod:`genpon.search.extract`), and at most ``preview_concurrency`` at once per
-process. Bad input is a clear status, never a 500 and never a hang: :class:`PreviewUnavailable`
-(HTTP 422) carries a machine-readable code (``pdf_encrypted``, ``pdf_broken``,
-``image_too_large``, ``image_broken``, ``render_timeout``, ``render_memory``,
-``content_too_large``, ``no_page_images``); a page beyond the last is ``page_not_found`` (404).
+Page images are rendered by :mod:`genpon.search.render`, in bounded child processes, at most
+``preview_concurrency`` at once per process. Bad input is a clear status, never a 500 and never
+a hang: :class:`PreviewUnavailable` (HTTP 422) carries a machine-readable code
+(``pdf_encrypted``, ``pdf_broken``, ``image_too_large``, ``image_broken``, ``render_timeout``,
+``render_memory``, ``content_too_large``, ``no_page_images``); a page beyond the last is
+``page_not_found`` (404).
 
 Rendered pages live in a derived cache, ``<preview_dir>/<sha[:2]>/<sha>/p<page>-w<width>.png``
 (``preview_dir`` is ``<data_dir>/derived/previews`` by default), keyed by the content hash, the
@@ -37,13 +36,7 @@ import html
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +47,15 @@ from genpon.records.audit.actions import AuditAction
 from genpon.records.models import BlobText, Case, Document
 from genpon.search.analyzer import normalize
 from genpon.search.indexer import stored_text
+from genpon.search.render import (
+    OUTLINE_VERSION,
+    Outline,
+    PreviewUnavailable,
+    file_outline,
+    message_for,
+    render_file,
+    render_slot,
+)
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -62,9 +64,7 @@ if TYPE_CHECKING:
     from genpon.storage.base import BlobStore
 
 KINDS = ("pdf", "image", "text", "none")
-MAX_PAGE_HEIGHT_RATIO = 4  # a page image is at most 4x as tall as the widest allowed width
 OUTLINE = "outline.json"
-OUTLINE_VERSION = 1  # bump when the outline format or its rules change
 
 # Content types whose extracted text is the preview (besides text/*).
 TEXT_TYPES = (
@@ -80,43 +80,6 @@ TEXT_TYPES = (
     "application/vnd.ms-office",
     "application/vnd.openxmlformats-officedocument.",
 )
-
-MESSAGES = {
-    "pdf_encrypted": "パスワードで保護された PDF のため表示できません。ダウンロードして開いてください。",
-    "pdf_broken": "PDF が壊れているため表示できません。",
-    "image_too_large": "画像の画素数が大きすぎるため表示できません（上限 {limit} 画素）。",
-    "image_broken": "画像ファイルが壊れているか、読めない形式のため表示できません。",
-    "render_timeout": "表示用の画像を時間内に作れませんでした。",
-    "render_memory": "表示用の画像を作るのに必要なメモリが上限を超えました。",
-    "content_too_large": "ファイルが大きすぎるため表示できません。ダウンロードしてください。",
-    "no_page_images": "この形式の文書にはページ画像がありません。",
-    "unsupported": "この形式の文書は画面に表示できません。ダウンロードして開いてください。",
-    "text_pending": "本文をまだ取り出していません。しばらくしてから開き直してください。",
-    "text_failed": "本文を取り出せなかったため表示できません。",
-    "render_failed": "表示用の画像を作れませんでした。",
-}
-
-
-class PreviewUnavailable(InvalidInput):
-    """A content that cannot be shown (encrypted, broken, too large, …): HTTP 422 with the
-    reason as ``code``; the download still works."""
-
-
-def _message(code: str, settings: Settings | None = None) -> str:
-    limit = f"{settings.preview_max_pixels:,}" if settings else ""
-    return MESSAGES.get(code, MESSAGES["render_failed"]).format(limit=limit)
-
-
-@dataclass
-class Outline:
-    """What a content looks like to the viewer; cached per blob for pdf and image kinds."""
-
-    kind: str  # pdf | image | text | none
-    status: str  # ok | failed | pending | unsupported
-    pages: int | None = None
-    code: str | None = None  # why not ok (machine-readable)
-    reason: str | None = None  # tool output, for the cache file only (may name server paths)
-    version: int = OUTLINE_VERSION
 
 
 @dataclass
@@ -141,69 +104,6 @@ class PageImage:
     page: int
     pages: int
     width: int  # the width rendered (one of ``preview_widths``, or less for very tall pages)
-
-
-# --- bounded children ---------------------------------------------------------------------------
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _limit_memory(mb: int) -> Callable[[], None]:
-    def apply() -> None:
-        import resource
-
-        limit = mb * 1024 * 1024
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
-def _run(argv: Sequence[str], *, timeout: float, memory_mb: int) -> tuple[int, bytes, bytes]:
-    """Run ``argv`` in its own process group with an address-space limit; kill the whole group
-    on timeout (:class:`_Timeout`) and in any case when it is done."""
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_limit_memory(memory_mb),
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise _Timeout() from None
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    return proc.returncode, out, err
-
-
-_slots_guard = threading.Lock()
-_slots: dict[int, threading.BoundedSemaphore] = {}
-
-
-def _slot(settings: Settings) -> threading.BoundedSemaphore:
-    n = max(1, settings.preview_concurrency)
-    with _slots_guard:
-        return _slots.setdefault(n, threading.BoundedSemaphore(n))
-
-
-@contextlib.contextmanager
-def _render_slot(settings: Settings) -> Any:
-    sem = _slot(settings)
-    if not sem.acquire(timeout=max(10.0, settings.preview_timeout_s * 4.0)):
-        raise Unavailable("preview_busy", "表示用の画像の作成が混み合っています。")
-    try:
-        yield
-    finally:
-        sem.release()
 
 
 # --- kinds --------------------------------------------------------------------------------------
@@ -275,176 +175,6 @@ def allowed_width(settings: Settings, width: int | None) -> int:
     return next((w for w in widths if w >= width), widths[-1])
 
 
-# --- PDF ----------------------------------------------------------------------------------------
-
-_PAGES = re.compile(rb"^Pages:\s+(\d+)", re.M)
-_SIZE = re.compile(rb"^Page\s+\d+\s+size:\s+([\d.]+)\s+x\s+([\d.]+)", re.M)
-_ROT = re.compile(rb"^Page\s+\d+\s+rot:\s+(\d+)", re.M)
-
-
-def _poppler_failure(err: bytes, returncode: int) -> Outline:
-    text = err.decode("utf-8", "replace").strip()
-    tail = text.splitlines()[-1][:300] if text else f"exit {returncode}"
-    if b"Incorrect password" in err or returncode == 3:
-        return Outline("pdf", "failed", code="pdf_encrypted", reason=tail)
-    return Outline("pdf", "failed", code="pdf_broken", reason=tail)
-
-
-def _pdfinfo(path: Path, settings: Settings, page: int | None = None) -> tuple[Outline, bytes]:
-    exe = shutil.which("pdfinfo")
-    if exe is None:
-        raise Unavailable("poppler_missing", "PDF の表示に必要な poppler-utils がありません。")
-    argv = [exe]
-    if page is not None:
-        argv += ["-f", str(page), "-l", str(page)]
-    argv.append(str(path))
-    try:
-        rc, out, err = _run(
-            argv, timeout=settings.preview_timeout_s, memory_mb=settings.preview_memory_mb
-        )
-    except _Timeout:
-        return Outline("pdf", "failed", code="render_timeout", reason="pdfinfo: timeout"), b""
-    if rc != 0:
-        return _poppler_failure(err, rc), out
-    m = _PAGES.search(out)
-    if m is None or int(m.group(1)) < 1:
-        return Outline("pdf", "failed", code="pdf_broken", reason="no pages"), out
-    return Outline("pdf", "ok", pages=int(m.group(1))), out
-
-
-def _pdf_width(info: bytes, width: int, settings: Settings) -> int:
-    """``width``, or less for a page so tall that its image would be huge."""
-    size, rot = _SIZE.search(info), _ROT.search(info)
-    if size is None:
-        return width
-    w, h = float(size.group(1)), float(size.group(2))
-    if rot is not None and int(rot.group(1)) % 180 == 90:
-        w, h = h, w
-    if w <= 0 or h <= 0:
-        return width
-    max_height = max(settings.preview_widths or (1600,)) * MAX_PAGE_HEIGHT_RATIO
-    if width * h / w > max_height:
-        return max(16, int(max_height * w / h))
-    return width
-
-
-def _render_pdf(path: Path, page: int, width: int, out: Path, settings: Settings) -> int:
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise Unavailable("poppler_missing", "PDF の表示に必要な poppler-utils がありません。")
-    info_outline, info = _pdfinfo(path, settings, page)
-    if info_outline.status != "ok":
-        raise PreviewUnavailable(
-            info_outline.code or "render_failed", _message(info_outline.code or "", settings)
-        )
-    width = _pdf_width(info, width, settings)
-    rot = _ROT.search(info)
-    # pdftoppm scales before it rotates: a page turned by 90° gets its width as -scale-to-y
-    sideways = rot is not None and int(rot.group(1)) % 180 == 90
-    scale = (
-        ["-scale-to-x", "-1", "-scale-to-y", str(width)]
-        if sideways
-        else ["-scale-to-x", str(width), "-scale-to-y", "-1"]
-    )
-    prefix = out.with_suffix("")
-    argv = [exe, "-png", "-cropbox", "-f", str(page), "-l", str(page), "-singlefile"]
-    argv += [*scale, str(path), str(prefix)]
-    try:
-        rc, _out, err = _run(
-            argv, timeout=settings.preview_timeout_s, memory_mb=settings.preview_memory_mb
-        )
-    except _Timeout:
-        raise PreviewUnavailable("render_timeout", _message("render_timeout")) from None
-    produced = prefix.with_suffix(".png")
-    if rc != 0 or not produced.exists():
-        failed = _poppler_failure(err, rc)
-        if rc < 0 or b"std::bad_alloc" in err or b"out of memory" in err.lower():
-            failed.code = "render_memory"
-        raise PreviewUnavailable(
-            failed.code or "render_failed", _message(failed.code or "", settings)
-        )
-    if produced != out:
-        os.replace(produced, out)
-    return width
-
-
-# --- images (in a child: ``python -m genpon.search.preview``) ----------------------------------
-
-
-def _image_child(args: list[str], settings: Settings) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "genpon.search.preview", *args]
-    argv.append(str(settings.preview_max_pixels))
-    try:
-        rc, out, err = _run(
-            argv, timeout=settings.preview_timeout_s, memory_mb=settings.preview_memory_mb
-        )
-    except _Timeout:
-        return {"status": "failed", "code": "render_timeout", "reason": "timeout"}
-    if rc != 0:
-        why = "render_memory" if b"MemoryError" in err else "image_broken"
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit {rc}"]
-        return {"status": "failed", "code": why, "reason": tail[0][:300]}
-    try:
-        result: dict[str, Any] = json.loads(out)
-    except ValueError:
-        return {"status": "failed", "code": "image_broken", "reason": "garbage from the child"}
-    return result
-
-
-def _open_image(path: Path, max_pixels: int) -> Any:
-    import warnings
-
-    from PIL import Image
-
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    warnings.simplefilter("error", Image.DecompressionBombWarning)  # above the limit: refuse
-    im = Image.open(path)
-    w, h = im.size
-    if w * h > max_pixels:
-        raise Image.DecompressionBombError(f"{w}x{h} pixels")
-    return im
-
-
-def _child_main(argv: list[str]) -> dict[str, Any]:
-    """``info PATH MAX`` -> {pages}; ``render PATH PAGE WIDTH OUT MAX`` -> {pages, width}."""
-    from PIL import Image, UnidentifiedImageError
-
-    op, path = argv[0], Path(argv[1])
-    max_pixels = int(argv[-1])
-    try:
-        im = _open_image(path, max_pixels)
-        pages = max(1, int(getattr(im, "n_frames", 1) or 1))
-        if op == "info":
-            im.draft("RGB", (256, 256)) if im.format == "JPEG" else None
-            im.load()  # decode the first frame: a broken file fails here, not on the page
-            return {"status": "ok", "pages": pages}
-        page, width, out = int(argv[2]), int(argv[3]), Path(argv[4])
-        if page > pages:
-            return {"status": "ok", "pages": pages, "missing": True}
-        im.seek(page - 1)
-        w, h = im.size
-        if w * h > max_pixels:
-            raise Image.DecompressionBombError(f"{w}x{h} pixels")
-        target = min(width, w)
-        height = max(1, round(h * target / w))
-        if im.format == "JPEG":
-            im.draft("RGB", (target, height))  # decode at a reduced scale: much faster
-        im.load()
-        if im.mode not in ("RGB", "RGBA", "L", "LA"):
-            im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
-        if im.size != (target, height):
-            im = im.resize((target, height), Image.Resampling.LANCZOS)
-        im.save(out, "PNG", optimize=False)
-        return {"status": "ok", "pages": pages, "width": target}
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        return {"status": "failed", "code": "image_too_large", "reason": str(exc)[:300]}
-    except MemoryError:
-        return {"status": "failed", "code": "render_memory", "reason": "MemoryError"}
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        reason = f"{type(exc).__name__}: {str(exc)[:300]}"
-        return {"status": "failed", "code": "image_broken", "reason": reason}
-
-
 # --- outlines and pages (no database, no authorization) ---------------------------------------
 
 
@@ -473,14 +203,8 @@ def content_outline(
     if size > settings.preview_max_bytes:
         outline = Outline(kind, "failed", code="content_too_large", reason=f"{size} bytes")
     else:
-        with _render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
-            if kind == "pdf":
-                outline = _pdfinfo(path, settings)[0]
-            else:
-                r = _image_child(["info", str(path)], settings)
-                outline = Outline(
-                    "image", r["status"], r.get("pages"), r.get("code"), r.get("reason")
-                )
+        with render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
+            outline = file_outline(kind, path, settings)
     if outline.code != "render_timeout":  # a timeout may be the machine's load: try again later
         _write_outline(settings, sha256, outline)
     return outline
@@ -513,11 +237,11 @@ def render_page(
     outline = content_outline(store, settings, sha256, mime)
     if outline.kind not in ("pdf", "image"):
         raise PreviewUnavailable(
-            "no_page_images", _message("no_page_images"), {"kind": outline.kind}
+            "no_page_images", message_for("no_page_images"), {"kind": outline.kind}
         )
     if outline.status != "ok" or not outline.pages:
         code = outline.code or "render_failed"
-        raise PreviewUnavailable(code, _message(code, settings))
+        raise PreviewUnavailable(code, message_for(code, settings))
     if page > outline.pages:
         raise NotFound(
             "page_not_found",
@@ -527,20 +251,14 @@ def render_page(
     target = cache_dir(settings, sha256) / f"p{page}-w{width}.png"
     with contextlib.suppress(FileNotFoundError):
         return PageImage(target.read_bytes(), page, outline.pages, width)
-    with _render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
+    with render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".render-") as tmp:
             out = Path(tmp) / "page.png"
-            if outline.kind == "pdf":
-                _render_pdf(path, page, width, out, settings)
-            else:
-                r = _image_child(["render", str(path), str(page), str(width), str(out)], settings)
-                if r["status"] != "ok":
-                    code = r.get("code") or "render_failed"
-                    raise PreviewUnavailable(code, _message(code, settings))
+            render_file(outline.kind, path, page, width, out, settings)
             png = out.read_bytes()
             if not png.startswith(b"\x89PNG"):
-                raise PreviewUnavailable("render_failed", _message("render_failed"))
+                raise PreviewUnavailable("render_failed", message_for("render_failed"))
             os.replace(out, target)
     return PageImage(png, page, outline.pages, width)
 
@@ -631,7 +349,7 @@ def describe(
         status=outline.status,
         pages=outline.pages,
         code=outline.code,
-        message=_message(outline.code, settings) if outline.code else None,
+        message=message_for(outline.code, settings) if outline.code else None,
         text=text,
         text_truncated=truncated,
     )
@@ -661,9 +379,3 @@ def thumbnail(
     """The first page at the smallest width (search results, folder lists)."""
     smallest = min(settings.preview_widths or (160,))
     return page_image(session, store, settings, actor, document_id, 1, smallest, view="thumbnail")
-
-
-if __name__ == "__main__":
-    result = _child_main(sys.argv[1:])
-    sys.stdout.write(json.dumps(result))
-    sys.stdout.flush()

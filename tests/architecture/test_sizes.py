@@ -29,7 +29,6 @@ REASON = re.compile(r"#\s*long:\s*\S")
 KNOWN: frozenset[str] = frozenset(
     {
         "search/extract.py",  # the OCR branch adds to it; split after that merge
-        "api/cli/*.py:register",
     }
 )
 
