@@ -12,6 +12,8 @@ for _name in (
     "genpon.retention.models",
     "genpon.records.audit.models",
     "genpon.migrate.models",
+    "genpon.records.nodes",
+    "genpon.core.signing",
 ):
     try:
         importlib.import_module(_name)
