@@ -281,11 +281,11 @@ def recorded_keys(engine: Engine) -> dict[str, str]:
     """Public keys (PEM) recorded in the database, by key id; empty before migration 0010."""
     try:
         with Session(engine) as s:
-            rows = s.exec(select(SystemKey)).all()
+            keys = {r.key_id: r.public_pem for r in s.exec(select(SystemKey)).all()}
             s.rollback()
     except Exception:  # table missing (database not migrated yet): nothing recorded
         return {}
-    return {r.key_id: r.public_pem for r in rows}
+    return keys
 
 
 def current_key_id(session: Session) -> str | None:
