@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import genpon.core.signing
 import genpon.migrate.models
 import genpon.records.audit.models
 import genpon.records.models
+import genpon.records.nodes
 import genpon.retention.models
 import genpon.search.models
 from genpon.core import db
@@ -20,7 +22,9 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 TABLE_MODULES = (
+    genpon.core.signing,
     genpon.records.models,
+    genpon.records.nodes,
     genpon.records.audit.models,
     genpon.search.models,
     genpon.retention.models,

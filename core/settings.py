@@ -122,6 +122,32 @@ class Settings(BaseSettings):
     port: int = 8000
     cookie_secure: bool = False
 
+    # processes and deployment (issue 14): workers, leases, node heartbeats, the shared key
+    worker_in_server: bool | None = Field(
+        default=None,
+        description="run the background worker inside `genpon serve`; default: on SQLite only",
+    )
+    index_lease_seconds: int = 600
+    worker_poll_seconds: float = 1.0
+    node_heartbeat_seconds: float = 10.0
+    node_stale_seconds: float = 45.0
+    outbox_max_age_seconds: int = 600
+    signing_key_file: Path | None = Field(
+        default=None, description="PEM private key shared by every node (rotation rewrites it)"
+    )
+    signing_key: SecretStr | None = Field(
+        default=None, description="PEM private key given in the environment (read-only)"
+    )
+
+    @property
+    def runs_worker_in_server(self) -> bool:
+        """Whether `genpon serve` runs the background loops itself (the embedded default)."""
+        if not self.index_autostart:
+            return False
+        if self.worker_in_server is not None:
+            return self.worker_in_server
+        return self.db_url.startswith("sqlite")
+
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:
         if self.environment in ("development", "test"):

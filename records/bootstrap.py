@@ -24,18 +24,17 @@ class InitResult:
     public_key_id: str | None = None
 
 
-def ensure_keyring(settings: Settings) -> str | None:
-    from genpon.core.signing import SystemKeyring
+def ensure_keyring(settings: Settings, engine: Engine, *, join: bool = False) -> str | None:
+    """One key per deployment: see :func:`genpon.core.signing.provision`."""
+    from genpon.core.signing import SystemKeyring, provision
 
-    ring = SystemKeyring(settings.key_dir)
-    ring.ensure()
-    return ring.key_id
+    return provision(SystemKeyring.from_settings(settings, engine), engine, join=join)
 
 
-def initialize(settings: Settings, engine: Engine, *, demo: bool) -> InitResult:
+def initialize(settings: Settings, engine: Engine, *, demo: bool, join: bool = False) -> InitResult:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.db_url)
-    result = InitResult(public_key_id=ensure_keyring(settings))
+    result = InitResult(public_key_id=ensure_keyring(settings, engine, join=join))
     if demo:
         with session_scope(engine) as s:
             load_demo(s, result)

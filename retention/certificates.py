@@ -33,7 +33,7 @@ def require_key(settings: Settings) -> None:
     from genpon.core.signing import SystemKeyring
 
     try:
-        _ = SystemKeyring(settings.key_dir).key_id
+        _ = SystemKeyring.from_settings(settings).key_id
     except RuntimeError:
         raise Conflict(
             "signing_key_missing",
@@ -62,7 +62,7 @@ def issue_certificate(
     cert = build_certificate(
         _certificate_header(s, batch, cert_id, now),
         _certificate_entries(s, tombs),
-        signer=SystemKeyring(settings.key_dir),
+        signer=SystemKeyring.from_settings(settings),
     )
     record = _store_certificate_record(s, store, settings, batch, cert_id, certificate_bytes(cert))
     row = DisposalCertificate(

@@ -12,16 +12,30 @@ child process (see :mod:`search.extract`).
 
 :func:`rebuild` (``genpon search reindex``) walks every live content hash in order and stores
 its cursor in ``search_state``, so an interrupted rebuild resumes where it stopped.
-:class:`IndexWorker` is the background thread the server starts when
-``settings.index_autostart`` is set.
+:class:`IndexWorker` is the loop of `genpon worker` (and the thread `genpon serve` runs itself
+on SQLite, the embedded default).
+
+Any number of workers share one outbox (issue 14). A worker *claims* a batch: it sets
+``claimed_by`` and ``lease_until`` on rows nobody holds (or whose lease expired: that worker
+died) with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers never take the
+same row at once. The write transaction then locks its rows again and keeps only those still
+claimed by it — a worker whose lease expired and was taken over writes nothing, so it cannot
+replace a newer entry — and, on PostgreSQL, takes a transaction advisory lock per content hash,
+so two rows of the same content are applied one after the other, each from the state committed
+before it. The rows are deleted in the same transaction as the index write (PostgreSQL backend),
+so an item is never lost and never applied twice at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 import zlib
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from genpon.core.clock import fiscal_year_of, utcnow
@@ -41,7 +55,7 @@ from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
 from genpon.search.extract import Extraction, extract
 from genpon.search.models import SearchState
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -191,14 +205,56 @@ def _need_extraction(ctx: AppContext, shas: Iterable[str]) -> dict[str, str]:
     return todo
 
 
+def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
+    """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    for sha in sorted(set(shas)):
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": sha})
+
+
+def _still_owned(s: Session, outbox_ids: list[int], owner: str) -> list[tuple[int, str]]:
+    """The rows of ``outbox_ids`` still claimed by ``owner``, locked until commit."""
+    rows = s.exec(
+        select(IndexOutbox.id, IndexOutbox.sha256)
+        .where(col(IndexOutbox.id).in_(outbox_ids), IndexOutbox.claimed_by == owner)
+        .with_for_update()
+    ).all()
+    return [(int(i or 0), sha) for i, sha in rows]
+
+
 def process(
-    ctx: AppContext, backend: SearchBackend, shas: list[str], outbox_ids: list[int] | None = None
-) -> None:
-    """Extract (once), rebuild entries of ``shas`` and apply them; then drop ``outbox_ids``."""
+    ctx: AppContext,
+    backend: SearchBackend,
+    shas: list[str],
+    outbox_ids: list[int] | None = None,
+    *,
+    owner: str | None = None,
+) -> int:
+    """Extract (once), rebuild entries of ``shas`` and apply them; then drop ``outbox_ids``.
+
+    With an ``owner`` (a claimed batch), only rows still claimed by it are applied and
+    dropped; returns how many outbox rows were applied (or ``len(shas)`` without rows)."""
     extracted = {
         sha: _extract_blob(ctx, sha, mime) for sha, mime in _need_extraction(ctx, shas).items()
     }
     with Session(ctx.engine, expire_on_commit=False) as s:
+        ids = list(outbox_ids or [])
+        if owner is not None and ids:
+            owned = _still_owned(s, ids, owner)
+            if len(owned) < len(ids):
+                log.warning(
+                    "index lease lost on %d of %d outbox rows; another worker applies them",
+                    len(ids) - len(owned),
+                    len(ids),
+                )
+            ids = [i for i, _ in owned]
+            keep = {sha for _, sha in owned}
+            shas = [sha for sha in shas if sha in keep]
+            if not ids:
+                s.rollback()
+                return 0
+        _lock_hashes(s, shas)
         batch: dict[str, list[IndexEntry]] = {}
         for sha in shas:
             blob = s.get(Blob, sha)
@@ -216,32 +272,130 @@ def process(
         except BaseException:
             s.rollback()
             raise
-        if outbox_ids:
-            s.execute(delete(IndexOutbox).where(col(IndexOutbox.id).in_(outbox_ids)))
+        if ids:
+            s.execute(delete(IndexOutbox).where(col(IndexOutbox.id).in_(ids)))
+        s.commit()
+    return len(ids) if outbox_ids else len(shas)
+
+
+def worker_id() -> str:
+    """A fresh worker identity (host, process, random), written to ``claimed_by``."""
+    return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _db_now(s: Session) -> datetime:
+    """The lease clock: the database's on PostgreSQL (one clock for every machine)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return s.exec(select(func.now())).one()  # type: ignore[call-overload,no-any-return]
+    return utcnow()
+
+
+def claim(ctx: AppContext, owner: str, size: int) -> list[tuple[int, str]]:
+    """Lease up to ``size`` outbox rows to ``owner`` for ``settings.index_lease_seconds``:
+    rows nobody holds or whose lease expired, oldest first, skipping contents another worker
+    holds a live lease on. Returns ``(id, sha256)`` in id order."""
+    with Session(ctx.engine) as s:
+        now = _db_now(s)
+        until = now + timedelta(seconds=ctx.settings.index_lease_seconds)
+        held = (
+            select(IndexOutbox.sha256)
+            .where(col(IndexOutbox.lease_until) > now, col(IndexOutbox.claimed_by).is_not(None))
+            .scalar_subquery()
+        )
+        pick = (
+            select(IndexOutbox.id)
+            .where(
+                or_(col(IndexOutbox.lease_until).is_(None), col(IndexOutbox.lease_until) <= now),
+                col(IndexOutbox.sha256).not_in(held),
+            )
+            .order_by(col(IndexOutbox.id))
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [int(i or 0) for i in s.exec(pick).all()]
+        if not ids:
+            s.rollback()
+            return []
+        s.execute(
+            update(IndexOutbox)
+            .where(col(IndexOutbox.id).in_(ids))
+            .values(claimed_by=owner, lease_until=until)
+        )
+        s.commit()
+        rows = s.exec(
+            select(IndexOutbox.id, IndexOutbox.sha256)
+            .where(col(IndexOutbox.id).in_(ids), IndexOutbox.claimed_by == owner)
+            .order_by(col(IndexOutbox.id))
+        ).all()
+        s.rollback()
+    return [(int(i or 0), sha) for i, sha in rows]
+
+
+def release(ctx: AppContext, owner: str, outbox_ids: list[int]) -> None:
+    """Give rows back (a failed batch): the next claim takes them without waiting."""
+    with Session(ctx.engine) as s:
+        s.execute(
+            update(IndexOutbox)
+            .where(col(IndexOutbox.id).in_(outbox_ids), IndexOutbox.claimed_by == owner)
+            .values(claimed_by=None, lease_until=None)
+        )
         s.commit()
 
 
-def drain(ctx: AppContext, limit: int | None = None) -> int:
-    """Apply pending outbox rows (at most ``limit``); returns how many rows were applied."""
-    backend = make_backend(ctx)
+def _rebuild_if_needed(ctx: AppContext, backend: SearchBackend) -> None:
+    with Session(ctx.engine) as s:
+        rebuild_first = backend.needs_rebuild(s)
+        s.rollback()
+    if not rebuild_first:
+        return
+    if ctx.engine.dialect.name != "postgresql":
+        _rebuild_locked(ctx, backend, fresh=False)
+        return
+    with ctx.engine.connect() as conn:  # one rebuilder at a time across workers
+        got = conn.execute(text("SELECT pg_try_advisory_lock(7246011)")).scalar()
+        conn.commit()
+        if not got:
+            return  # another worker rebuilds; draining meanwhile is harmless
+        try:
+            with Session(ctx.engine) as s:
+                still = backend.needs_rebuild(s)
+                s.rollback()
+            if still:
+                _rebuild_locked(ctx, backend, fresh=False)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(7246011)"))
+            conn.commit()
+
+
+def drain(
+    ctx: AppContext,
+    limit: int | None = None,
+    *,
+    owner: str | None = None,
+    backend: SearchBackend | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Claim and apply pending outbox rows (at most ``limit``) until none is free or ``stop``
+    is set (the current batch is always finished); returns how many rows were applied."""
+    backend = backend or make_backend(ctx)
+    owner = owner or worker_id()
     done = 0
     with _lock_for(backend):
-        with Session(ctx.engine) as s:
-            rebuild_first = backend.needs_rebuild(s)
-            s.rollback()
-        if rebuild_first:
-            _rebuild_locked(ctx, backend, fresh=False)
+        _rebuild_if_needed(ctx, backend)
         while limit is None or done < limit:
+            if stop is not None and stop.is_set():
+                break
             size = BATCH if limit is None else min(BATCH, limit - done)
-            with Session(ctx.engine) as s:
-                rows = s.exec(select(IndexOutbox).order_by(col(IndexOutbox.id)).limit(size)).all()
-                work = [(r.id or 0, r.sha256) for r in rows]
-                s.rollback()
+            work = claim(ctx, owner, size)
             if not work:
                 break
+            ids = [i for i, _ in work]
             shas = list(dict.fromkeys(sha for _, sha in work))
-            process(ctx, backend, shas, [i for i, _ in work])
-            done += len(work)
+            try:
+                done += process(ctx, backend, shas, ids, owner=owner)
+            except BaseException:
+                release(ctx, owner, ids)
+                raise
     return done
 
 
@@ -337,9 +491,10 @@ def _rebuild_locked(
 class IndexWorker:
     """Background thread draining the outbox every ``interval`` seconds until stopped."""
 
-    def __init__(self, ctx: AppContext, interval: float = 1.0) -> None:
+    def __init__(self, ctx: AppContext, interval: float = 1.0, owner: str | None = None) -> None:
         self.ctx = ctx
         self.interval = interval
+        self.owner = owner or worker_id()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="genpon-indexer", daemon=True)
 
@@ -347,14 +502,20 @@ class IndexWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Ask the loop to stop after its current batch and wait for it."""
         self._stop.set()
         self._thread.join(timeout)
 
+    def step(self) -> int:
+        """One round: drain what is free now; failures are logged, the rows are released."""
+        try:
+            return drain(self.ctx, limit=BATCH * 10, owner=self.owner, stop=self._stop)
+        except Exception:  # keep serving; the rows stay in the outbox for the next round
+            log.exception("indexing failed; will retry")
+            self._stop.wait(self.interval * 5)
+            return 0
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                drain(self.ctx, limit=BATCH * 10)
-            except Exception:  # keep serving; the rows stay in the outbox for the next round
-                log.exception("indexing failed; will retry")
-                self._stop.wait(self.interval * 5)
-            self._stop.wait(self.interval)
+            if self.step() == 0:
+                self._stop.wait(self.interval)

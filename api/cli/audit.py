@@ -33,7 +33,7 @@ audit_app = typer.Typer(
 def _keyring() -> SystemKeyring:
     from genpon.records.audit.checkpoints import keyring_ready
 
-    ring = SystemKeyring(ctx().settings.key_dir)
+    ring = SystemKeyring.from_settings(ctx().settings, ctx().engine)
     if not keyring_ready(ring):
         fail("システム署名鍵がありません（genpon init を実行してください） [system_key_missing]")
     return ring
@@ -49,7 +49,7 @@ def _ensure_due() -> None:
     from genpon.records.audit.checkpoints import ensure_checkpoints, keyring_ready
     from genpon.records.models import AuditHead
 
-    ring = SystemKeyring(ctx().settings.key_dir)
+    ring = SystemKeyring.from_settings(ctx().settings, ctx().engine)
     if not keyring_ready(ring):
         return
     with unit() as (s, _actor):

@@ -18,6 +18,7 @@ from genpon.api.cli import imports as cli_imports
 from genpon.api.cli import ocr as cli_ocr
 from genpon.api.cli import retention as cli_retention
 from genpon.api.cli import search as cli_search
+from genpon.api.cli import worker as cli_worker
 from genpon.api.cli.common import _state, ctx, fail, out, unit
 from genpon.core.errors import GenponError
 from genpon.core.permissions import loose_permissions, restrict_umask
@@ -72,12 +73,20 @@ def serve(host: str | None = None, port: int | None = None, workers: int = 1) ->
 @app.command()
 def init(
     demo: Annotated[bool, typer.Option(help="デモ用マスタ・利用者・APIキーを作成")] = False,
+    join: Annotated[
+        bool, typer.Option("--join", help="既存の配置に参加する（署名鍵を作らず共有鍵を使う）")
+    ] = False,
 ) -> None:
     """データベース・署名鍵を初期化する（何度実行しても安全）。"""
+    from genpon.core.signing import KeyProvisioningError
     from genpon.records.bootstrap import DEMO_PASSWORD, initialize
 
     c = ctx()
-    result = initialize(c.settings, c.engine, demo=demo)
+    try:
+        result = initialize(c.settings, c.engine, demo=demo, join=join)
+    except KeyProvisioningError as exc:
+        fail(f"{exc} [system_key_conflict]", 2)
+        return
     loose = loose_permissions(c.settings.data_dir)
     for path, mode in loose:
         typer.echo(f"警告: 他の利用者がアクセスできます: {path} ({mode:04o})", err=True)
@@ -379,7 +388,7 @@ def gc(
 
 
 # The other domains' command groups: each module has ``register(app: typer.Typer)``.
-for _module in (cli_search, cli_retention, cli_audit, cli_imports, cli_ocr):
+for _module in (cli_search, cli_retention, cli_audit, cli_imports, cli_ocr, cli_worker):
     _module.register(app)
 
 

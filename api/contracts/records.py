@@ -13,6 +13,12 @@ class HealthPublic(BaseModel):
     database: str
     storage: str
     search: str
+    problems: list[str] = []
+    workers: int = 0
+    outbox_pending: int = 0
+    outbox_oldest_seconds: float = 0.0
+    can_sign: bool = False
+    signing_problem: str | None = None
 
 
 class OrganizationPublic(BaseModel):

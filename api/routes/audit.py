@@ -31,7 +31,6 @@ from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.audit import query as q
 from genpon.records.audit.checkpoints import (
-    Checkpointer,
     keyring_ready,
     request_checkpoint,
     statement,
@@ -44,7 +43,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=errors(401,
 
 
 def keyring_of(ctx: AppContext) -> SystemKeyring:
-    ring = SystemKeyring(ctx.settings.key_dir)
+    ring = SystemKeyring.from_settings(ctx.settings, ctx.engine)
     if not keyring_ready(ring):
         raise Conflict("system_key_missing", "システム署名鍵がありません（genpon init）。")
     return ring
@@ -248,13 +247,6 @@ def verify(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Include the router; outside tests, run the checkpointer (every N events, daily)."""
+    """Include the router. The checkpointer runs in `genpon worker`, or in the server itself
+    in the embedded default (see :func:`genpon.api.routes.search.install`)."""
     app.include_router(router)
-    ctx: AppContext = app.state.ctx
-    if ctx.settings.environment == "test":
-        return
-    cp = Checkpointer(
-        ctx.engine, SystemKeyring(ctx.settings.key_dir), every=ctx.settings.checkpoint_every
-    )
-    app.router.on_startup.append(cp.start)
-    app.router.on_shutdown.append(cp.stop)

@@ -475,8 +475,8 @@ def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
     from genpon.core.signing import SystemKeyring
 
     service.require_reader(actor)
-    ring = SystemKeyring(ctx.settings.key_dir)
-    return {"keys": ring.public_keys_pem() if ctx.settings.key_dir.is_dir() else {}}
+    ring = SystemKeyring.from_settings(ctx.settings, ctx.engine)
+    return {"keys": ring.public_keys_pem()}
 
 
 # --- the file register ----------------------------------------------------------------------

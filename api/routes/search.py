@@ -155,25 +155,24 @@ def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) 
 
 
 def install(app: FastAPI) -> None:
-    """Add the router and, when ``settings.index_autostart``, run the index worker while the
-    server runs (wrapping whatever lifespan the app already has)."""
+    """Add the router; while the server runs, register it as a node (heartbeat, topology
+    check) and, in the embedded default (``settings.runs_worker_in_server``: SQLite), run the
+    background loops (index worker, checkpointer) in the server, as `genpon worker` would."""
     app.include_router(router)
     previous = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
-        worker = None
-        ctx = app.state.ctx
-        if ctx.settings.index_autostart:
-            from genpon.search.indexer import IndexWorker
+        from genpon.api.worker import BackgroundWork
 
-            worker = IndexWorker(ctx)
-            worker.start()
+        ctx = app.state.ctx
+        work = BackgroundWork(ctx, "serve", with_loops=ctx.settings.runs_worker_in_server)
+        work.start()  # a wrong topology (TopologyError) stops the server here, with the fix
+        app.state.node = work.node
         try:
             async with previous(a) as state:
                 yield state
         finally:
-            if worker is not None:
-                worker.stop()
+            work.stop()
 
     app.router.lifespan_context = lifespan

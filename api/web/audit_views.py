@@ -91,7 +91,8 @@ def fixity_run_page(
 
 @router.get("/verify")
 def verify_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
-    keyring = SystemKeyring(request.app.state.ctx.settings.key_dir)
+    ctx = request.app.state.ctx
+    keyring = SystemKeyring.from_settings(ctx.settings, ctx.engine)
     check = audit_query.check_log(session, actor, keyring)
     latest = audit_query.latest_checkpoint(session, actor)
     return render(request, "audit/verify.html", check=check, latest=latest)

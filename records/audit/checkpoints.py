@@ -30,12 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from genpon.core.clock import utcnow
 from genpon.core.db import session_scope
 from genpon.core.errors import Conflict, InvalidInput
-from genpon.core.signing import SystemKeyring, verify_json
+from genpon.core.signing import (
+    SystemKeyring,
+    public_pem,
+    record_key,
+    signing_state,
+    verify_json,
+)
 from genpon.records.access import Actor, require_role
 from genpon.records.audit import chain as audit
 from genpon.records.audit.actions import AuditAction
@@ -224,7 +228,7 @@ def ensure_checkpoints(
 
 
 def keyring_ready(keyring: SystemKeyring) -> bool:
-    return (keyring.key_dir / "current").is_file()
+    return keyring.ready()
 
 
 # --- key rotation ----------------------------------------------------------------------------
@@ -236,15 +240,6 @@ class Rotation:
     new_key_id: str
     event_seq: int
     checkpoints: tuple[Checkpoint, Checkpoint]
-
-
-def _private_key(keyring: SystemKeyring, key_id: str) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(
-        (keyring.key_dir / f"{key_id}.key").read_bytes(), password=None
-    )
-    if not isinstance(key, Ed25519PrivateKey):
-        raise RuntimeError("system key is not Ed25519")
-    return key
 
 
 def rotate_key(engine: Engine, keyring: SystemKeyring, actor: Actor) -> Rotation:
@@ -263,14 +258,15 @@ def rotate_key(engine: Engine, keyring: SystemKeyring, actor: Actor) -> Rotation
     require_role(actor, "admin")
     with session_scope(engine) as s:
         before = create_checkpoint(s, keyring, reason="key_rotation")
+    old_key = keyring.private_key()
     old_id, new_id = keyring.rotate()
-    new_pem = (keyring.key_dir / f"{new_id}.pub").read_text()
+    new_pem = public_pem(keyring.public_key())
     details: dict[str, Any] = {
         "old_key_id": old_id,
         "new_key_id": new_id,
         "new_public_key": new_pem,
     }
-    endorsement = _private_key(keyring, old_id).sign(signed_bytes(rotation_statement(details)))
+    endorsement = old_key.sign(signed_bytes(rotation_statement(details)))
     details["endorsement"] = base64.b64encode(endorsement).decode("ascii")
     with session_scope(engine) as s:
         ev = audit.record(
@@ -281,16 +277,23 @@ def rotate_key(engine: Engine, keyring: SystemKeyring, actor: Actor) -> Rotation
             target_id=new_id,
             details=details,
         )
+        record_key(s, old_id, public_pem(old_key.public_key()), current=False)
+        record_key(s, new_id, new_pem)  # every node reads the current key id from here
         after = create_checkpoint(s, keyring, reason="key_rotation")
         seq = ev.seq
     return Rotation(old_id, new_id, seq, (before, after))
 
 
-# --- the server's checkpointer ---------------------------------------------------------------
+# --- the checkpointer (run by `genpon worker`, or inside `genpon serve` on SQLite) ----------
 
 
 class Checkpointer:
-    """Background thread: :func:`ensure_checkpoints` every ``interval`` seconds."""
+    """Background thread: :func:`ensure_checkpoints` every ``interval`` seconds.
+
+    Safe with any number of workers: :func:`ensure_checkpoints` holds the audit head row lock
+    (``SELECT … FOR UPDATE``) while it signs, so checkpointers take turns and the second one
+    finds nothing due. A node without the deployment's current key signs nothing and logs it.
+    """
 
     def __init__(
         self, engine: Engine, keyring: SystemKeyring, *, every: int, interval: float = 60.0
@@ -301,23 +304,31 @@ class Checkpointer:
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warned: str | None = None
 
     def run_once(self) -> Sequence[Checkpoint]:
-        if not keyring_ready(self.keyring):
+        can_sign, reason = signing_state(self.keyring, self.engine)
+        if not can_sign:
+            if reason != self._warned:
+                log.error("audit checkpoints not signed on this node: %s", reason)
+                self._warned = reason
             return []
+        self._warned = None
         with session_scope(self.engine) as s:
             return ensure_checkpoints(s, self.keyring, every=self.every)
 
+    def step(self) -> None:
+        """One round, logging instead of raising (the loop keeps running)."""
+        try:
+            made = self.run_once()
+            if made:
+                log.info("signed %d audit checkpoint(s), size %d", len(made), made[-1].tree_size)
+        except Exception:  # keep running: the next round may succeed
+            log.exception("audit checkpoint failed")
+
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                made = self.run_once()
-                if made:
-                    log.info(
-                        "signed %d audit checkpoint(s), size %d", len(made), made[-1].tree_size
-                    )
-            except Exception:  # keep running: the next minute may succeed
-                log.exception("audit checkpoint failed")
+            self.step()
             self._stop.wait(self.interval)
 
     def start(self) -> None:

@@ -212,7 +212,12 @@ def test_answers_match_models_and_the_dicts_byte_for_byte(
     r = client.get("/api/v1/search?q=予算要求書", headers=staff)
     check(app, "GET", "/api/v1/search", r)
     r = client.get("/healthz")
-    assert r.status_code == 200 and list(r.json()) == ["status", "database", "storage", "search"]
+    assert r.status_code == 200 and list(r.json())[:4] == [
+        "status",
+        "database",
+        "storage",
+        "search",
+    ]
 
 
 def test_errors_answer_the_declared_schema(client: TestClient, demo: Any) -> None:
