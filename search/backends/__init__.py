@@ -40,3 +40,13 @@ def make_backend(ctx: AppContext) -> SearchBackend:
             raise ValueError(s.search_backend)
         _cache[key] = backend
         return backend
+
+
+def forget_backend(ctx: AppContext) -> None:
+    """Close and drop the cached backend of ``ctx`` (the in-process CLI's ``reset``, tests)."""
+    s = ctx.settings
+    key = (s.search_backend, str(s.index_dir.resolve()), s.db_url)
+    with _lock:
+        backend = _cache.pop(key, None)
+    if backend is not None:
+        backend.close()
