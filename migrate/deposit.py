@@ -20,7 +20,7 @@ from genpon.migrate.job import (
     _folder_name,
     _Meter,
 )
-from genpon.migrate.models import ImportEntry, ImportRun
+from genpon.migrate.models import EntryRole, EntryState, ImportEntry, ImportRun
 from genpon.migrate.near import _save_signatures, _save_texts
 from genpon.migrate.ranking import RankingMixin, _Candidate
 from genpon.migrate.staging import StagingMixin, _stage_task
@@ -112,8 +112,8 @@ class DepositPhase(StagingMixin, RankingMixin):
                     e = c.entry
                     if e is None:
                         continue
-                    e.state = "planned"
-                    e.role = "original" if c is winner else "copy"
+                    e.state = EntryState.PLANNED
+                    e.role = EntryRole.ORIGINAL if c is winner else EntryRole.COPY
                     e.original_document_id = existing.id if existing is not None else None
                     e.updated_at = utcnow()
                     s.add(e)

@@ -26,11 +26,12 @@ from genpon.migrate.job import (
     _sniff,
     _unlink,
 )
-from genpon.migrate.models import ImportEntry
+from genpon.migrate.models import EntryState, ImportEntry
 from genpon.records.sniff import type_allowed
 from genpon.storage.base import STAGING_PREFIX, STAGING_SUFFIX
 from genpon.storage.local import LocalBlobStore
 from sqlalchemy import func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 HASH_PAGE = 1000  # entries per hash page (two pages in flight)
@@ -214,17 +215,18 @@ class HashPhase(JobState):
                 if last_id >= 0:
                     with Session(self.state) as s:
                         rows = list(
-                            s.exec(
-                                select(
-                                    ImportEntry.id,
-                                    ImportEntry.rel_path_raw,
-                                    ImportEntry.size,
-                                    ImportEntry.mtime_ns,
-                                    ImportEntry.mtime,
+                            s.execute(
+                                # sqlalchemy's select: sqlmodel's is typed for four columns
+                                sa_select(
+                                    col(ImportEntry.id),
+                                    col(ImportEntry.rel_path_raw),
+                                    col(ImportEntry.size),
+                                    col(ImportEntry.mtime_ns),
+                                    col(ImportEntry.mtime),
                                 )
                                 .where(
-                                    ImportEntry.run_id == self.run_id,
-                                    ImportEntry.state == "seen",
+                                    col(ImportEntry.run_id) == self.run_id,
+                                    col(ImportEntry.state) == EntryState.SEEN,
                                     col(ImportEntry.id) > last_id,
                                 )
                                 .order_by(col(ImportEntry.id))

@@ -12,20 +12,20 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from genpon.core.clock import utcnow
 from genpon.core.db import session_scope
 from genpon.core.errors import InvalidInput
 from genpon.core.settings import Settings
 from genpon.migrate import near_dupes
-from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster, TextSignature
+from genpon.migrate.models import EntryState, ImportEntry, ImportRun, NearDupCluster, TextSignature
 from genpon.records.access import Actor
 from genpon.records.folders import clean_name
 from genpon.records.sniff import sniff
@@ -34,9 +34,12 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, col, create_engine
 
-STATE_TABLES = (ImportRun, ImportEntry, TextSignature, NearDupCluster)
+STATE_TABLES: tuple[type[SQLModel], ...] = (ImportRun, ImportEntry, TextSignature, NearDupCluster)
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 PHASES = ("scan", "hash", "text", "deposit", "near", "done")
@@ -48,11 +51,17 @@ Progress = Callable[[str, int], Any]  # (phase label, total) -> tqdm-like object
 class _Inline(Executor):
     """Executor running tasks in this process (workers=1; also keeps tests fast)."""
 
-    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def,override]
+    def map(
+        self,
+        fn: Callable[..., _T],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int = 1,
+    ) -> Iterator[_T]:
         return map(fn, *iterables)
 
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
-        fut: Future[Any] = Future()
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        fut: Future[_T] = Future()
         try:
             fut.set_result(fn(*args, **kwargs))
         except BaseException as exc:  # handed to the caller via the future
@@ -87,7 +96,7 @@ def _as_bytes(root: Path | bytes) -> bytes:
 def state_engine_for_dry_run() -> tuple[Engine, Any]:
     tmp = tempfile.TemporaryDirectory(prefix="genpon-dryrun-")
     engine = create_engine(f"sqlite:///{tmp.name}/state.db")
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in STATE_TABLES])  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in STATE_TABLES])  # type: ignore[attr-defined]  # set by the metaclass
     return engine, tmp
 
 
@@ -168,10 +177,10 @@ class JobState:
 
     def set_phase(self, phase: str) -> None:
         with session_scope(self.state) as s:
-            s.execute(update(ImportRun).where(ImportRun.id == self.run_id).values(phase=phase))
+            s.execute(update(ImportRun).where(col(ImportRun.id) == self.run_id).values(phase=phase))
 
     def _skip(self, s: Session, e: ImportEntry, reason: str, detail: str | None) -> None:
-        e.state, e.reason, e.detail = "skipped", reason[:64], detail
+        e.state, e.reason, e.detail = EntryState.SKIPPED, reason[:64], detail
         e.updated_at = utcnow()
         s.add(e)
         s.flush()

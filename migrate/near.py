@@ -26,7 +26,7 @@ from genpon.migrate.job import (
     _Meter,
     _nullbar,
 )
-from genpon.migrate.models import ImportEntry, NearDupCluster, TextSignature
+from genpon.migrate.models import ImportEntry, NearDupCluster, NearScope, TextSignature
 from genpon.migrate.runs import require_officer
 from genpon.records.access import Actor
 from genpon.records.models import Blob, BlobText, Document
@@ -273,7 +273,7 @@ class NearPhase(JobState):
             for c in clusters:
                 s.add(
                     NearDupCluster(
-                        scope="import",
+                        scope=NearScope.IMPORT,
                         run_id=self.run_id,
                         threshold=self.threshold,
                         size=len(c.members),
@@ -393,7 +393,7 @@ def _replace_genpon_clusters(
             s.delete(old)
         rows = [
             NearDupCluster(
-                scope="genpon",
+                scope=NearScope.GENPON,
                 threshold=threshold,
                 size=len(c.members),
                 max_score=c.max_score,

@@ -66,7 +66,7 @@ class RankingMixin(JobState):
         self, main: Session, entries: list[ImportEntry], existing: Document | None
     ) -> list[_Candidate]:
         cands = []
-        own = {e.document_id: e for e in entries if e.document_id}
+        own: dict[int | None, ImportEntry] = {e.document_id: e for e in entries if e.document_id}
         for e in entries:
             if e.state in ("done", "planned"):
                 continue

@@ -20,7 +20,7 @@ def summarize(s: Session, run_id: int) -> dict[str, Any]:
     rows = s.exec(
         select(ImportEntry.state, ImportEntry.reason, ImportEntry.entry_type, func.count())
         .where(ImportEntry.run_id == run_id)
-        .group_by(ImportEntry.state, ImportEntry.reason, ImportEntry.entry_type)
+        .group_by(col(ImportEntry.state), col(ImportEntry.reason), col(ImportEntry.entry_type))
     ).all()
     seen = sum(n for _st, _r, t, n in rows if t == "file")
     entries = sum(n for *_x, n in rows)
@@ -183,7 +183,7 @@ def where_is(s: Session, actor: Actor, path: str, *, limit: int = 50) -> list[Im
     stmt = (
         select(ImportEntry)
         .where(
-            (ImportEntry.rel_path == needle)
+            (col(ImportEntry.rel_path) == needle)
             | col(ImportEntry.rel_path).like(f"%/{like}", escape="\\")
         )
         .order_by(col(ImportEntry.id).desc())

@@ -60,7 +60,7 @@ from genpon.migrate.job import (
     _nullbar,
     state_engine_for_dry_run,
 )
-from genpon.migrate.models import ImportRun
+from genpon.migrate.models import ImportRun, Phase, RunStatus
 from genpon.migrate.near import NearPhase, NearScan, scan_genpon
 from genpon.migrate.runs import (
     ExactGroup,
@@ -81,7 +81,7 @@ from genpon.records import audit
 from genpon.records.access import Actor, require_write
 from genpon.records.audit import AuditAction
 from genpon.records.folders import clean_name, create_folder
-from genpon.records.models import Folder, Organization
+from genpon.records.models import Folder, FolderKind, Organization
 from genpon.storage.base import BlobStore
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -173,7 +173,9 @@ def run_import(
         if org is None:
             raise NotFound("organization_not_found", f"所属 {opts.org_code} が見つかりません。")
         require_write(
-            actor, Folder(kind=opts.kind, name=folder_name, organization_id=org.id or 0), None
+            actor,
+            Folder(kind=FolderKind(opts.kind), name=folder_name, organization_id=org.id or 0),
+            None,
         )
         org_id = org.id or 0
 
@@ -307,7 +309,7 @@ def _open_run(
                 source_root=root_display,
                 source_root_raw=root,
                 organization_id=org_id,
-                folder_kind=opts.kind,
+                folder_kind=FolderKind(opts.kind),
                 folder_name=folder_name,
                 dry_run=opts.dry_run,
                 with_text=opts.with_text,
@@ -414,8 +416,8 @@ class _Job(ScanPhase, HashPhase, DepositPhase, NearPhase):
             run = s.get(ImportRun, self.run_id)
             assert run is not None
             run.summary = summary
-            run.status = "completed"
-            run.phase = "done"
+            run.status = RunStatus.COMPLETED
+            run.phase = Phase.DONE
             run.finished_at = utcnow()
             s.add(run)
             if not self.dry_run:

@@ -160,6 +160,7 @@ class StagingMixin(JobState):
             signed = _signed(s, shas) if self.with_text else set()
         first: dict[str, tuple[bytes, str | None]] = {}
         for sha, rel, mime in rows:
+            assert sha is not None  # selected by sha256 IN (…)
             if sha not in first or (mime and not first[sha][1]):
                 first[sha] = (rel, mime)
         staging = str(self.store.staging_dir)

@@ -205,7 +205,7 @@ def _same(a: os.stat_result, b: os.stat_result) -> bool:
 def read_stable(
     root: bytes,
     rel: bytes,
-    sink: Callable[[memoryview], None] | None = None,
+    sink: Callable[[memoryview], object] | None = None,  # its result is ignored
     *,
     attempts: int = 3,
     on_chunk: Callable[[int], None] | None = None,

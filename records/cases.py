@@ -31,7 +31,9 @@ from genpon.records.models import (
     Case,
     CaseMember,
     CaseSequence,
+    CaseStatus,
     Folder,
+    FolderKind,
     Organization,
     User,
 )
@@ -94,7 +96,9 @@ def _refuse_service(actor: Actor) -> None:
 
 
 def _can_see_case(session: Session, actor: Actor, case: Case) -> bool:
-    folder = Folder(kind="case", name="", organization_id=case.organization_id, case_pk=case.id)
+    folder = Folder(
+        kind=FolderKind.CASE, name="", organization_id=case.organization_id, case_pk=case.id
+    )
     return can_read_folder(actor, folder, case)
 
 
@@ -341,7 +345,9 @@ def add_members(session: Session, actor: Actor, case_id: str, logins: list[str])
 def _require_case_write(actor: Actor, case: Case) -> None:
     from genpon.records.access import require_write
 
-    folder = Folder(kind="case", name="", organization_id=case.organization_id, case_pk=case.id)
+    folder = Folder(
+        kind=FolderKind.CASE, name="", organization_id=case.organization_id, case_pk=case.id
+    )
     require_write(actor, folder, case)
 
 
@@ -359,7 +365,7 @@ def close_case(
     _require_case_write(actor, case)
     if case.status == "closed":
         raise Conflict("case_already_closed", "この案件は既に完結しています。")
-    case.status = "closed"
+    case.status = CaseStatus.CLOSED
     case.closed_at = closed_at or utcnow()
     case.updated_at = utcnow()
     session.add(case)
@@ -383,7 +389,7 @@ def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) 
     _require_case_write(actor, case)
     if case.status != "closed":
         raise Conflict("case_not_closed", "この案件は完結していません。")
-    case.status = "open"
+    case.status = CaseStatus.OPEN
     case.closed_at = None
     case.updated_at = utcnow()
     session.add(case)

@@ -11,7 +11,7 @@ from typing import Any
 from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, can_read_folder, require_read, require_role, require_write
-from genpon.records.models import FOLDER_KINDS, Case, Folder, Organization
+from genpon.records.models import FOLDER_KINDS, Case, Folder, FolderKind, Organization
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -83,7 +83,10 @@ def create_folder(
         if org is None:
             raise NotFound("organization_not_found", f"所属 {organization_code} が見つかりません。")
         folder = Folder(
-            kind=kind, name=name, organization_id=org.id or 0, created_by=actor.user_id or None
+            kind=FolderKind(kind),
+            name=name,
+            organization_id=org.id or 0,
+            created_by=actor.user_id or None,
         )
         require_write(actor, folder, None)
         dup = session.exec(
@@ -190,7 +193,7 @@ def create_folder_paths(
 
 def create_case_folder(session: Session, actor: Actor, case: Case) -> Folder:
     folder = Folder(
-        kind="case",
+        kind=FolderKind.CASE,
         name=case.case_id,
         organization_id=case.organization_id,
         case_pk=case.id,

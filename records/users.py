@@ -120,7 +120,7 @@ class SignInThrottle:
         """Seconds to wait after ``count`` consecutive failures."""
         if count < self.threshold:
             return 0.0
-        return min(self.base_s * 2 ** (count - self.threshold), self.lockout_s)
+        return min(self.base_s * 2.0 ** (count - self.threshold), self.lockout_s)
 
     def retry_after(self, *keys: str) -> float:
         """Seconds until any of ``keys`` may try again (0: now)."""

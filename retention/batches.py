@@ -38,7 +38,13 @@ from genpon.records.audit.actions import AuditAction
 from genpon.records.models import Case, Document, DocumentClass, Organization
 from genpon.retention.disposition_list import iter_due, open_batch_of
 from genpon.retention.holding import active_holds
-from genpon.retention.models import BATCH_ACTIONS, DispositionBatch, DispositionItem
+from genpon.retention.models import (
+    BATCH_ACTIONS,
+    BatchAction,
+    BatchStatus,
+    DispositionBatch,
+    DispositionItem,
+)
 from genpon.retention.rules import Disposition
 from genpon.retention.service import require_officer, require_reader
 from sqlalchemy import update
@@ -239,7 +245,7 @@ def create_batch(
         docs = _with_copies(session, docs, day, act)
     _refuse_undisposable(session, ids, docs, day, act)
     batch = DispositionBatch(
-        action=act,
+        action=BatchAction(act),
         title=(title or "").strip()
         or f"{day.isoformat()} {Disposition(act).label}伺い（{len(docs)}件）",
         as_of=day,
@@ -441,7 +447,7 @@ def decide(
     remaining = len(pending) - len(chosen)
     if remaining == 0:
         counts = batch_counts(session, batch_id)
-        batch.status = "approved" if counts["approved"] else "rejected"
+        batch.status = BatchStatus.APPROVED if counts["approved"] else BatchStatus.REJECTED
         batch.decided_by = actor.login
         batch.decided_at = now
         session.add(batch)

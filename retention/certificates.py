@@ -19,6 +19,7 @@ from genpon.records.access import SYSTEM_ACTOR, Actor
 from genpon.records.audit.actions import AuditAction
 from genpon.records.models import Document, DocumentClass, Organization
 from genpon.retention.models import (
+    BatchStatus,
     DisposalCertificate,
     DispositionBatch,
     DispositionItem,
@@ -74,7 +75,7 @@ def issue_certificate(
         issued_at=now,
     )
     s.add(row)
-    batch.status = "executed"
+    batch.status = BatchStatus.EXECUTED
     batch.executed_at = now
     batch.certificate_id = cert_id
     s.add(batch)
@@ -98,16 +99,12 @@ def issue_certificate(
 def _certificate_header(
     s: Session, batch: DispositionBatch, cert_id: str, now: datetime
 ) -> dict[str, Any]:
-    approvers = sorted(
-        set(
-            s.exec(
-                select(DispositionItem.decided_by).where(
-                    DispositionItem.batch_id == batch.id, DispositionItem.decision == "approved"
-                )
-            ).all()
+    decided_by = s.exec(
+        select(DispositionItem.decided_by).where(
+            DispositionItem.batch_id == batch.id, DispositionItem.decision == "approved"
         )
-        - {None}
-    )
+    ).all()
+    approvers = sorted({login for login in decided_by if login is not None})
     return {
         "issuer": "Genpon 原本",
         "batch_id": batch.id,

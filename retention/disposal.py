@@ -34,12 +34,15 @@ from genpon.records.access import Actor
 from genpon.records.audit.actions import AuditAction
 from genpon.records.models import (
     Blob,
+    BlobState,
     BlobText,
     Case,
     Document,
     DocumentClass,
+    DocumentState,
     DocumentVersion,
     IndexOutbox,
+    IndexReason,
 )
 from genpon.retention.batches import (
     STEPS,
@@ -51,7 +54,14 @@ from genpon.retention.batches import (
 )
 from genpon.retention.certificates import issue_certificate, require_key
 from genpon.retention.holding import active_holds
-from genpon.retention.models import DispositionBatch, DispositionItem, Tombstone
+from genpon.retention.models import (
+    BatchStatus,
+    DispositionBatch,
+    DispositionItem,
+    ItemStatus,
+    Tombstone,
+    TombstoneAction,
+)
 from genpon.retention.service import require_officer
 from genpon.storage.base import BlobStore
 from sqlalchemy import delete, update
@@ -116,7 +126,7 @@ def start_step(
     *,
     action: str,
     from_statuses: tuple[str, ...],
-    to_status: str,
+    to_status: BatchStatus,
     skip_blocked: bool,
     as_of: date,
     settings: Settings | None = None,
@@ -167,7 +177,7 @@ def execute_batch(
             batch_id,
             action=STEPS["execute"][0],
             from_statuses=STEPS["execute"][1],
-            to_status="executing",
+            to_status=BatchStatus.EXECUTING,
             skip_blocked=skip_blocked,
             as_of=day,
             settings=settings,
@@ -177,7 +187,18 @@ def execute_batch(
             purge_content(engine, store, batch_id)  # finish a run that died after its commit
         raise
     report = ExecutionReport(batch_id=batch_id, status="executing")
-    dispose_items(engine, store, actor, batch_id, "destroyed", True, day, report, progress, chunk)
+    dispose_items(
+        engine,
+        store,
+        actor,
+        batch_id,
+        TombstoneAction.DESTROYED,
+        True,
+        day,
+        report,
+        progress,
+        chunk,
+    )
     with session_scope(engine) as s:
         batch = lock_batch(s, batch_id)
         pending = s.exec(
@@ -202,7 +223,7 @@ def dispose_items(
     store: BlobStore,
     actor: Actor,
     batch_id: int,
-    action: str,  # destroyed | transferred
+    action: TombstoneAction,
     remove_content: bool,
     day: date,
     report: ExecutionReport,
@@ -210,17 +231,16 @@ def dispose_items(
     chunk: int,
 ) -> None:
     with session_scope(engine) as s:
-        ids = list(
-            s.exec(
-                select(DispositionItem.id)
-                .where(
-                    DispositionItem.batch_id == batch_id,
-                    DispositionItem.decision == "approved",
-                    DispositionItem.status == "pending",
-                )
-                .order_by(col(DispositionItem.document_id))
-            ).all()
-        )
+        rows = s.exec(
+            select(DispositionItem.id)
+            .where(
+                DispositionItem.batch_id == batch_id,
+                DispositionItem.decision == "approved",
+                DispositionItem.status == "pending",
+            )
+            .order_by(col(DispositionItem.document_id))
+        ).all()
+        ids = [i for i in rows if i is not None]  # stored rows: the filter only narrows the type
     total = len(ids)
     for start in range(0, total, chunk):
         part = ids[start : start + chunk]
@@ -245,7 +265,7 @@ def _dispose_chunk(
     actor: Actor,
     batch: DispositionBatch,
     item_ids: list[int],
-    action: str,
+    action: TombstoneAction,
     remove_content: bool,
     day: date,
     report: ExecutionReport,
@@ -279,7 +299,7 @@ def _dispose_chunk(
             successor = hand_over_original(s, doc)
             if successor is not None and successor.id is not None:
                 with_copies.add(successor.id)  # it may be disposed of later in this chunk
-        doc.state = action
+        doc.state = DocumentState(action.value)  # same words: destroyed | transferred
         doc.updated_at = now
         s.add(doc)
         disposed.append((item, doc))
@@ -299,7 +319,10 @@ def _claim(s: Session, item_ids: list[int], now: datetime) -> list[DispositionIt
     for part in _parts(item_ids):
         claimed += s.execute(
             update(DispositionItem)
-            .where(col(DispositionItem.id).in_(part), DispositionItem.status == "pending")
+            .where(
+                col(DispositionItem.id).in_(part),
+                col(DispositionItem.status) == ItemStatus.PENDING,
+            )
             .values(status="done", executed_at=now)
             .returning(col(DispositionItem.id))
             .execution_options(synchronize_session=False)
@@ -325,13 +348,12 @@ def _originals_with_copies(s: Session, docs: Iterable[Document]) -> set[int]:
     handed over before they go."""
     with_copies: set[int] = set()
     for part in _parts(d.id for d in docs if d.original_id is None and d.id):
-        with_copies.update(
-            s.exec(
-                select(Document.original_id)
-                .where(col(Document.original_id).in_(part), Document.state == "live")
-                .distinct()
-            ).all()
-        )
+        originals = s.exec(
+            select(Document.original_id)
+            .where(col(Document.original_id).in_(part), Document.state == "live")
+            .distinct()
+        ).all()
+        with_copies.update(o for o in originals if o is not None)
     return with_copies
 
 
@@ -345,7 +367,7 @@ def _skip(
     report: ExecutionReport,
 ) -> None:
     """Leave an item that may not be disposed of now, with its reason and an audit event."""
-    item.status = "skipped"
+    item.status = ItemStatus.SKIPPED
     item.result = why
     s.add(item)
     report.skipped.append({"document_id": item.document_id, "reason": why})
@@ -392,7 +414,7 @@ def _remove_unreferenced(s: Session, docs: list[Document], now: datetime) -> set
     for part in _parts(gone):
         for blob in s.exec(select(Blob).where(col(Blob.sha256).in_(part))).all():
             if blob.state == "stored":
-                blob.state = "deleted"
+                blob.state = BlobState.DELETED
                 blob.deleted_at = now
                 s.add(blob)
         s.execute(delete(BlobText).where(col(BlobText.sha256).in_(part)))
@@ -400,9 +422,9 @@ def _remove_unreferenced(s: Session, docs: list[Document], now: datetime) -> set
 
 
 # the document's new state -> its event
-_DISPOSED_EVENT: dict[str, AuditAction] = {
-    "destroyed": AuditAction.DOCUMENT_DESTROYED,
-    "transferred": AuditAction.DOCUMENT_TRANSFERRED,
+_DISPOSED_EVENT: dict[TombstoneAction, AuditAction] = {
+    TombstoneAction.DESTROYED: AuditAction.DOCUMENT_DESTROYED,
+    TombstoneAction.TRANSFERRED: AuditAction.DOCUMENT_TRANSFERRED,
 }
 
 
@@ -413,7 +435,7 @@ def _dispose_document(
     item: DispositionItem,
     doc: Document,
     case: Case | None,
-    action: str,
+    action: TombstoneAction,
     removed_shas: set[str],
     now: datetime,
 ) -> None:
@@ -441,7 +463,9 @@ def _dispose_document(
             content_removed=removed,
         )
     )
-    s.add(IndexOutbox(sha256=doc.sha256, reason="destroy"))  # the indexer drops it either way
+    s.add(
+        IndexOutbox(sha256=doc.sha256, reason=IndexReason.DESTROY)
+    )  # the indexer drops it either way
     audit.record(
         s,
         actor=actor.login,

@@ -13,12 +13,13 @@ from typing import IO, Any
 from genpon.core.clock import local_date, utcnow
 from genpon.core.errors import InvalidInput, NotFound
 from genpon.records.access import Actor
-from genpon.records.models import Case, Document, DocumentClass, Organization
+from genpon.records.models import Case, Document, DocumentClass, DocumentState, Organization
 from genpon.retention.holding import active_holds
 from genpon.retention.models import BATCH_OPEN_STATUSES, DispositionBatch, DispositionItem
 from genpon.retention.rules import Disposition, HoldType, RetentionPeriod
 from genpon.retention.service import class_subtree, require_reader
 from sqlalchemy import and_, false, func, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 
@@ -93,10 +94,10 @@ def due_condition(as_of: date) -> Any:
     """SQL condition: live and past the end (1年未満: on or after the closing date)."""
     end = col(Document.retention_end)
     return and_(
-        Document.state == "live",
+        col(Document.state) == DocumentState.LIVE,
         end.is_not(None),
         end <= as_of,
-        or_(end < as_of, Document.retention_start == Document.retention_end),
+        or_(end < as_of, col(Document.retention_start) == col(Document.retention_end)),
     )
 
 
@@ -142,25 +143,26 @@ def _due_conditions(
 
 
 def _due_rows_stmt(conds: list[Any]) -> Any:
+    # sqlalchemy's select: sqlmodel's is typed for at most four columns
     return (
-        select(
-            Document.id,
-            Document.title,
-            Document.filename,
-            Document.sha256,
-            Document.size,
-            Document.case_pk,
-            Document.document_class_id,
-            Document.original_id,
-            Document.retention_start,
-            Document.retention_end,
-            Case.case_id,
-            Case.title,
-            DocumentClass.code,
-            DocumentClass.name,
-            DocumentClass.retention,
-            DocumentClass.disposition,
-            Organization.code,
+        sa_select(
+            col(Document.id),
+            col(Document.title),
+            col(Document.filename),
+            col(Document.sha256),
+            col(Document.size),
+            col(Document.case_pk),
+            col(Document.document_class_id),
+            col(Document.original_id),
+            col(Document.retention_start),
+            col(Document.retention_end),
+            col(Case.case_id),
+            col(Case.title),
+            col(DocumentClass.code),
+            col(DocumentClass.name),
+            col(DocumentClass.retention),
+            col(DocumentClass.disposition),
+            col(Organization.code),
         )
         .select_from(Document)
         .join(Case, col(Case.id) == Document.case_pk, isouter=True)

@@ -62,7 +62,7 @@ def place_hold(
             {"state": target.document.state},
         )
     hold = RetentionHold(
-        hold_type=kind.value,
+        hold_type=kind,
         reason=why,
         reference=(reference or "").strip() or None,
         placed_by=actor.login,

@@ -133,6 +133,7 @@ def class_subtree(session: Session, class_id: int) -> list[int]:
     rows = session.exec(select(DocumentClass.id, DocumentClass.parent_id)).all()
     children: dict[int | None, list[int]] = defaultdict(list)
     for cid, parent in rows:
+        assert cid is not None  # a stored row's primary key
         children[parent].append(cid)
     out, todo = [], [class_id]
     while todo:

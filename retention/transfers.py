@@ -26,7 +26,13 @@ from genpon.retention.disposal import (
     purge_content,
     start_step,
 )
-from genpon.retention.models import DispositionBatch, DispositionItem
+from genpon.retention.models import (
+    BatchStatus,
+    DispositionBatch,
+    DispositionItem,
+    ItemStatus,
+    TombstoneAction,
+)
 from genpon.retention.service import require_officer
 from genpon.storage.base import BlobStore
 from sqlalchemy import update
@@ -85,13 +91,16 @@ def export_transfer(
         for doc_id in skip_ids:
             s.execute(
                 update(DispositionItem)
-                .where(DispositionItem.batch_id == batch_id, DispositionItem.document_id == doc_id)
+                .where(
+                    col(DispositionItem.batch_id) == batch_id,
+                    col(DispositionItem.document_id) == doc_id,
+                )
                 .values(
-                    status="skipped",
+                    status=ItemStatus.SKIPPED,
                     result=next(b["reason"] for b in blocked if b["document_id"] == doc_id),
                 )
             )
-        batch.status = "exported"
+        batch.status = BatchStatus.EXPORTED
         batch.package_path = str(dest)
         batch.executed_by = actor.login
         batch.executed_at = utcnow()
@@ -228,7 +237,7 @@ def acknowledge_transfer(
         batch_id,
         action=STEPS["acknowledge"][0],
         from_statuses=STEPS["acknowledge"][1],
-        to_status="acknowledging",
+        to_status=BatchStatus.ACKNOWLEDGING,
         skip_blocked=True,
         as_of=day,
     )
@@ -240,7 +249,7 @@ def acknowledge_transfer(
         store,
         actor,
         batch_id,
-        "transferred",
+        TombstoneAction.TRANSFERRED,
         settings.transfer_remove_content,
         day,
         report,
@@ -250,7 +259,7 @@ def acknowledge_transfer(
     with session_scope(engine) as s:
         batch = lock_batch(s, batch_id)
         if batch.status == "acknowledging":
-            batch.status = "transferred"
+            batch.status = BatchStatus.TRANSFERRED
             batch.acknowledged_by = actor.login
             batch.acknowledged_at = utcnow()
             batch.receipt_reference = (receipt_reference or "").strip() or None

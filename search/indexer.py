@@ -49,6 +49,7 @@ from genpon.records.models import (
     Folder,
     IndexOutbox,
     Organization,
+    TextStatus,
 )
 from genpon.search.analyzer import index_tokens
 from genpon.search.backends import make_backend
@@ -99,7 +100,7 @@ def _extract_blob(
 
 def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
     row = session.get(BlobText, sha256) or BlobText(sha256=sha256)
-    row.status = ex.status
+    row.status = TextStatus(ex.status)
     row.extractor = ex.extractor
     row.reason = (ex.reason or None) and ex.reason[:500]
     row.text_z = zlib.compress(ex.text.encode("utf-8"), 6) if ex.text else None

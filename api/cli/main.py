@@ -163,6 +163,7 @@ def case_register(
             class_code=cls,
             timezone=ctx().settings.timezone,
             issuer=issuer,
+            case_id_format=ctx().settings.case_id_format,
         )
         data = schemas.case(c, s, f)
     out(data, f"{c.case_id}\t{'登録' if created else '登録済み'}\tフォルダ {f.id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from fastapi import APIRouter, Query, Response
 from genpon.api.contracts.common import BINARY, errors
@@ -182,6 +182,16 @@ def certificate_out(c: DisposalCertificate) -> dict[str, Any]:
 # --- the disposition list -------------------------------------------------------------------
 
 
+class _DueFilters(TypedDict):
+    """The filters ``iter_due`` and ``due_list`` share."""
+
+    as_of: date | None
+    organization_code: str | None
+    class_code: str | None
+    disposition: str | None
+    case_id: str | None
+
+
 @router.get(
     "/due",
     response_model=DuePublic,
@@ -200,7 +210,7 @@ def due(
     limit: Limit = 1000,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    filters = {
+    filters: _DueFilters = {
         "as_of": as_of,
         "organization_code": organization,
         "class_code": class_code,

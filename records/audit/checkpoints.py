@@ -44,7 +44,7 @@ from genpon.records.access import Actor, require_role
 from genpon.records.audit import chain as audit
 from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.format import GENESIS_HASH, event_hash, format_time
-from genpon.records.audit.models import CHECKPOINT_REASONS, Checkpoint
+from genpon.records.audit.models import CHECKPOINT_REASONS, Checkpoint, CheckpointReason
 from genpon.records.models import AuditEvent, AuditHead
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -177,7 +177,7 @@ def _sign_new(
         root_hash=root_hash,
         head_hash=head_hash,
         signed_at=signed_at,
-        reason=reason,
+        reason=CheckpointReason(reason),
         key_id=sig["key_id"],
         signature=sig["value"],
         frontier=[h.hex() for h in frontier.hashes],

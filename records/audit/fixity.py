@@ -30,7 +30,14 @@ from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, require_role
 from genpon.records.audit import chain as audit
 from genpon.records.audit.actions import AuditAction
-from genpon.records.audit.models import FIXITY_MODES, FixityFinding, FixityRun
+from genpon.records.audit.models import (
+    FIXITY_MODES,
+    FixityFinding,
+    FixityMode,
+    FixityProblem,
+    FixityRun,
+    FixityStatus,
+)
 from genpon.records.folders import folder_path
 from genpon.records.models import Blob, Case, Document, DocumentVersion, Folder
 from genpon.storage.base import CHUNK_SIZE, BlobStore
@@ -49,7 +56,7 @@ class BlobCheck:
 
     sha256: str
     size: int
-    problem: str | None = None  # missing | corrupt | error
+    problem: FixityProblem | None = None
     actual: str | None = None
     message: str = ""
 
@@ -76,11 +83,15 @@ def _check(store: BlobStore, sha256: str, size: int) -> BlobCheck:
     try:
         actual = rehash(store, sha256)
     except FileNotFoundError:
-        return BlobCheck(sha256, size, "missing", None, "保管データがありません")
+        return BlobCheck(sha256, size, FixityProblem.MISSING, None, "保管データがありません")
     except Exception as exc:  # a store error is a finding too, never a crash of the run
-        return BlobCheck(sha256, size, "error", None, f"{type(exc).__name__}: {exc}"[:500])
+        return BlobCheck(
+            sha256, size, FixityProblem.ERROR, None, f"{type(exc).__name__}: {exc}"[:500]
+        )
     if actual != sha256:
-        return BlobCheck(sha256, size, "corrupt", actual, "内容がハッシュと一致しません")
+        return BlobCheck(
+            sha256, size, FixityProblem.CORRUPT, actual, "内容がハッシュと一致しません"
+        )
     return BlobCheck(sha256, size)
 
 
@@ -203,7 +214,7 @@ def run_fixity(
     with session_scope(engine) as s:
         blobs = select_blobs(s, mode=mode, sample=sample, older_than_days=older_than_days, rng=rng)
         run = FixityRun(
-            mode=mode,
+            mode=FixityMode(mode),
             params=params,
             store=store.name,
             actor=actor.login,
@@ -264,7 +275,7 @@ def _finish(
             FixityFinding(
                 run_id=run_id,
                 sha256=res.sha256,
-                problem=res.problem or "error",
+                problem=res.problem or FixityProblem.ERROR,
                 actual_sha256=res.actual,
                 message=res.message,
                 documents=docs,
@@ -295,7 +306,7 @@ def _finish(
     run.bytes_read = counts["bytes"]
     run.seconds = round(seconds, 3)
     run.finished_at = now
-    run.status = "done"
+    run.status = FixityStatus.DONE
     s.add(run)
     audit.record(
         s,

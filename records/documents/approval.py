@@ -25,6 +25,8 @@ from genpon.records.lifecycle import case_scheduler
 from genpon.records.models import (
     Approval,
     Document,
+    DocumentStatus,
+    IndexReason,
 )
 from sqlmodel import Session
 
@@ -43,7 +45,7 @@ class ApprovalIn:
         if raw in (None, "", {}):
             return None
         try:
-            data = json.loads(raw) if isinstance(raw, str) else dict(raw)  # type: ignore[arg-type]
+            data = json.loads(raw) if isinstance(raw, str) else dict(raw)
         except (json.JSONDecodeError, TypeError, ValueError):
             raise InvalidInput(
                 "invalid_json", "approval は JSON オブジェクトで指定してください。"
@@ -131,7 +133,7 @@ def approve(
         if other is not None and other.id != doc.id:
             raise Conflict("external_id_conflict", "同じ外部IDの文書が既に登録されています。")
         doc.external_system, doc.external_id = approval.external_system, approval.external_id
-    doc.status = "official"
+    doc.status = DocumentStatus.OFFICIAL
     doc.approved_at = utcnow()
     doc.document_class_id = case.document_class_id
     doc.updated_at = utcnow()
@@ -144,5 +146,5 @@ def approve(
             promote_to_original(session, doc)
     if case.status == "closed":
         case_scheduler().case_closed(session, case, timezone=timezone)
-    enqueue_index(session, doc.sha256, "approve")
+    enqueue_index(session, doc.sha256, IndexReason.APPROVE)
     return doc

@@ -11,10 +11,12 @@ from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.records.access import Actor, can_read_folder, require_write
 from genpon.records.models import (
     Blob,
+    BlobState,
     Case,
     Document,
     Folder,
     IndexOutbox,
+    IndexReason,
 )
 from genpon.storage.base import StagedBlob
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -66,7 +68,7 @@ def _insert_blob(session: Session, staged: StagedBlob, mime: str) -> None:
     )
     blob = session.get(Blob, staged.sha256)
     if blob is not None and blob.state != "stored":  # content destroyed earlier, deposited again
-        blob.state, blob.deleted_at = "stored", None
+        blob.state, blob.deleted_at = BlobState.STORED, None
         session.add(blob)
 
 
@@ -84,7 +86,7 @@ def _by_external_ref(session: Session, system: str, ext_id: str) -> Document | N
     ).first()
 
 
-def enqueue_index(session: Session, sha256: str, reason: str) -> None:
+def enqueue_index(session: Session, sha256: str, reason: IndexReason) -> None:
     session.add(IndexOutbox(sha256=sha256, reason=reason))
 
 

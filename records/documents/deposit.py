@@ -38,9 +38,11 @@ from genpon.records.folders import case_root_folder, get_folder
 from genpon.records.models import (
     Case,
     Document,
+    DocumentStatus,
     DocumentVersion,
     Folder,
     IdempotencyKey,
+    IndexReason,
 )
 from genpon.records.sniff import sniff, type_allowed, types_agree
 from genpon.storage.base import BlobStore, StagedBlob
@@ -180,7 +182,7 @@ def _deposit(
                 document_id=doc.id or 0,
             )
         )
-    enqueue_index(session, doc.sha256, "deposit")
+    enqueue_index(session, doc.sha256, IndexReason.DEPOSIT)
     session.flush()
     return DepositOutcome(
         doc, created=True, is_copy=doc.original_id is not None, blob_stored=stored
@@ -262,7 +264,7 @@ def _new_document(
         size=staged.size,
         mime_type=content.mime,
         declared_type=content.declared,
-        status="official" if official else "working",
+        status=DocumentStatus.OFFICIAL if official else DocumentStatus.WORKING,
         doc_date=req.doc_date or local_date(utcnow(), timezone),
         external_system=req.approval.external_system if req.approval else None,
         external_id=req.approval.external_id if req.approval else None,

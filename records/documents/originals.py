@@ -22,8 +22,10 @@ from genpon.records.folders import get_folder
 from genpon.records.models import (
     Case,
     Document,
+    DocumentStatus,
     DocumentVersion,
     Folder,
+    IndexReason,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -163,7 +165,7 @@ def copy_to_folder(
         sha256=source.sha256,
         size=source.size,
         mime_type=source.mime_type,
-        status="working",
+        status=DocumentStatus.WORKING,
         original_id=original.id,
         doc_date=source.doc_date,
         created_by=actor.user_id or None,
@@ -208,5 +210,5 @@ def copy_to_folder(
             case_id=src_case.case_id,
             details={"copy_id": doc.id, "folder_id": folder.id},
         )
-    enqueue_index(session, doc.sha256, "copy")
+    enqueue_index(session, doc.sha256, IndexReason.COPY)
     return doc

@@ -25,6 +25,7 @@ from genpon.records.documents.originals import hand_over_original
 from genpon.records.models import (
     Document,
     DocumentVersion,
+    IndexReason,
 )
 from genpon.records.sniff import sniff, type_allowed
 from genpon.storage.base import BlobStore, StagedBlob
@@ -108,8 +109,8 @@ def add_version(
             case_id=case.case_id if case else None,
             details={"version": doc.version, "sha256": doc.sha256, "previous_sha256": old_sha},
         )
-        enqueue_index(session, old_sha, "version")
-        enqueue_index(session, doc.sha256, "version")
+        enqueue_index(session, old_sha, IndexReason.VERSION)
+        enqueue_index(session, doc.sha256, IndexReason.VERSION)
         return doc
     finally:
         if not put:

@@ -119,6 +119,32 @@ def test_cli_end_to_end(cli: Cli, tmp_path: Path) -> None:
     assert "document.approved" in tl.stdout
 
 
+def test_cli_case_register(cli: Cli) -> None:
+    """``case register``: a service account registers an ID issued elsewhere (idempotent); the
+    issued shape stays Genpon's (the settings' case_id_format); a clerk may not register."""
+    cli("init", "--demo")
+    args = ("case", "register", "EXT-2026-0042", "工事請負契約")
+    where = ("--org", "KENSETSU-DOURO", "--class", "B0201", "--issuer", "denshi-kessai")
+    first = cli("--as", "denshi-kessai", *args, *where)
+    assert first.stdout.startswith("EXT-2026-0042\t登録\t"), first.stdout
+    again = json.loads(cli("--json", "--as", "denshi-kessai", *args, *where).stdout)
+    assert again["case_id"] == "EXT-2026-0042" and again["issuer"] == "denshi-kessai"
+    assert again["folder_id"] == int(first.stdout.rsplit(" ", 1)[1])
+    ours = cli(
+        "--as",
+        "denshi-kessai",
+        "case",
+        "register",
+        "2026-KENSETSU-DOURO-00001",
+        "t",
+        *where,
+        ok=False,
+    )
+    assert ours.returncode == 1 and "case_id_reserved" in ours.stderr
+    clerk = cli("--as", "tanaka", "case", "register", "EXT-2026-0043", "t", *where, ok=False)
+    assert clerk.returncode == 1 and "case_registration_forbidden" in clerk.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
