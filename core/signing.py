@@ -306,9 +306,8 @@ def record_key(session: Session, key_id: str, pem: str, *, current: bool = True)
         ).all():
             row.retired_at = now
             session.add(row)
-    row = session.get(SystemKey, key_id)
-    if row is None:
-        row = SystemKey(key_id=key_id, public_pem=pem, created_at=now)
+    existing = session.get(SystemKey, key_id)
+    row = existing or SystemKey(key_id=key_id, public_pem=pem, created_at=now)
     if not current and row.retired_at is None:
         row.retired_at = now
     session.add(row)

@@ -92,6 +92,7 @@ class IndexReason(StrEnum):
     APPROVE = "approve"
     VERSION = "version"
     DESTROY = "destroy"
+    OCR = "ocr"  # ``genpon ocr``: the text was extracted again with OCR
 
 
 class TextStatus(StrEnum):

@@ -48,6 +48,7 @@ from genpon.records.models import (
     DocumentClass,
     Folder,
     IndexOutbox,
+    IndexReason,
     Organization,
     TextStatus,
 )
@@ -124,7 +125,7 @@ def reextract(ctx: AppContext, sha256: str, *, force_ocr: bool = False) -> BlobT
     ex = _extract_blob(ctx, sha256, mime, force_ocr=force_ocr)
     with Session(ctx.engine, expire_on_commit=False) as s:
         row = _save_text(s, sha256, ex)
-        s.add(IndexOutbox(sha256=sha256, reason="ocr"))
+        s.add(IndexOutbox(sha256=sha256, reason=IndexReason.OCR))
         s.commit()
     return row
 
@@ -218,7 +219,7 @@ def _still_owned(s: Session, outbox_ids: list[int], owner: str) -> list[tuple[in
     """The rows of ``outbox_ids`` still claimed by ``owner``, locked until commit."""
     rows = s.exec(
         select(IndexOutbox.id, IndexOutbox.sha256)
-        .where(col(IndexOutbox.id).in_(outbox_ids), IndexOutbox.claimed_by == owner)
+        .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
         .with_for_update()
     ).all()
     return [(int(i or 0), sha) for i, sha in rows]
@@ -287,7 +288,8 @@ def worker_id() -> str:
 def _db_now(s: Session) -> datetime:
     """The lease clock: the database's on PostgreSQL (one clock for every machine)."""
     if s.get_bind().dialect.name == "postgresql":
-        return s.exec(select(func.now())).one()  # type: ignore[call-overload,no-any-return]
+        now: datetime = s.execute(select(func.now())).scalar_one()
+        return now
     return utcnow()
 
 
@@ -337,7 +339,7 @@ def release(ctx: AppContext, owner: str, outbox_ids: list[int]) -> None:
     with Session(ctx.engine) as s:
         s.execute(
             update(IndexOutbox)
-            .where(col(IndexOutbox.id).in_(outbox_ids), IndexOutbox.claimed_by == owner)
+            .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
             .values(claimed_by=None, lease_until=None)
         )
         s.commit()

@@ -35,7 +35,7 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
         "status": ("working", "official"),
         "state": ("live", "destroyed", "transferred"),
     },
-    "index_outbox": {"reason": ("deposit", "copy", "approve", "version", "destroy")},
+    "index_outbox": {"reason": ("deposit", "copy", "approve", "version", "destroy", "ocr")},
     "blob_text": {"status": _TEXT},
     "retention_hold": {
         "hold_type": ("litigation", "disclosure", "appeal", "audit", "other"),
