@@ -24,9 +24,11 @@ from genpon.core.clock import utcnow
 from genpon.records.audit.format import event_hash, format_time
 from genpon.records.models import AuditEvent, AuditHead
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
 _BUFFER = "genpon.audit.buffer"  # key in Session.info
@@ -145,20 +147,16 @@ def append_pending(session: OrmSession) -> None:
         return
     pending, buf.pending = buf.pending, []
     session.flush()  # the transaction's own changes first: a failing flush never takes the lock
-    head = session.exec(  # type: ignore[attr-defined]
-        select(AuditHead)
-        .where(AuditHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    # Core statements while the lock is held: no ORM unit of work between lock and commit
+    seq, prev = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
     ).one()
-    seq, prev = head.seq, head.hash
     rows: list[dict[str, Any]] = []
     for item in pending:
         first = len(rows)
         for fields in item.bodies:
             seq += 1
             body = {"seq": seq, "at": format_time(utcnow()), **fields, "prev_hash": prev}
-            # canonical key order is event_hash's business; the row dict is only for the insert
             prev = event_hash(body)
             rows.append({**body, "hash": prev})
         if item.event is not None:
@@ -168,9 +166,15 @@ def append_pending(session: OrmSession) -> None:
         if item.hashes is not None:
             item.hashes[:] = [r["hash"] for r in rows[first:]]
     session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    head.seq, head.hash = seq, prev
-    session.add(head)
-    session.flush()
+    session.execute(
+        update(AuditHead.__table__)  # type: ignore[attr-defined]
+        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
+        .values(seq=seq, hash=prev)
+    )
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if loaded is not None:  # keep a head object this session already holds current
+        set_committed_value(loaded, "seq", seq)
+        set_committed_value(loaded, "hash", prev)
     where = session.get_nested_transaction()
     buf.appended.extend((item, where) for item in pending)
 
@@ -201,7 +205,12 @@ def _drop_rolled_back(session: OrmSession, previous: SessionTransaction) -> None
         session.info.pop(_BUFFER, None)
         return
     undone = [item for item, where in buf.appended if _within(where, boundary)]
+    if not undone and not buf.pending:
+        return
     buf.appended = [(i, w) for i, w in buf.appended if not _within(w, boundary)]
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if undone and loaded is not None:  # its values were set without making it dirty
+        session.expire(loaded)
     # appended inside the savepoint but recorded outside it: pending again, ahead of the rest
     again = [item for item in undone if not _within(item.owner, boundary)]
     buf.pending = again + [p for p in buf.pending if not _within(p.owner, boundary)]

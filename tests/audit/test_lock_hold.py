@@ -70,6 +70,11 @@ def test_a_rolled_back_savepoint_takes_its_events_with_it(ctx: AppContext) -> No
             _record(s, "x.inside_read")
             assert s.exec(select(AuditHead)).one().seq == 4  # the read appends first
             raise RuntimeError
+        with pytest.raises(RuntimeError), s.begin_nested():
+            _record(s, "x.inside_read_only_inside")
+            assert s.exec(select(AuditHead)).one().seq == 4
+            raise RuntimeError
+        assert s.exec(select(AuditHead)).one().seq == 3  # not the rolled-back 4
         _record(s, "x.after")
     assert [e.action for e in _chain(ctx.engine)] == [
         "x.before",
