@@ -4,18 +4,78 @@ Every state change and every content read calls :func:`record` in the same trans
 change itself, so an event exists exactly when its change committed. Appenders serialize on the
 single ``audit_head`` row (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite transactions are already
 serialized by ``BEGIN IMMEDIATE``), which keeps one unbroken chain under concurrent writers.
+
+The head is locked only for the moment of appending, not for the whole transaction: :func:`record`
+and :func:`record_many` buffer their events in the session, and they are appended as the last
+statements before the commit (a ``before_commit`` hook), so the lock is held from there to the
+end of the commit. Events recorded inside a savepoint that rolls back are dropped with it. A
+transaction that reads the log (any ORM query of ``audit_event`` or ``audit_head``: checkpoints,
+timelines) appends its buffered events first, so it sees its own events as before; a caller that
+needs an event's ``seq`` or ``hash`` before the commit calls :func:`append_pending`.
 There is deliberately no function here that updates or deletes an event.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from genpon.core.clock import utcnow
 from genpon.records.audit.format import event_hash, format_time
 from genpon.records.models import AuditEvent, AuditHead
-from sqlalchemy import insert
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert, update
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
+
+_BUFFER = "genpon.audit.buffer"  # key in Session.info
+_AUDIT_TABLES = frozenset({AuditEvent.__tablename__, AuditHead.__tablename__})
+
+
+@dataclass
+class _Pending:
+    """Events of one :func:`record` / :func:`record_many` call, not yet in the chain."""
+
+    owner: SessionTransaction | None  # innermost savepoint when recorded; None: the transaction
+    bodies: list[dict[str, Any]]  # event fields without seq, at, prev_hash, hash
+    event: AuditEvent | None = None  # record(): the returned object, completed when appended
+    hashes: list[str] | None = None  # record_many(): the returned list, filled when appended
+
+
+@dataclass
+class _Buffer:
+    pending: list[_Pending] = field(default_factory=list)
+    # appended before the commit, with the savepoint that was innermost then: a rollback of
+    # that savepoint takes them out of the database again
+    appended: list[tuple[_Pending, SessionTransaction | None]] = field(default_factory=list)
+
+
+def _buffer(session: OrmSession) -> _Buffer:
+    buf = session.info.get(_BUFFER)
+    if buf is None:
+        buf = session.info[_BUFFER] = _Buffer()
+    return buf
+
+
+def _body(
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str | int,
+    case_id: str | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "case_id": case_id,
+        "details": details or {},
+    }
 
 
 def record(
@@ -28,25 +88,13 @@ def record(
     case_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
-    body: dict[str, Any] = {
-        "seq": head.seq + 1,
-        "at": format_time(utcnow()),
-        "actor": actor,
-        "action": action,
-        "target_type": target_type,
-        "target_id": str(target_id),
-        "case_id": case_id,
-        "details": details or {},
-        "prev_hash": head.hash,
-    }
-    digest = event_hash(body)
-    event = AuditEvent(**body, hash=digest)
-    session.add(event)
-    head.seq = body["seq"]
-    head.hash = digest
-    session.add(head)
-    session.flush()
+    """Add one event to this transaction; it commits with it.
+
+    The returned event gets its ``seq``, ``at``, ``prev_hash`` and ``hash`` when it is appended
+    to the chain (at the commit, or earlier: see the module docstring)."""
+    body = _body(actor, action, target_type, target_id, case_id, details)
+    event = AuditEvent(**body)
+    _buffer(session).pending.append(_Pending(session.get_nested_transaction(), [body], event=event))
     return event
 
 
@@ -62,34 +110,125 @@ def case_timeline(session: Session, case_id: str, *, limit: int = 1000) -> list[
 
 
 def record_many(session: Session, *, actor: str, events: list[dict[str, Any]]) -> list[str]:
-    """Append ``events`` to the chain under one head lock, in order; returns their hashes.
+    """Add ``events`` to this transaction, in order, to be appended with one executemany.
 
     Each event is a dict with ``action``, ``target_type``, ``target_id`` and optionally
     ``case_id``, ``details`` and ``actor`` (default: the ``actor`` argument). The canonical form
-    and hash chain are exactly those of :func:`record`; the rows go in with one executemany."""
+    and hash chain are exactly those of :func:`record`. Returns the list that receives their
+    hashes when they are appended (at the commit, or earlier: see the module docstring)."""
+    hashes: list[str] = []
     if not events:
-        return []
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).one()
-    seq, prev = head.seq, head.hash
+        return hashes
+    bodies = [
+        _body(
+            ev.get("actor") or actor,
+            ev["action"],
+            ev["target_type"],
+            ev["target_id"],
+            ev.get("case_id"),
+            ev.get("details"),
+        )
+        for ev in events
+    ]
+    _buffer(session).pending.append(
+        _Pending(session.get_nested_transaction(), bodies, hashes=hashes)
+    )
+    return hashes
+
+
+def append_pending(session: OrmSession) -> None:
+    """Append this transaction's buffered events to the chain now, under the head lock.
+
+    Called by the commit hook (the lock is then held only until the commit ends) and before
+    the transaction reads the log; callers that need the ``seq`` of an event before the commit
+    call it themselves (the lock is then held from here to the commit)."""
+    buf = session.info.get(_BUFFER)
+    if buf is None or not buf.pending:
+        return
+    pending, buf.pending = buf.pending, []
+    session.flush()  # the transaction's own changes first: a failing flush never takes the lock
+    # Core statements while the lock is held: no ORM unit of work between lock and commit
+    seq, prev = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
     rows: list[dict[str, Any]] = []
-    for ev in events:
-        seq += 1
-        body: dict[str, Any] = {
-            "seq": seq,
-            "at": format_time(utcnow()),
-            "actor": ev.get("actor") or actor,
-            "action": ev["action"],
-            "target_type": ev["target_type"],
-            "target_id": str(ev["target_id"]),
-            "case_id": ev.get("case_id"),
-            "details": ev.get("details") or {},
-            "prev_hash": prev,
-        }
-        prev = event_hash(body)
-        body["hash"] = prev
-        rows.append(body)
+    for item in pending:
+        first = len(rows)
+        for fields in item.bodies:
+            seq += 1
+            body = {"seq": seq, "at": format_time(utcnow()), **fields, "prev_hash": prev}
+            prev = event_hash(body)
+            rows.append({**body, "hash": prev})
+        if item.event is not None:
+            row = rows[first]
+            item.event.seq, item.event.at = row["seq"], row["at"]
+            item.event.prev_hash, item.event.hash = row["prev_hash"], row["hash"]
+        if item.hashes is not None:
+            item.hashes[:] = [r["hash"] for r in rows[first:]]
     session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    head.seq, head.hash = seq, prev
-    session.add(head)
-    session.flush()
-    return [r["hash"] for r in rows]
+    session.execute(
+        update(AuditHead.__table__)  # type: ignore[attr-defined]
+        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
+        .values(seq=seq, hash=prev)
+    )
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if loaded is not None:  # keep a head object this session already holds current
+        set_committed_value(loaded, "seq", seq)
+        set_committed_value(loaded, "hash", prev)
+    where = session.get_nested_transaction()
+    buf.appended.extend((item, where) for item in pending)
+
+
+def _within(txn: SessionTransaction | None, boundary: SessionTransaction) -> bool:
+    while txn is not None:
+        if txn is boundary:
+            return True
+        txn = txn.parent
+    return False
+
+
+@sa_event.listens_for(OrmSession, "before_commit")
+def _append_before_commit(session: OrmSession) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release is not the commit
+        append_pending(session)
+
+
+@sa_event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_rolled_back(session: OrmSession, previous: SessionTransaction) -> None:
+    buf = session.info.get(_BUFFER)
+    if buf is None:
+        return
+    boundary: SessionTransaction | None = previous  # what the database rolled back
+    while boundary is not None and not boundary.nested and boundary.parent is not None:
+        boundary = boundary.parent
+    if boundary is None or not boundary.nested:
+        session.info.pop(_BUFFER, None)
+        return
+    undone = [item for item, where in buf.appended if _within(where, boundary)]
+    if not undone and not buf.pending:
+        return
+    buf.appended = [(i, w) for i, w in buf.appended if not _within(w, boundary)]
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if undone and loaded is not None:  # its values were set without making it dirty
+        session.expire(loaded)
+    # appended inside the savepoint but recorded outside it: pending again, ahead of the rest
+    again = [item for item in undone if not _within(item.owner, boundary)]
+    buf.pending = again + [p for p in buf.pending if not _within(p.owner, boundary)]
+
+
+@sa_event.listens_for(OrmSession, "after_transaction_end")
+def _forget(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_BUFFER, None)
+
+
+@sa_event.listens_for(OrmSession, "do_orm_execute")
+def _append_before_reading_the_log(state: ORMExecuteState) -> None:
+    buf = state.session.info.get(_BUFFER)
+    if buf is None or not buf.pending or not state.is_select:
+        return
+    mappers = {m.class_ for m in state.all_mappers}
+    froms = getattr(state.statement, "get_final_froms", lambda: [])()
+    tables = {getattr(f, "name", None) for f in froms}
+    if mappers & {AuditEvent, AuditHead} or tables & _AUDIT_TABLES:
+        append_pending(state.session)

@@ -155,18 +155,47 @@ def _deposit(
         return replay
     superseded = correction_target(session, actor, req.supersedes_id)
 
-    # Durable blob first, then rows in this transaction.
+    # Durable blob first, then rows in this transaction. The unique keys decide races between
+    # identical requests (Idempotency-Key, external reference): the loser's savepoint rolls back
+    # and it answers with the winner's document.
     stored = store.put_staged(staged)
+    try:
+        with session.begin_nested():
+            doc = _insert_rows(
+                session,
+                actor,
+                staged,
+                req,
+                content,
+                folder,
+                case,
+                superseded,
+                fingerprint,
+                timezone,
+            )
+    except IntegrityError as exc:
+        return _replay_lost_race(session, actor, staged, req, fingerprint, exc)
+    return DepositOutcome(
+        doc, created=True, is_copy=doc.original_id is not None, blob_stored=stored
+    )
+
+
+def _insert_rows(
+    session: Session,
+    actor: Actor,
+    staged: StagedBlob,
+    req: DepositIn,
+    content: _Content,
+    folder: Folder,
+    case: Case | None,
+    superseded: Document | None,
+    fingerprint: str,
+    timezone: str,
+) -> Document:
+    """Every row of a deposit; raises IntegrityError when an identical request won a race."""
     _insert_blob(session, staged, content.mime)
     doc = _new_document(actor, staged, req, content, folder, case, superseded, timezone)
-    try:
-        _place(session, doc)
-    except IntegrityError:
-        # Lost a race on the external reference (the original race is handled in _place).
-        replay = _replay_external_ref(session, actor, staged, req)
-        if replay is not None:
-            return replay
-        raise
+    _place(session, doc)
     case_id = case.case_id if case else None
     _record_deposit(session, actor, doc, content, folder, case_id)
     if req.approval is not None:
@@ -184,9 +213,44 @@ def _deposit(
         )
     enqueue_index(session, doc.sha256, IndexReason.DEPOSIT)
     session.flush()
-    return DepositOutcome(
-        doc, created=True, is_copy=doc.original_id is not None, blob_stored=stored
-    )
+    return doc
+
+
+def _replay_lost_race(
+    session: Session,
+    actor: Actor,
+    staged: StagedBlob,
+    req: DepositIn,
+    fingerprint: str,
+    exc: IntegrityError,
+) -> DepositOutcome:
+    """An identical request inserted the same unique key first: answer with its document.
+
+    On PostgreSQL the insert waited for the winner's commit, so the winner is visible now; the
+    409 ``request_in_progress`` covers a winner not visible to this transaction (yet)."""
+    key = _violated_key(exc)
+    if key is None:
+        raise exc
+    replay = _replay(session, actor, staged, req, fingerprint)
+    if replay is not None:
+        return replay
+    raise Conflict(
+        "request_in_progress",
+        "同じ登録要求を処理中です。しばらくしてからもう一度お試しください。",
+        {"key": key},
+    ) from exc
+
+
+def _violated_key(exc: IntegrityError) -> str | None:
+    """Which request key a unique violation is about: ``idempotency_key``, ``external_ref``."""
+    diag = getattr(exc.orig, "diag", None)  # psycopg names the constraint
+    name = getattr(diag, "constraint_name", None) or ""
+    message = str(exc.orig)  # SQLite names the columns
+    if name == "idempotency_key_pkey" or "idempotency_key.key" in message:
+        return "idempotency_key"
+    if name == "uq_document_external_ref" or "document.external_id" in message:
+        return "external_ref"
+    return None
 
 
 def _check_content(staged: StagedBlob, req: DepositIn, allowed_types: tuple[str, ...]) -> _Content:
