@@ -228,7 +228,7 @@ def _append_before_reading_the_log(state: ORMExecuteState) -> None:
     if buf is None or not buf.pending or not state.is_select:
         return
     mappers = {m.class_ for m in state.all_mappers}
-    froms = getattr(state.statement, "get_final_froms", lambda: [])()
+    froms: list[Any] = getattr(state.statement, "get_final_froms", lambda: [])()
     tables = {getattr(f, "name", None) for f in froms}
     if mappers & {AuditEvent, AuditHead} or tables & _AUDIT_TABLES:
         append_pending(state.session)
