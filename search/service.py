@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -204,23 +205,28 @@ def parse_query(q: str, mode: str = "all") -> ParsedQuery:
 # --- snippets -------------------------------------------------------------------------------
 
 
-def _normalized_with_map(text: str) -> tuple[str, list[int]]:
+def _normalized_with_map(text: str) -> tuple[str, Sequence[int]]:
     """``text`` normalized as the analyzer sees it (soft breaks removed, so a word wrapped
     across a line is matched whole), and for each of its characters the position in ``text``
     it comes from: highlights are drawn on the original text."""
-    chars: list[str] = []
-    idx: list[int] = []
-    for i, ch in enumerate(text):
-        n = normalize(ch) if not ch.isascii() else ch.lower()
-        for c in n:
-            chars.append(c)
-            idx.append(i)
-    norm = "".join(chars)
+    idx: Sequence[int]
+    norm = normalize(text)  # one C call; almost always one character for one
+    if len(norm) == len(text):
+        idx = range(len(text))
+    else:  # a compatibility character expanded (㈱ → (株)): map character by character
+        chars: list[str] = []
+        idx = []
+        for i, ch in enumerate(text):
+            n = normalize(ch) if not ch.isascii() else ch.lower()
+            for c in n:
+                chars.append(c)
+                idx.append(i)
+        norm = "".join(chars)
     cuts = list(soft_breaks(norm))
     if not cuts:
         return norm, idx
     keep_chars: list[str] = []
-    keep_idx: list[int] = []
+    keep_idx: list[int] = []  # (slices of a range extend in C)
     pos = 0
     for a, b in cuts:
         keep_chars.append(norm[pos:a])
@@ -277,7 +283,7 @@ def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) ->
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
-def norm_index(idx: list[int], orig: int) -> int:
+def norm_index(idx: Sequence[int], orig: int) -> int:
     """First position in the normalized text that comes from original position ``orig``."""
     import bisect
 
