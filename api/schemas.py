@@ -150,7 +150,27 @@ def document_view(v: DocumentView) -> dict[str, Any]:
         if v.approval
         else None
     )
+    out["text"] = text_status(v.text, v.index_pending)
     return out
+
+
+def text_status(bt: Any, index_pending: bool) -> dict[str, Any]:
+    """The content's text: ``status`` pending / ok / empty / failed / unsupported (pending
+    until extracted and indexed), ``reason`` when failed or unsupported, the extractor, the
+    character count and ``indexed_at`` (when the text was extracted and first indexed; null
+    while index work is queued)."""
+    status = "pending" if bt is None or index_pending else str(bt.status)
+    return {
+        "status": status,
+        "reason": bt.reason if bt is not None and status in ("failed", "unsupported") else None,
+        "extractor": bt.extractor if bt is not None else None,
+        "chars": bt.chars if bt is not None else 0,
+        "indexed_at": (
+            iso(bt.extracted_at)
+            if bt is not None and bt.extracted_at and not index_pending
+            else None
+        ),
+    }
 
 
 def holding(h: HashHolding) -> dict[str, Any]:

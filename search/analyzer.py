@@ -18,6 +18,24 @@ A line break between two CJK characters (with any spaces around it) is a wrap, n
 PDFs and wrapped text files break lines in the middle of words (``で\nきる``). Such a *soft
 break* (:func:`soft_breaks`) is removed before the text is cut into runs, at index time, at
 query time and when snippets are matched. A blank line (two line breaks) still ends the run.
+
+Numbers with their counter (:func:`numbered_tokens`): ``第160条`` is cut into 第|160|条 and the
+laws write 第百六十条, so citations and dates get extra *reference tokens* in canonical form,
+kanji and full-width numerals read as ASCII (``第160条`` ``160条``; ``2023年`` ``2023年度`` for
+令和5年度, 令和五年度, R5年度 and 2023年度). They are appended after the text's own tokens
+(the backends number positions by list index, so a token cannot share a position): a
+reference token mixes digits with CJK, which no text token does, so no phrase of text tokens
+can run into them. Where a kanji numeral is read (the rule; ``一`` alone in ordinary words
+such as 同一条件, 一般, 統一 never becomes 1):
+
+- after 第, before a counter 条 項 号 章 節 編 款 目: any kanji numeral (第一条 → 第1条);
+- after an era name (明治 大正 昭和 平成 令和), before 年: any kanji numeral or 元 (元年 = 1);
+- before a counter or 年 年度 月 日 without 第 or an era: ASCII digits, or a kanji numeral of
+  two characters or more that starts with a digit or 十百千 (二十条, 三十日; not 一条, 五日).
+
+Kanji numerals are additive (二百四十八) or positional (二四八, 二〇二三) when they hold no
+十百千万. An era year also gives its Western year; R/H/S plus a number (R5, H31年) is read
+as an era year only before 年 or a date separator, and R/H alone (R5, H31) as one too.
 """
 
 from __future__ import annotations
@@ -163,8 +181,10 @@ def _stream(normalized: str, *, open_edges: bool) -> list[str]:
 
 
 def index_tokens(text: str) -> list[str]:
-    """The token stream stored in the index (bigrams, words and run-edge tokens)."""
-    return _stream(join_soft_breaks(normalize(text)), open_edges=False)
+    """The token stream stored in the index (bigrams, words and run-edge tokens), then the
+    reference tokens (:func:`numbered_tokens`)."""
+    norm = join_soft_breaks(normalize(text))
+    return _stream(norm, open_edges=False) + numbered_tokens(norm)
 
 
 def query_tokens(term: str) -> list[str]:
@@ -188,3 +208,121 @@ def is_single_char(qtokens: list[str]) -> bool:
 def token_text(tokens_: list[str]) -> str:
     """Tokens joined for a whitespace-tokenized field (tokens never contain whitespace)."""
     return " ".join(tokens_)
+
+
+# --- numbers with their counter (reference tokens) --------------------------------------------
+
+ERAS = {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018}
+ERA_LETTERS = {"m": "明治", "t": "大正", "s": "昭和", "h": "平成", "r": "令和"}
+_ERA_LAST = {"明治": 45, "大正": 15, "昭和": 64, "平成": 31, "令和": 99}
+_KDIGITS = {c: i for i, c in enumerate("〇一二三四五六七八九")} | {"零": 0}
+_KUNITS = {"十": 10, "百": 100, "千": 1000}
+_KNUM = "[〇零一二三四五六七八九十百千万]+"
+_NUM = f"(?:[0-9]+|{_KNUM})"
+COUNTERS = "条項号章節編款目"
+_REF = re.compile(
+    # an era year: 令和5年度, 令和五年, 平成元年, r5年, h31.4.1, r5 (a word of its own)
+    f"(?P<era>明治|大正|昭和|平成|令和) ?(?P<en>[0-9]+|{_KNUM}|元) ?年(?P<ed>度)?"
+    "|(?<![0-9a-z])(?P<el>[mtshr])(?P<ln>[0-9]{1,2})"
+    "(?:(?P<ly> ?年(?P<ld>度)?)|(?=[./][0-9])|(?![0-9a-z.]))"
+    # 第160条, 第百六十条 (and 160条, 百六十条 ...)
+    f"|(?P<dai>第) ?(?P<dn>{_NUM}) ?(?P<dc>[{COUNTERS}])"
+    f"|(?<![0-9])(?P<n>{_NUM})(?P<c>[{COUNTERS}]|年度|年|月|日)"
+)
+
+
+_DATE_AFTER = re.compile("[./][0-9]")
+
+
+def kanji_number(s: str) -> int | None:
+    """The value of an ASCII or kanji numeral (二百四十八, 二四八, 二〇二三, 元), else None."""
+    if s.isascii():
+        return int(s) if s.isdigit() else None
+    if s == "元":
+        return 1
+    if not any(c in _KUNITS or c == "万" for c in s):
+        return int("".join(str(_KDIGITS[c]) for c in s)) if all(c in _KDIGITS for c in s) else None
+    total = section = 0
+    digit: int | None = None
+    for c in s:
+        if c in _KDIGITS:
+            if digit is not None:
+                return None  # 二三百: not a numeral
+            digit = _KDIGITS[c]
+        elif c in _KUNITS:
+            section += (1 if digit is None else digit) * _KUNITS[c]
+            digit = None
+        else:  # 万
+            total += (section + (digit or 0) or 1) * 10000
+            section, digit = 0, None
+    return total + section + (digit or 0)
+
+
+def _plain_number_ok(s: str) -> bool:
+    """A numeral read without 第 or an era before it: ASCII digits, or two kanji or more that
+    start with a digit or 十百千 (一 in 同一条件 or 五日 alone stays text)."""
+    return s.isascii() or (len(s) >= 2 and s[0] != "万")
+
+
+def _refs(m: re.Match[str]) -> list[str]:
+    g = m.groupdict()
+    if g["era"] or g["el"]:
+        era = g["era"] or ERA_LETTERS[g["el"]]
+        n = kanji_number(g["en"] or g["ln"])
+        if n is None or not 1 <= n <= _ERA_LAST[era]:
+            return []
+        if (
+            g["el"]
+            and g["el"] in "mts"
+            and not g["ly"]
+            and not _DATE_AFTER.match(m.string, m.end())
+        ):
+            return []  # s3, t2, m1 alone are not years (only r and h are read alone)
+        year = ERAS[era] + n
+        fy = bool(g["ed"] or g["ld"])
+        out = [f"{year}年", f"{year}年度"] if fy else [f"{year}年"]
+        if g["era"] or g["ly"]:  # the era's own count too: 5年 is in 令和5年度, R5年度
+            out += [f"{n}年", f"{n}年度"] if fy else [f"{n}年"]
+        return out
+    if g["dai"]:
+        n = kanji_number(g["dn"])
+        return [] if n is None else [f"第{n}{g['dc']}", f"{n}{g['dc']}"]
+    if not _plain_number_ok(g["n"]):
+        return []
+    n = kanji_number(g["n"])
+    if n is None:
+        return []
+    c = g["c"]
+    if c == "年度":
+        return [f"{n}年", f"{n}年度"]
+    return [f"{n}{c}"]
+
+
+def numbered_tokens(normalized: str) -> list[str]:
+    """Reference tokens of already-normalized text (soft breaks joined), in text order."""
+    out: list[str] = []
+    for m in _REF.finditer(normalized):
+        out += _refs(m)
+    return out
+
+
+def reference_token(term: str) -> str | None:
+    """The one reference token a whole query term stands for (``第160条``, ``令和5年度`` →
+    ``2023年度``, ``R5`` → ``2023年``), or None: the term is matched as text. A kanji numeral
+    with neither 第 nor an era before it stays text, so a term keeps matching wherever its
+    characters occur (二十条 inside 第百二十条)."""
+    t = join_soft_breaks(normalize(term)).strip()
+    m = _REF.fullmatch(t)
+    if m is None:
+        return None
+    g = m.groupdict()
+    if g["n"] is not None and not g["n"].isascii():
+        return None
+    refs = _refs(m)
+    if not refs:
+        return None
+    if g["dai"]:
+        return refs[0]
+    if g["era"] or g["el"]:
+        return refs[1] if len(refs) > 1 and refs[1].endswith("年度") else refs[0]
+    return refs[-1]

@@ -4,6 +4,10 @@ query, and shape hits (one per content, the original when the caller may read it
 Query language (after NFKC): whitespace-separated terms, all required (AND); ``"..."`` a phrase
 (separators inside count as run boundaries); ``-term`` or ``-"..."`` excludes. Each term matches
 as a phrase of the analyzer's tokens in the body, title, file name or case (ID, title, folder).
+A term that is a whole reference (``第160条``, ``令和5年度``, ``R5``, ``2023年``) matches its
+reference token instead (:func:`genpon.search.analyzer.reference_token`), so 第百六十条 and
+令和五年度 are found; in ``mode="any"`` the reference tokens found anywhere in the question
+are added to its tokens.
 ``mode="any"`` treats the text as a natural-language question: any of its tokens, ranked by BM25.
 
 Each content is one hit: the first placement the caller may read (the original first, then
@@ -15,10 +19,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
 
+from genpon.core.clock import fiscal_year_of
 from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, can_read_folder
 from genpon.records.folders import folder_path
@@ -28,13 +34,17 @@ from genpon.search.analyzer import (
     is_single_char,
     join_soft_breaks,
     normalize,
+    numbered_tokens,
     query_tokens,
+    reference_token,
     runs,
     soft_breaks,
 )
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import SearchQuery, Term
 from genpon.search.indexer import text_of
+from genpon.search.text_status import pending_index
+from genpon.search.wareki import fiscal_year_label
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -120,6 +130,8 @@ class SearchHit:
     doc_date: date | None = None
     mime_type: str = ""
     copy_locations: list[dict[str, object]] = field(default_factory=list)  # readable others
+    fiscal_year: int | None = None  # 年度: the case's, else that of the document's date
+    fiscal_year_label: str = ""  # 令和8年度 (2026)
 
 
 @dataclass
@@ -129,6 +141,7 @@ class SearchResult:
     facets: dict[str, list[tuple[str, int]]]
     page: int = 1
     per_page: int = 20
+    pending_index: int = 0  # the caller's readable deposits still waiting to be indexed
 
 
 @dataclass
@@ -165,10 +178,13 @@ def parse_query(q: str, mode: str = "all") -> ParsedQuery:
             text = text[1:] if negated else text
         else:
             negated, text = m.group(1) == "-", m.group(2)
-        toks = query_tokens(text)
+        ref = None if question else reference_token(text)
+        toks = [ref] if ref else query_tokens(text)
         if not toks:
             continue
         terms.append(Term(tokens=toks, negated=negated, contains=is_single_char(toks)))
+        if question and (refs := numbered_tokens(join_soft_breaks(text))):
+            terms.append(Term(tokens=list(dict.fromkeys(refs))))
         if not negated:
             highlight += [
                 r.text
@@ -189,23 +205,28 @@ def parse_query(q: str, mode: str = "all") -> ParsedQuery:
 # --- snippets -------------------------------------------------------------------------------
 
 
-def _normalized_with_map(text: str) -> tuple[str, list[int]]:
+def _normalized_with_map(text: str) -> tuple[str, Sequence[int]]:
     """``text`` normalized as the analyzer sees it (soft breaks removed, so a word wrapped
     across a line is matched whole), and for each of its characters the position in ``text``
     it comes from: highlights are drawn on the original text."""
-    chars: list[str] = []
-    idx: list[int] = []
-    for i, ch in enumerate(text):
-        n = normalize(ch) if not ch.isascii() else ch.lower()
-        for c in n:
-            chars.append(c)
-            idx.append(i)
-    norm = "".join(chars)
+    idx: Sequence[int]
+    norm = normalize(text)  # one C call; almost always one character for one
+    if len(norm) == len(text):
+        idx = range(len(text))
+    else:  # a compatibility character expanded (㈱ → (株)): map character by character
+        chars: list[str] = []
+        idx = []
+        for i, ch in enumerate(text):
+            n = normalize(ch) if not ch.isascii() else ch.lower()
+            for c in n:
+                chars.append(c)
+                idx.append(i)
+        norm = "".join(chars)
     cuts = list(soft_breaks(norm))
     if not cuts:
         return norm, idx
     keep_chars: list[str] = []
-    keep_idx: list[int] = []
+    keep_idx: list[int] = []  # (slices of a range extend in C)
     pos = 0
     for a, b in cuts:
         keep_chars.append(norm[pos:a])
@@ -262,7 +283,7 @@ def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) ->
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
-def norm_index(idx: list[int], orig: int) -> int:
+def norm_index(idx: Sequence[int], orig: int) -> int:
     """First position in the normalized text that comes from original position ``orig``."""
     import bisect
 
@@ -317,7 +338,14 @@ def search_documents(
     hits = [
         h for h in (_hit(session, actor, doc_id, score, parsed) for doc_id, score in res.hits) if h
     ]
-    return SearchResult(total=res.total, hits=hits, facets=res.facets, page=page, per_page=per_page)
+    return SearchResult(
+        total=res.total,
+        hits=hits,
+        facets=res.facets,
+        page=page,
+        per_page=per_page,
+        pending_index=pending_index(session, actor),
+    )
 
 
 def _readable(
@@ -356,6 +384,7 @@ def _hit(
                     "is_original": o.original_id is None,
                 }
             )
+    fy = case.fiscal_year if case else (fiscal_year_of(doc.doc_date) if doc.doc_date else None)
     return SearchHit(
         document_id=doc.id or 0,
         title=doc.title,
@@ -372,4 +401,6 @@ def _hit(
         doc_date=doc.doc_date,
         mime_type=doc.mime_type,
         copy_locations=locations,
+        fiscal_year=fy,
+        fiscal_year_label=fiscal_year_label(fy),
     )

@@ -284,9 +284,12 @@ def show(document_id: int) -> None:
         if data["is_original"]
         else f"写し（原本 {data['original']['id']}: {data['original']['folder_path']}）"
     )
+    t = data["text"]
+    text = f"本文 {t['status']}" + (f"（{t['reason']}）" if t["reason"] else "")
+    text += f" {t['extractor'] or '-'} {t['chars']}字 索引 {t['indexed_at'] or '未'}"
     out(
         data,
-        f"{data['id']}\t{data['title']}\t{where}\t{data['status']}\t{data['folder_path']}\t{data['sha256']}",
+        f"{data['id']}\t{data['title']}\t{where}\t{data['status']}\t{data['folder_path']}\t{data['sha256']}\t{text}",
     )
 
 

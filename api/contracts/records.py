@@ -181,6 +181,17 @@ class ApprovalPublic(BaseModel):
     external_id: str | None
 
 
+class TextStatusPublic(BaseModel):
+    """The content's extracted text: ``status`` pending (not extracted or not yet indexed),
+    ok, empty, failed or unsupported (with ``reason``); ``indexed_at`` null while pending."""
+
+    status: str
+    reason: str | None
+    extractor: str | None
+    chars: int
+    indexed_at: IsoTime | None
+
+
 class DocumentViewPublic(DocumentPublic):
     folder_path: str
     folder_kind: str
@@ -188,6 +199,7 @@ class DocumentViewPublic(DocumentPublic):
     copy_count: int
     original: OriginalRef | None
     approval: ApprovalPublic | None
+    text: TextStatusPublic | None = None
 
 
 class DepositInfo(BaseModel):

@@ -8,13 +8,14 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from genpon.api.contracts.common import errors
-from genpon.api.contracts.search import SearchPublic
+from genpon.api.contracts.search import SearchPublic, TextFailuresPublic
 from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.schemas import iso
 from genpon.core.errors import InvalidInput
-from genpon.search import service
-from genpon.search.service import SearchFilters
+from genpon.search import service, text_status, wareki
+from genpon.search.service import MAX_OFFSET, SearchFilters
 
 router = APIRouter(prefix="/api/v1", tags=["search"])
 
@@ -56,9 +57,9 @@ SEARCH_PARAMS = [
     _param("class", "文書分類コード"),
     _param("folder_kind", "フォルダの種類"),
     _param("status", "working / official"),
-    _param("fiscal_year", "年度", **_NINE_DIGITS),
-    _param("date_from", "文書の日付（以降）", type="string", format="date"),
-    _param("date_to", "文書の日付（以前）", type="string", format="date"),
+    _param("fiscal_year", "年度（2023、令和5年度、R5 など）"),
+    _param("date_from", "文書の日付（以降。YYYY-MM-DD、令和5年度、平成31年、R5.4.1 など）"),
+    _param("date_to", "文書の日付（以前。YYYY-MM-DD、令和5年度、平成31年、R5.4.1 など）"),
     _param("sort", "並び順", type="string", enum=["relevance", "date"]),
     _param("mode", "語の結合", type="string", enum=["all", "any"]),
     _param("page", "ページ（1から）", **_NINE_DIGITS),
@@ -76,15 +77,38 @@ def _int(params: Any, name: str, default: int | None) -> int | None:
     return int(raw)
 
 
+def _fiscal_year(params: Any) -> int | None:
+    """``fiscal_year``: 2023, or in 和暦 (令和5年度, 令和5年, R5)."""
+    raw = (params.get("fiscal_year") or "").strip()
+    if not raw:
+        return None
+    try:
+        return wareki.fiscal_year(raw)
+    except wareki.WarekiError:
+        raise InvalidInput(
+            "invalid_field",
+            "fiscal_year は 2023、令和5年度、R5 のように指定してください。",
+            {"field": "fiscal_year"},
+        ) from None
+
+
 def _date(params: Any, name: str) -> date | None:
+    """A date, or in 和暦 or as a year or 年度: ``date_from`` takes its first day, ``date_to``
+    its last (date_to=令和5年度 is 2024-03-31)."""
     raw = (params.get(name) or "").strip()
     if not raw:
         return None
     try:
         return date.fromisoformat(raw)
     except ValueError:
+        pass
+    try:
+        return wareki.date_bound(raw, last=name == "date_to")
+    except wareki.WarekiError:
         raise InvalidInput(
-            "invalid_field", f"{name} は YYYY-MM-DD で指定してください。", {"field": name}
+            "invalid_field",
+            f"{name} は YYYY-MM-DD、令和5年4月1日、令和5年度 のように指定してください。",
+            {"field": name},
         ) from None
 
 
@@ -127,7 +151,7 @@ def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) 
         doc_class=_str(params, "class"),
         folder_kind=_str(params, "folder_kind"),
         status=_str(params, "status"),
-        fiscal_year=_int(params, "fiscal_year", None),
+        fiscal_year=_fiscal_year(params),
         date_from=_date(params, "date_from"),
         date_to=_date(params, "date_to"),
     )
@@ -151,6 +175,29 @@ def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) 
             name: [{"value": v, "count": n} for v, n in items]
             for name, items in result.facets.items()
         },
+        "pending_index": result.pending_index,
+    }
+
+
+@router.get(
+    "/search/text-failures",
+    response_model=TextFailuresPublic,
+    responses=errors(401, 403, 422),
+)
+def text_failures(
+    session: SessionDep,
+    actor: ActorDep,
+    limit: int = Query(100, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    include_unsupported: bool = False,
+) -> dict[str, Any]:
+    """本文を抽出できなかった文書（文書管理担当・管理者）: 新しい順、理由つき。"""
+    total, items = text_status.text_failures(
+        session, actor, limit=limit, offset=offset, include_unsupported=include_unsupported
+    )
+    return {
+        "total": total,
+        "items": [asdict(i) | {"extracted_at": iso(i.extracted_at)} for i in items],
     }
 
 

@@ -19,10 +19,12 @@ from genpon.records.documents.common import (
 from genpon.records.folders import folder_path, get_folder
 from genpon.records.models import (
     Approval,
+    BlobText,
     Case,
     Document,
     DocumentVersion,
     Folder,
+    IndexOutbox,
 )
 from genpon.storage.base import BlobStore
 from sqlmodel import Session, col, select
@@ -40,6 +42,8 @@ class DocumentView:
     original_folder_path: str | None
     approval: Approval | None
     copy_count: int
+    text: BlobText | None = None  # the content's extracted text (None: not extracted yet)
+    index_pending: bool = False  # index work for the content is still queued
 
 
 def view(session: Session, actor: Actor, document_id: int) -> DocumentView:
@@ -71,6 +75,11 @@ def view(session: Session, actor: Actor, document_id: int) -> DocumentView:
         original_folder_path=orig_path,
         approval=approval,
         copy_count=copy_count,
+        text=session.get(BlobText, doc.sha256),
+        index_pending=session.exec(
+            select(IndexOutbox.id).where(IndexOutbox.sha256 == doc.sha256).limit(1)
+        ).first()
+        is not None,
     )
 
 

@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-SCHEMA_VERSION = "5"  # bump when fields or the analyzer change: the index is rebuilt
+SCHEMA_VERSION = "6"  # bump when fields or the analyzer change: the index is rebuilt
 # 5: a line break between two CJK characters no longer ends the run (analyzer.soft_breaks)
+# 6: reference tokens (第160条, 2023年度) after the text's tokens (analyzer.numbered_tokens)
 
 FACET_FIELDS = ("organization", "class", "folder_kind", "fiscal_year")
 

@@ -93,3 +93,39 @@ def test_soft_break_rule_spaces_carriage_returns_and_paragraphs() -> None:
     assert join_soft_breaks(normalize("東京 \n 都\n\n京都")) == "東京都\n\n京都"
     # in a query term too (a quoted phrase may hold a line break)
     assert query_tokens("で\nきる") == query_tokens("できる")
+
+
+def test_reference_tokens_read_kanji_numerals_only_in_context() -> None:
+    from genpon.search.analyzer import kanji_number, numbered_tokens, reference_token
+
+    def refs(t: str) -> list[str]:
+        return numbered_tokens(normalize(t))
+
+    # the repro: 第160条 and the laws' 第百六十条 give the same tokens
+    assert refs("第百六十条") == refs("第160条") == refs("第１６０条") == ["第160条", "160条"]
+    assert reference_token("第160条") == reference_token("第百六十条") == "第160条"
+    assert refs("第二条第六項") == ["第2条", "2条", "第6項", "6項"]
+    assert refs("政令第二四八号") == ["第248号", "248号"]  # positional kanji
+    assert kanji_number("二千二十三") == 2023 and kanji_number("二〇二三") == 2023
+    assert kanji_number("一万二千") == 12000 and kanji_number("二三百") is None
+    # 一 in ordinary words never becomes 1; a lone kanji digit needs 第 or an era
+    for word in ("同一条件", "一般", "統一", "唯一", "一日中", "五日", "同一年度"):
+        assert refs(word) == [], word
+    assert refs("三十日以内") == ["30日"] and refs("二十条") == ["20条"]
+    assert reference_token("二十条") is None  # kanji without 第 stays text (in 第百二十条 too)
+    # era years: 西暦 tokens, 年度 as well
+    assert refs("令和5年度") == refs("令和五年度") == refs("R5年度")
+    assert refs("令和5年度") == ["2023年", "2023年度", "5年", "5年度"]
+    assert refs("2023年度") == ["2023年", "2023年度"]
+    assert refs("平成31年") == ["2019年", "31年"] and refs("令和元年") == ["2019年", "1年"]
+    assert reference_token("令和5年度") == "2023年度" and reference_token("R5") == "2023年"
+    assert reference_token("平成31年") == "2019年"
+    assert refs("s3 bucket") == [] and refs("h99") == []  # S alone is not 昭和; 平成 ended at 31
+    assert refs("S50.4.1") == ["1975年"]
+
+
+def test_reference_tokens_follow_the_text_and_break_no_phrase() -> None:
+    toks = index_tokens("第百六十条の規定")
+    assert toks[-2:] == ["第160条", "160条"]
+    assert _phrase_in(query_tokens("百六十条の規"), toks)
+    assert not _phrase_in(query_tokens("規定第"), toks)  # nothing runs into the references

@@ -14,12 +14,15 @@ def test_search_cli(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     ).stdout.split()[0]
     f = tmp_path / "予算書.txt"
     f.write_text("令和8年度の道路予算について", encoding="utf-8")
-    cli("deposit", str(f), "--case", case_id)
+    doc_id = cli("deposit", str(f), "--case", case_id).stdout.split()[1]
+    assert "本文 pending" in cli("show", doc_id).stdout
     r = cli("search", "道路予算")
     assert r.stdout.startswith("1 件"), r.stdout
     assert case_id in r.stdout and "原本" in r.stdout
     assert cli("--as", "ito", "search", "道路予算").stdout.startswith("0 件")
     assert "1 件" in cli("search", "reindex").stdout
+    shown = cli("show", doc_id).stdout
+    assert "本文 ok" in shown and "14字" in shown and "索引 未" not in shown, shown
     assert "1 件" in cli("reindex", "--fresh").stdout
     bad = cli("search", '"予算', ok=False)
     assert bad.returncode == 1
