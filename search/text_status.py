@@ -8,6 +8,7 @@ from datetime import datetime
 
 from genpon.records.access import Actor, can_read_folder, require_role
 from genpon.records.models import BlobText, Case, Document, Folder, IndexOutbox, TextStatus
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 MAX_PENDING_SCAN = 5000  # queued contents looked at for the count (the queue is short)
@@ -61,7 +62,9 @@ def text_failures(
         .join(BlobText, col(BlobText.sha256) == Document.sha256)
         .where(col(BlobText.status).in_(wanted), Document.state == "live")
     )
-    total = len(session.exec(base.with_only_columns(col(Document.id))).all())
+    total = session.execute(
+        select(func.count()).select_from(base.with_only_columns(col(Document.id)).subquery())
+    ).scalar_one()
     rows = session.exec(
         base.order_by(col(BlobText.extracted_at).desc(), col(Document.id))
         .offset(offset)
