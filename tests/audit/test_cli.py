@@ -17,6 +17,7 @@ def test_cli_audit_end_to_end(tmp_path):
         "GENPON_DATA_DIR": str(tmp_path / "data"),
         "GENPON_ENVIRONMENT": "test",
         "GENPON_CHECKPOINT_EVERY": "5",
+        "GENPON_CLI_USER": "admin",  # commands without --as act as this person
     }
 
     def run(
@@ -33,7 +34,7 @@ def test_cli_audit_end_to_end(tmp_path):
         assert p.returncode == code, (p.stdout, p.stderr)
         return p
 
-    run("init", "--demo")
+    run("init", "--demo", "--no-history")  # exact counts: no demo past cases
     f = tmp_path / "a.txt"
     f.write_text("監査の対象になる文書", encoding="utf-8")
     run("--as", "tanaka", "deposit", str(f), "--folder", "1")

@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def cli(tmp_path):
     env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env["GENPON_CLI_USER"] = "admin"  # commands without --as act as this person
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(

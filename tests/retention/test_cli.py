@@ -35,7 +35,7 @@ def cli(tmp_path):
 
 
 def test_cli_retention_cycle(cli, tmp_path):
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")  # exact counts: no demo past cases
     # 1年未満 (A0201): due as soon as the case is closed
     case = json.loads(
         cli(
