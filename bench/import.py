@@ -261,6 +261,7 @@ def main() -> None:
         for label, extra in (("with text extraction", []), ("extraction off", ["--no-text"])):
             data = base / f"data-{len(extra)}"
             env = {**os.environ, "GENPON_DATA_DIR": str(data), "GENPON_ENVIRONMENT": "test"}
+            env["GENPON_CLI_USER"] = "admin"  # the import is a person's action
             run([sys.executable, "-m", "genpon.api.cli.main", "init", "--demo"], env)
             settle()
             before = resource.getrusage(resource.RUSAGE_CHILDREN)

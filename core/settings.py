@@ -74,6 +74,7 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/genpon.db"
     )
     secret_key: SecretStr = SecretStr("dev-insecure-secret-change-me")
+    cli_user: str | None = None  # the Genpon login CLI commands act as when --as is not given
 
     # time and identifiers
     timezone: str = "Asia/Tokyo"

@@ -69,6 +69,10 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _without_row_id(data: Any) -> Any:
+    return {k: v for k, v in data.items() if k != "id"} if isinstance(data, dict) else data
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -88,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.path.is_dir():
             print(f"genpon-verify: ありません: {args.path}", file=sys.stderr)
             return 2
-        known = [_read_json(p) for p in args.checkpoint]
+        # a checkpoint saved from the API or `genpon --json audit checkpoint` carries the
+        # server's row number "id" beside the signed statement: not part of what is signed
+        known = [_without_row_id(_read_json(p)) for p in args.checkpoint]
         trusted = [p.read_text() for p in args.trusted_key]
         t0 = time.perf_counter()
         report = verify_export(

@@ -351,6 +351,21 @@ def _require_case_write(actor: Actor, case: Case) -> None:
     require_write(actor, folder, case)
 
 
+def _require_may_close(actor: Actor, case: Case) -> None:
+    """Closing (完結) and reopening (再開) a case fix or clear its retention dates, so they are
+    the owning section's decision (its staff, 主管課) or the records office's (records officers,
+    city-wide); members from other organizations deposit into the case but do not close it."""
+    if actor.is_admin or actor.has_role("records_officer"):
+        return
+    if "staff" in actor.roles and case.organization_id == actor.organization_id:
+        return
+    raise Forbidden(
+        "case_close_forbidden",
+        "案件の完結・再開は、案件を担当する所属の職員または文書管理担当が行います。",
+        {"case_id": case.case_id},
+    )
+
+
 def close_case(
     session: Session,
     actor: Actor,
@@ -362,7 +377,7 @@ def close_case(
     """Close a case: fixes the retention dates of all its official documents."""
     _refuse_service(actor)
     case = get_case(session, actor, case_id)
-    _require_case_write(actor, case)
+    _require_may_close(actor, case)
     if case.status == "closed":
         raise Conflict("case_already_closed", "この案件は既に完結しています。")
     case.status = CaseStatus.CLOSED
@@ -386,7 +401,7 @@ def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) 
     """Reopen a case: clears the retention dates fixed at closing."""
     _refuse_service(actor)
     case = get_case(session, actor, case_id)
-    _require_case_write(actor, case)
+    _require_may_close(actor, case)
     if case.status != "closed":
         raise Conflict("case_not_closed", "この案件は完結していません。")
     case.status = CaseStatus.OPEN

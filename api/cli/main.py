@@ -6,7 +6,9 @@ Every command prints one line and exits non-zero on a bad input; never a traceba
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,12 +47,20 @@ app.add_typer(keys_app, name="keys")
 @app.callback()
 def _global(
     as_user: Annotated[
-        str | None, typer.Option("--as", help="この利用者として実行（既定: システム）")
+        str | None,
+        typer.Option(
+            "--as",
+            help="この利用者として実行（既定: GENPON_CLI_USER、なければOSの利用者名と同じ利用者ID）",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="JSONで出力")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="内部エラーの詳細を標準エラー出力に表示")
+    ] = False,
 ) -> None:
     _state["as"] = as_user
     _state["json"] = json_out
+    _state["debug"] = debug
     restrict_umask()  # everything a command creates under the data dir is 0600/0700
 
 
@@ -76,14 +86,28 @@ def init(
     join: Annotated[
         bool, typer.Option("--join", help="既存の配置に参加する（署名鍵を作らず共有鍵を使う）")
     ] = False,
+    history: Annotated[
+        bool, typer.Option(help="--demo で過去の案件（期限到来・保留・移管対象）も作成")
+    ] = True,
 ) -> None:
     """データベース・署名鍵を初期化する（何度実行しても安全）。"""
     from genpon.core.signing import KeyProvisioningError
     from genpon.records.bootstrap import DEMO_PASSWORD, initialize
+    from genpon.retention.holding import place_hold
 
+    _state["initializing"] = True
     c = ctx()
     try:
-        result = initialize(c.settings, c.engine, demo=demo, join=join)
+        # the demo's past cases are closed and held through the retention layer, which records
+        # (where bootstrap lives) cannot import: it is handed the hold service
+        result = initialize(
+            c.settings,
+            c.engine,
+            demo=demo,
+            join=join,
+            store=c.store,
+            place_hold=place_hold if demo and history else None,
+        )
     except KeyProvisioningError as exc:
         fail(f"{exc} [system_key_conflict]", 2)
         return
@@ -103,6 +127,10 @@ def init(
         for login, key in result.demo_keys.items():
             typer.echo(f"  {login:15s} {key}")
         typer.echo(f"デモ利用者の画面パスワード: {DEMO_PASSWORD}")
+    if result.history:
+        typer.echo(f"デモ用の過去の案件: {len(result.history)} 件")
+        for line in result.history:
+            typer.echo(f"  {line}")
 
 
 @masters_app.command("import")
@@ -409,8 +437,14 @@ def main(argv: list[str] | None = None) -> Any:
         fail(f"{exc.message} [{exc.code}]{detail}", 1)
     except KeyboardInterrupt:
         fail("中断しました", 130)
-    except Exception as exc:  # one line, never a traceback
-        fail(f"内部エラー: {type(exc).__name__}: {exc}", 70)
+    except Exception:  # one line for people; internals only on request, on stderr
+        if _state.get("debug") or os.environ.get("GENPON_DEBUG", "") not in ("", "0"):
+            traceback.print_exc(file=sys.stderr)
+        fail(
+            "内部エラーが発生しました。操作は完了していません。"
+            "詳細は --debug（または GENPON_DEBUG=1）を付けて再実行すると表示されます [internal_error]",
+            70,
+        )
     return None
 
 

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_cli_audit_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENPON_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GENPON_ENVIRONMENT", "test")
+    monkeypatch.setenv("GENPON_CLI_USER", "admin")  # commands without --as act as this person
     monkeypatch.setenv("GENPON_CHECKPOINT_EVERY", "5")
 
     def run(*args: str, code: int = 0, entry: Callable[[list[str]], Any] = main) -> Ran:
@@ -29,7 +30,7 @@ def test_cli_audit_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert p.returncode == code, (p.stdout, p.stderr)
         return p
 
-    run("init", "--demo")
+    run("init", "--demo", "--no-history")  # exact counts: no demo past cases
     f = tmp_path / "a.txt"
     f.write_text("監査の対象になる文書", encoding="utf-8")
     run("--as", "tanaka", "deposit", str(f), "--folder", "1")

@@ -42,6 +42,7 @@ def test_kill9_at_random_points_then_resume(ctx, demo, tmp_path):
         "GENPON_DATA_DIR": str(ctx.settings.data_dir),
         "GENPON_DATABASE_URL": ctx.settings.db_url,
         "GENPON_ENVIRONMENT": "test",
+        "GENPON_CLI_USER": "admin",  # the import is a person's action
     }
     cmd = [
         sys.executable,

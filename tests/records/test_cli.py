@@ -59,6 +59,7 @@ class Cli(Protocol):
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.setenv("GENPON_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GENPON_ENVIRONMENT", "test")
+    monkeypatch.setenv("GENPON_CLI_USER", "admin")  # commands without --as act as this person
     monkeypatch.delenv("GENPON_DATABASE_URL", raising=False)
 
     def run(*args: str, ok: bool = True) -> Ran:
@@ -122,7 +123,7 @@ def test_cli_end_to_end(cli: Cli, tmp_path: Path) -> None:
 def test_cli_case_register(cli: Cli) -> None:
     """``case register``: a service account registers an ID issued elsewhere (idempotent); the
     issued shape stays Genpon's (the settings' case_id_format); a clerk may not register."""
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")
     args = ("case", "register", "EXT-2026-0042", "工事請負契約")
     where = ("--org", "KENSETSU-DOURO", "--class", "B0201", "--issuer", "denshi-kessai")
     first = cli("--as", "denshi-kessai", *args, *where)
@@ -158,7 +159,7 @@ def test_cli_case_register(cli: Cli) -> None:
     ],
 )
 def test_cli_errors_are_one_line(cli: Cli, args: tuple[str, ...], needle: str) -> None:
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")
     p = cli(*args, ok=False)
     assert p.returncode == 1
     assert (
@@ -169,7 +170,7 @@ def test_cli_errors_are_one_line(cli: Cli, args: tuple[str, ...], needle: str) -
 
 
 def test_cli_bad_csv_lists_rows(cli: Cli, tmp_path: Path) -> None:
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")
     bad = tmp_path / "orgs.csv"
     bad.write_text("code,name,parent_code\nX1,課,NOPE\n,名前,\n", encoding="utf-8-sig")
     p = cli("masters", "import", "organizations", str(bad), ok=False)
@@ -179,7 +180,12 @@ def test_cli_bad_csv_lists_rows(cli: Cli, tmp_path: Path) -> None:
 
 def test_console_script_in_a_real_process(tmp_path: Path) -> None:
     """The installed ``genpon`` script: help, and an error as one line and exit 1."""
-    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env = {
+        **os.environ,
+        "GENPON_DATA_DIR": str(tmp_path / "data"),
+        "GENPON_ENVIRONMENT": "test",
+        "GENPON_CLI_USER": "admin",
+    }
     env.pop("GENPON_DATABASE_URL", None)
     script = Path(sys.executable).with_name("genpon")
     shown = subprocess.run(

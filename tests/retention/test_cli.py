@@ -13,7 +13,7 @@ from tests.records.test_cli import Cli, cli  # noqa: F401  (fixture)
 
 
 def test_cli_retention_cycle(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")  # exact counts: no demo past cases
     # 1年未満 (A0201): due as soon as the case is closed
     case = json.loads(
         cli(
@@ -100,7 +100,12 @@ def test_cli_retention_cycle(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     bad = cli("certificate", "verify", str(cert), ok=False)
     assert bad.returncode == 1 and "bad_signature" in bad.stderr
     # the same tampered certificate through the console script in a real process
-    env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env = {
+        **os.environ,
+        "GENPON_DATA_DIR": str(tmp_path / "data"),
+        "GENPON_ENVIRONMENT": "test",
+        "GENPON_CLI_USER": "admin",
+    }
     env.pop("GENPON_DATABASE_URL", None)
     real = subprocess.run(
         [str(Path(sys.executable).with_name("genpon")), "certificate", "verify", str(cert)],

@@ -8,7 +8,7 @@ from tests.records.test_cli import Cli, cli  # noqa: F401  (fixture)
 
 
 def test_search_cli(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
-    cli("init", "--demo")
+    cli("init", "--demo", "--no-history")  # exact counts: no demo past cases
     case_id = cli(
         "case", "create", "道路予算", "--org", "SOUMU-ZAISEI", "--class", "B0101"
     ).stdout.split()[0]

@@ -457,6 +457,7 @@ def _genpon(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "GENPON_DATA_DIR": str(tmp_path / "data"), "GENPON_ENVIRONMENT": "test"}
+    env["GENPON_CLI_USER"] = "admin"  # commands without --as act as this person
     return subprocess.run(
         [sys.executable, "-m", "genpon.api.cli.main", *args],
         cwd=REPO,
