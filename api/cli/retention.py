@@ -292,7 +292,13 @@ def _decide(batch_id: int, approve: bool, doc: list[int] | None, reason: str | N
     with unit() as (s, actor):
         data = batch_out(
             batches.decide(
-                s, actor, batch_id, approve=approve, document_ids=doc or None, reason=reason
+                s,
+                actor,
+                batch_id,
+                approve=approve,
+                document_ids=doc or None,
+                reason=reason,
+                timezone=ctx().settings.timezone,
             )
         )
     verb = "承認" if approve else "却下"

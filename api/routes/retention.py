@@ -399,17 +399,33 @@ def batch_items(
 
 
 @router.post("/batches/{batch_id}/approve", response_model=BatchPublic, responses=errors(404, 409))
-def approve(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def approve(
+    batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     r = batches.decide(
-        session, actor, batch_id, approve=True, document_ids=body.document_ids, reason=body.reason
+        session,
+        actor,
+        batch_id,
+        approve=True,
+        document_ids=body.document_ids,
+        reason=body.reason,
+        timezone=ctx.settings.timezone,
     )
     return batch_out(r)
 
 
 @router.post("/batches/{batch_id}/reject", response_model=BatchPublic, responses=errors(404, 409))
-def reject(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def reject(
+    batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     r = batches.decide(
-        session, actor, batch_id, approve=False, document_ids=body.document_ids, reason=body.reason
+        session,
+        actor,
+        batch_id,
+        approve=False,
+        document_ids=body.document_ids,
+        reason=body.reason,
+        timezone=ctx.settings.timezone,
     )
     return batch_out(r)
 
