@@ -82,7 +82,9 @@ def register(app: typer.Typer) -> None:
 
             with Session(result.state_engine) as s:
                 files = (
-                    report_mod.write_report(s, result.run_id, report) if report is not None else {}
+                    report_mod.write_report(s, result.run_id, report, timezone=c.settings.timezone)
+                    if report is not None
+                    else {}
                 )
                 plan = _plan_lines(s, result.run_id) if dry_run else []
             sm = result.summary

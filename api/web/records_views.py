@@ -4,7 +4,6 @@ folder browser with upload. Each view parses, calls records services, renders.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ from genpon.api.web.lookups import names
 from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf, load
 from genpon.api.web.timeline import describe
+from genpon.core import clock
 from genpon.core.errors import InvalidInput
 from genpon.records import cases, documents, folders
 from genpon.records.access import Actor, can_write_folder
@@ -54,6 +54,12 @@ def writable_folders(session: Session, actor: Actor) -> list[tuple[Folder, str]]
 # --- documents -----------------------------------------------------------------------------
 
 
+def approval_form_default(timezone: str) -> str:
+    """決裁日 of the approval form: today in the city (before 09:00 JST the UTC date, and the
+    server's own date when it runs in UTC, is still yesterday)."""
+    return clock.today(timezone).isoformat()
+
+
 @router.get("/documents/{document_id}")
 def document_page(
     document_id: int, request: Request, session: SessionDep, actor: WebActor, msg: str = ""
@@ -80,7 +86,7 @@ def document_page(
             and can_write_folder(actor, v.folder, v.case)
         ),
         message=MESSAGES.get(msg),
-        today=date.today().isoformat(),
+        today=approval_form_default(request.app.state.ctx.settings.timezone),
     )
 
 
