@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from genpon.api.deps import SessionDep
 from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
@@ -312,6 +312,26 @@ def batch_certificate(
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get("/batches/{batch_id}/certificate/print")
+def batch_certificate_print(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """The printable 廃棄証明書 (HTML, Japanese) beside the signed JSON."""
+    _name, html = certificates.certificate_html(
+        session,
+        actor,
+        batch_id,
+        timezone=request.app.state.ctx.settings.timezone,
+        stylesheet="/records/certificate.css",
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/certificate.css")
+def certificate_stylesheet() -> Response:
+    return Response(certificates.certificate_css(), media_type="text/css; charset=utf-8")
 
 
 @router.get("/holds")

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from genpon.core.signing import SystemKeyring
 from genpon.retention import batches, holding
-from sqlmodel import Session
+from genpon.retention.models import DisposalCertificate
+from sqlmodel import Session, select
 
 from tests.retention.helpers import actor, doc, make_case
 from tests.web.conftest import Live, shot
@@ -87,4 +88,21 @@ def test_destroy_runs_only_from_the_confirmation_page(browser: Any, live: Live) 
     assert page.get_by_test_id("batch-status").inner_text() == "廃棄済"
     assert doc(live.ctx, ids[0]).state == "destroyed" and doc(live.ctx, ids[1]).state == "live"
     shot(page, "23-officer-executed")
+
+    # the printable certificate beside the signed JSON
+    page.get_by_test_id("certificate-print").click()
+    page.get_by_test_id("certificate-id").wait_for()
+    assert page.get_by_role("heading", name="廃棄証明書").is_visible()
+    with Session(live.ctx.engine) as s:
+        key_id = s.exec(select(DisposalCertificate.key_id)).one()
+    assert page.get_by_test_id("key-id").inner_text() == key_id
+    hint = page.get_by_test_id("verify-hint").inner_text()
+    assert (
+        hint
+        == f"genpon certificate verify {page.get_by_test_id('certificate-id').inner_text()}.json"
+    )
+    assert "+09:00" in page.get_by_test_id("issued-at").inner_text()
+    assert "文書0" in page.content() and "\\u" not in page.content()
+    assert page.evaluate("getComputedStyle(document.querySelector('h1')).textAlign") == "center"
+    shot(page, "24-certificate-print")
     page.context.close()
