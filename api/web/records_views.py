@@ -23,6 +23,8 @@ from genpon.records import cases, documents, folders
 from genpon.records.access import Actor, can_write_folder
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Case, Folder
+from genpon.retention import holding
+from genpon.retention.rules import HoldType
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -226,6 +228,8 @@ def case_page(case_id: str, request: Request, session: SessionDep, actor: WebAct
         entries=[describe(e, n, titles, lang) for e in events],
         n=n,
         may_write=can_write_folder(actor, root, case),
+        holds=holding.holds_for_case(session, case),
+        hold_label=lambda t: HoldType(t).label if t in HoldType._value2member_map_ else t,
     )
 
 
