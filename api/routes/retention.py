@@ -26,6 +26,7 @@ from genpon.api.contracts.retention import (
 )
 from genpon.api.deps import ActorDep, CtxDep, Id, Int64, Limit, Offset, SessionDep
 from genpon.api.schemas import iso
+from genpon.core import clock
 from genpon.core.db import session_scope
 from genpon.retention import (
     batches,
@@ -211,7 +212,7 @@ def due(
         buf = io.StringIO(newline="")
         items = disposition_list.iter_due(session, actor, timezone=ctx.settings.timezone, **filters)
         disposition_list.write_due_csv(items, buf)
-        day = (as_of or date.today()).isoformat()
+        day = (as_of or clock.today(ctx.settings.timezone)).isoformat()
         return Response(
             buf.getvalue().encode("utf-8"),
             media_type="text/csv; charset=utf-8",

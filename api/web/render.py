@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from genpon.api.web import i18n
 from genpon.api.web.session import actor_of, load
+from genpon.core.clock import local_iso
 from genpon.records.audit.actions import AuditAction
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -178,6 +180,21 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
+def datetime_markup(value: datetime | str | None, tz: str, lang: str) -> Markup | str:
+    """A timestamp as people read it (2026年7月15日 09:30, the city's time) in a ``<time>``
+    whose ``datetime`` carries the explicit offset (2026-07-15T09:30:00+09:00) and whose
+    tooltip names the zone."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    iso = local_iso(value, tz)
+    label = f"{tz}（UTC{iso[-6:]}）"
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso, label, i18n.fmt_datetime(value, tz, lang)
+    )
+
+
 def page_context(request: Request) -> dict[str, Any]:
     sess = load(request)
     lang = sess.lang
@@ -198,7 +215,7 @@ def page_context(request: Request) -> dict[str, Any]:
         "here": here,
         "here_q": quote(here, safe=""),
         "d": lambda v: i18n.fmt_date(v, tz, lang),
-        "dt": lambda v: i18n.fmt_datetime(v, tz, lang),
+        "dt": lambda v: datetime_markup(v, tz, lang),
         "fy": lambda v: i18n.fmt_fiscal_year(v, lang),
         "csrf_field": Markup(f'<input type="hidden" name="csrf" value="{sess.csrf}">'),
         "is_officer": bool(actor and (actor.has_role("records_officer") or actor.is_admin)),

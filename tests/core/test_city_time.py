@@ -136,3 +136,14 @@ def test_bagit_metadata_and_bagging_date_are_the_citys(process_tz: str, tmp_path
     assert meta["doc_date"] == "2020-05-01"
     info = (bag / "bag-info.txt").read_text("utf-8")
     assert "Bagging-Date: 2026-07-15\n" in info
+
+
+def test_web_timestamps_carry_the_offset(process_tz: str) -> None:
+    from genpon.api.web.render import datetime_markup
+
+    html = str(datetime_markup(NOW, TZ, "ja"))
+    assert html == (
+        '<time datetime="2026-07-15T08:30:00+09:00" title="Asia/Tokyo（UTC+09:00）">'
+        "2026年7月15日 08:30</time>"
+    )
+    assert datetime_markup(None, TZ, "ja") == ""
