@@ -122,7 +122,7 @@ def list_entries(
     responses={**file_response("移行報告書", "text/html"), **errors(404)},
 )
 def report_html(
-    run_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep, near_page: int = 1
+    run_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep, near_page: Id = 1
 ) -> HTMLResponse:
     service.get_run(session, actor, run_id)
     return HTMLResponse(
