@@ -106,3 +106,47 @@ def test_destroy_runs_only_from_the_confirmation_page(browser: Any, live: Live) 
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).textAlign") == "center"
     shot(page, "24-certificate-print")
     page.context.close()
+
+
+def test_approval_refuses_an_item_no_longer_due_and_the_reviewer_can_reject_it(
+    browser: Any, live: Live
+) -> None:
+    from genpon.retention import extension
+
+    _case, ids = make_case(live.ctx, closed=CLOSED_2015, docs=2, title="平成27年度 旅費")
+    suzuki = actor(live.ctx, "suzuki")
+    with Session(live.ctx.engine, expire_on_commit=False) as s:
+        b = batches.create_batch(
+            s, suzuki, action="destroy", timezone="Asia/Tokyo", document_ids=ids
+        )
+        s.commit()
+    with Session(live.ctx.engine) as s:  # 延長 after the batch was made: not due any more
+        extension.extend(
+            s,
+            suzuki,
+            scope="document",
+            ref=ids[0],
+            years=20,
+            reason="監査対応",
+            timezone="Asia/Tokyo",
+        )
+        s.commit()
+    page = sign_in(browser, live, "sato")
+    page.goto(f"{live.url}/records/batches/{b.id}")
+    page.get_by_test_id("approve").click()
+    page.get_by_test_id("refused-message").wait_for()
+    assert "却下してから" in page.get_by_test_id("refused-message").inner_text()
+    [item] = page.get_by_test_id("refused-item").all_inner_texts()
+    assert str(ids[0]) in item and "保存期間が満了していません（満了日 " in item
+    shot(page, "25-officer-approval-refused")
+    page.get_by_test_id("refused-back").click()
+    assert page.get_by_test_id("batch-status").inner_text() == "審査待ち"
+    # reject that one item, then approve the rest
+    page.locator(f'input[name="document_id"][value="{ids[0]}"]').check()
+    page.get_by_label("理由・意見（任意）").fill("延長されたため")
+    page.get_by_test_id("reject").click()
+    page.wait_for_url(re.compile(r"msg=reject"))
+    page.get_by_test_id("approve").click()
+    page.wait_for_url(re.compile(r"msg=approve"))
+    assert page.get_by_test_id("batch-status").inner_text() == "承認済"
+    page.context.close()
