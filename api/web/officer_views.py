@@ -17,6 +17,7 @@ from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.records.access import Actor
+from genpon.records.models import Document
 from genpon.retention import (
     batches,
     certificates,
@@ -29,7 +30,7 @@ from genpon.retention import (
     transfers,
 )
 from genpon.retention.rules import HoldType
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/records", include_in_schema=False)
@@ -141,6 +142,11 @@ def _refused(
     items = exc.details.get("items") if isinstance(exc.details, dict) else None
     if not items:
         raise exc
+    ids = [i["document_id"] for i in items if isinstance(i.get("document_id"), int)]
+    titles = dict(
+        session.exec(select(Document.id, Document.title).where(col(Document.id).in_(ids))).all()
+    )
+    items = [{"title": titles.get(i.get("document_id"), ""), **i} for i in items]
     return _officer_page(
         request,
         "officer/refused.html",

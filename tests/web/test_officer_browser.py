@@ -34,6 +34,7 @@ def test_a_not_due_document_is_refused_with_its_reason(browser: Any, live: Live)
     item = page.get_by_test_id("refused-item")
     assert item.count() == 1
     assert "保存期間が満了していません（満了日 " in item.inner_text()
+    assert "文書0" in item.inner_text()  # named by its title
     assert "items_not_disposable" in page.content()
     shot(page, "20-officer-batch-refused")
     with Session(live.ctx.engine) as s:
