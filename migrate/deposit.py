@@ -10,9 +10,10 @@ import contextlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import Future
+from datetime import date
 from typing import Any
 
-from genpon.core.clock import utcnow
+from genpon.core.clock import local_date, local_iso, mtime_date, utcnow
 from genpon.core.db import session_scope
 from genpon.core.errors import Conflict, GenponError
 from genpon.migrate import walker
@@ -293,7 +294,7 @@ class DepositPhase(StagingMixin, RankingMixin):
                     folder_id=folder_id,
                     filename=filename,
                     title=stem[:500],
-                    doc_date=e.mtime.date() if mine and e.mtime else None,
+                    doc_date=self._doc_date(e) if mine else None,
                     provenance=self._provenance(e),
                     staged=staged if mine else None,
                 )
@@ -377,6 +378,13 @@ class DepositPhase(StagingMixin, RankingMixin):
                 self._skip(s, e, "already_imported", f"document {doc_id}")
                 meter.tick()
 
+    def _doc_date(self, e: ImportEntry) -> date | None:
+        """文書日付 of an imported file: its mtime's date in the city (not the UTC date, and not
+        the process's local time)."""
+        if e.mtime_ns is not None:
+            return mtime_date(e.mtime_ns / 1e9, self.settings.timezone)
+        return local_date(e.mtime, self.settings.timezone) if e.mtime else None
+
     def _provenance(self, e: ImportEntry) -> dict[str, Any]:
         prov: dict[str, Any] = {
             "source": "legacy_import",
@@ -384,7 +392,7 @@ class DepositPhase(StagingMixin, RankingMixin):
             "source_root": walker.decode_path(self.root)[0],
             "source_path": e.rel_path,
             "name_encoding": e.name_encoding,
-            "mtime": e.mtime.isoformat() if e.mtime else None,
+            "mtime": local_iso(e.mtime, self.settings.timezone) if e.mtime else None,
             "mtime_ns": e.mtime_ns,
             "owner": e.owner,
             "uid": e.uid,

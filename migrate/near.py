@@ -9,7 +9,7 @@ import collections
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,29 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 BATCH = 200
+# Texts up to this many characters are cheap to shingle: a reported pair of two such texts gets
+# its exact Jaccard as its score (the MinHash estimate can be off by ±0.1 for short texts).
+EXACT_MAX_CHARS = 50_000
+
+
+def exact_when_cheap(
+    pairs: Iterable[tuple[str, str, float]],
+    exact: Callable[[str, str], float | None],
+    chars: dict[str, int],
+    threshold: float,
+    max_chars: int = EXACT_MAX_CHARS,
+) -> Iterator[tuple[str, str, float]]:
+    """The reported pairs with the exact shingle Jaccard as score when both texts are short
+    (``chars``), dropping a pair whose exact score is below ``threshold``; the estimate stays
+    for long texts or when a text cannot be read."""
+    for a, b, score in pairs:
+        if chars.get(a, max_chars + 1) <= max_chars and chars.get(b, max_chars + 1) <= max_chars:
+            checked = exact(a, b)
+            if checked is not None:
+                if checked < threshold:
+                    continue
+                score = round(checked, 4)
+        yield a, b, score
 
 
 def _text_task(args: tuple[bytes, bytes, str | None, str]) -> near_dupes.TextSig:
@@ -251,18 +274,19 @@ class NearPhase(JobState):
                 ImportEntry.run_id == self.run_id,
                 col(ImportEntry.state).in_(("done", "planned")),
             )
-            sigs = s.exec(
-                select(TextSignature.sha256, TextSignature.hashvalues).where(
+            rows = s.exec(
+                select(TextSignature.sha256, TextSignature.hashvalues, TextSignature.chars).where(
                     col(TextSignature.sha256).in_(shas),
                     TextSignature.status == "ok",
                 )
             ).all()
+        sigs = [(a, b) for a, b, _n in rows if b]
+        chars = {a: n for a, _b, n in rows}
         # outside any session: the exact check reads texts with sessions of its own
         exact = ExactJaccard(self.engine, None if self.dry_run else self.store, self._source_of)
         try:
-            clusters = near_dupes.cluster(
-                near_dupes.near_pairs(((a, b) for a, b in sigs if b), self.threshold, exact)
-            )
+            pairs = near_dupes.near_pairs(sigs, self.threshold, exact)
+            clusters = near_dupes.cluster(exact_when_cheap(pairs, exact, chars, self.threshold))
         finally:
             exact.close()
         with session_scope(self.state) as s:
@@ -335,22 +359,25 @@ def scan_genpon(
     _sign_blobs(engine, store, todo, workers, progress)
     live_shas = {sha for sha, _m in live}
     with Session(engine) as s:
-        sigs_all = [
-            (sha, hv)
-            for sha, hv in s.exec(
-                select(TextSignature.sha256, TextSignature.hashvalues).where(
+        rows = [
+            (sha, hv, n)
+            for sha, hv, n in s.exec(
+                select(TextSignature.sha256, TextSignature.hashvalues, TextSignature.chars).where(
                     TextSignature.status == "ok"
                 )
             ).all()
             if sha in live_shas and hv
         ]
+    sigs_all = [(sha, hv) for sha, hv, _n in rows]
+    chars = {sha: n for sha, _hv, n in rows}
     exact = ExactJaccard(engine, store)  # reads texts with sessions of its own
     try:
-        clusters = near_dupes.cluster(near_dupes.near_pairs(sigs_all, threshold, exact))
+        pairs = near_dupes.near_pairs(sigs_all, threshold, exact)
+        clusters = near_dupes.cluster(exact_when_cheap(pairs, exact, chars, threshold))
     finally:
         exact.close()
-    rows = _replace_genpon_clusters(engine, clusters, threshold)
-    return NearScan(contents=len(live_shas), signed=len(sigs_all), clusters=rows)
+    saved = _replace_genpon_clusters(engine, clusters, threshold)
+    return NearScan(contents=len(live_shas), signed=len(sigs_all), clusters=saved)
 
 
 def _sign_blobs(

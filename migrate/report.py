@@ -2,24 +2,38 @@
 
 ``render_html`` shows the summary, skipped entries with their reasons, exact-duplicate groups
 (original first, bytes saved) and near-duplicate clusters with scores and paths; long lists are
-cut in the page (the CSV files always have everything). CSV is UTF-8 with a BOM so that Excel
-opens Japanese paths correctly.
+cut in the page (the CSV files always have everything). Near-duplicate clusters are sorted
+(most similar first, then larger groups), grouped in bands of similarity and paged
+(``NEAR_PAGE_SIZE`` a page; :func:`write_report` writes the further pages beside report.html).
+Scores are shown with three decimals, cut (never rounded up to 1.000). Times are the city's
+(``timezone``) with their offset. CSV is UTF-8 with a BOM so that Excel opens Japanese paths
+correctly.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from genpon.core.clock import DEFAULT_TIMEZONE, local_iso, local_text
 from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
 from genpon.migrate.runs import iter_groups, paths_by_sha
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlmodel import Session, col, select
 
 HTML_LIMIT = 1000
+NEAR_PAGE_SIZE = 50
+# similarity bands of the near-duplicate section: (lowest score, heading)
+NEAR_BANDS = [
+    (0.95, "ほぼ同一（類似度 0.950 以上）"),
+    (0.9, "よく似ている（0.900〜0.949）"),
+    (0.0, "似ている（しきい値〜0.899）"),
+]
 
 REASONS = {
     "unreadable": "読み取れない（権限など）",
@@ -72,6 +86,26 @@ _env.filters["state"] = lambda s: STATES.get(s, s)
 _env.filters["encoding"] = lambda s: ENCODINGS.get(s, s)
 
 
+def fmt_score(score: float | None) -> str:
+    """A similarity with three decimals, cut rather than rounded: 0.9995 is "0.999", so only
+    identical texts read 1.000."""
+    if score is None:
+        return ""
+    return f"{math.floor(float(score) * 1000 + 1e-9) / 1000:.3f}"
+
+
+_env.filters["score"] = fmt_score
+
+
+def near_band(score: float) -> str:
+    return next(label for low, label in NEAR_BANDS if score >= low)
+
+
+def near_page_name(page: int) -> str:
+    """The file of a further page of near-duplicates beside report.html."""
+    return "report.html" if page <= 1 else f"near-duplicates-{page:03d}.html"
+
+
 def _run(s: Session, run_id: int) -> ImportRun:
     run = s.get(ImportRun, run_id)
     if run is None:
@@ -79,7 +113,14 @@ def _run(s: Session, run_id: int) -> ImportRun:
     return run
 
 
-def report_data(s: Session, run_id: int) -> dict[str, Any]:
+def report_data(
+    s: Session,
+    run_id: int,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    near_page: int = 1,
+    near_page_size: int = NEAR_PAGE_SIZE,
+) -> dict[str, Any]:
     from genpon.migrate.service import summarize
 
     run = _run(s, run_id)
@@ -95,14 +136,14 @@ def report_data(s: Session, run_id: int) -> dict[str, Any]:
         groups.append(g)
         if len(groups) >= HTML_LIMIT:
             break
-    clusters = list(
-        s.exec(
-            select(NearDupCluster)
-            .where(NearDupCluster.run_id == run_id)
-            .order_by(col(NearDupCluster.id))
-            .limit(HTML_LIMIT)
-        ).all()
-    )
+    order = near_order(s, run_id)
+    pages = max(1, math.ceil(len(order) / near_page_size))
+    near_page = min(max(1, near_page), pages)
+    ids = order[(near_page - 1) * near_page_size : near_page * near_page_size]
+    by_id = {
+        c.id: c for c in s.exec(select(NearDupCluster).where(col(NearDupCluster.id).in_(ids))).all()
+    }
+    clusters = [by_id[i] for i in ids if i in by_id]
     paths = paths_by_sha(s, run_id, {m for c in clusters for m in c.members})
     odd_names = s.exec(
         select(ImportEntry)
@@ -110,21 +151,53 @@ def report_data(s: Session, run_id: int) -> dict[str, Any]:
         .order_by(col(ImportEntry.seq))
         .limit(HTML_LIMIT)
     ).all()
+
+    def when(value: datetime | None) -> str:
+        return local_text(value, timezone) if value else ""
+
     return {
         "run": run,
         "summary": summary,
         "skipped": skipped,
         "groups": groups,
         "clusters": clusters,
+        "near_total": len(order),
+        "near_page": near_page,
+        "near_pages": pages,
+        "near_first": (near_page - 1) * near_page_size,
+        "near_band": near_band,
         "paths": paths,
         "odd_names": odd_names,
         "limit": HTML_LIMIT,
         "reasons": REASONS,
+        "when": when,
+        "timezone": timezone,
     }
 
 
-def render_html(s: Session, run_id: int) -> str:
-    return _env.get_template("report.html").render(**report_data(s, run_id))
+def near_order(s: Session, run_id: int) -> list[int]:
+    """The run's near-duplicate clusters, most similar first, then larger, then older."""
+    rows = s.exec(
+        select(NearDupCluster.id, NearDupCluster.max_score, NearDupCluster.size).where(
+            NearDupCluster.run_id == run_id
+        )
+    ).all()
+    return [i for i, _m, _n in sorted(rows, key=lambda r: (-r[1], -r[2], r[0])) if i is not None]
+
+
+def render_html(
+    s: Session,
+    run_id: int,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+    near_page: int = 1,
+    near_link: Callable[[int], str] | None = None,
+) -> str:
+    """The report page; ``near_link(page)`` is the address of a page of near-duplicates (the
+    API gives ``?near_page=N``, files on disk :func:`near_page_name`)."""
+    data = report_data(s, run_id, timezone=timezone, near_page=near_page)
+    link = near_link or (lambda page: f"?near_page={page}")
+    return _env.get_template("report.html").render(**data, near_link=link)
 
 
 ENTRY_COLUMNS = [
@@ -154,7 +227,7 @@ def _csv_line(row: list[Any]) -> str:
     return buf.getvalue()
 
 
-def iter_entries_csv(s: Session, run_id: int) -> Iterator[str]:
+def iter_entries_csv(s: Session, run_id: int, *, timezone: str = DEFAULT_TIMEZONE) -> Iterator[str]:
     """entries.csv, streamed in batches (BOM first)."""
     _run(s, run_id)
     yield "\ufeff" + _csv_line(ENTRY_COLUMNS)
@@ -183,7 +256,7 @@ def iter_entries_csv(s: Session, run_id: int) -> Iterator[str]:
                     reason_label(e.reason),
                     e.detail or "",
                     e.size if e.size is not None else "",
-                    e.mtime.isoformat() if e.mtime else "",
+                    local_iso(e.mtime, timezone) if e.mtime else "",
                     e.owner or "",
                     e.sha256 or "",
                     e.mime_type or "",
@@ -219,17 +292,25 @@ def iter_near_csv(s: Session, run_id: int) -> Iterator[str]:
             )
 
 
-def write_report(s: Session, run_id: int, directory: Path) -> dict[str, Path]:
-    """Write report.html, entries.csv and near_duplicates.csv into ``directory``."""
+def write_report(
+    s: Session, run_id: int, directory: Path, *, timezone: str = DEFAULT_TIMEZONE
+) -> dict[str, Path]:
+    """Write report.html (with further pages of near-duplicates beside it), entries.csv and
+    near_duplicates.csv into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     out = {
         "html": directory / "report.html",
         "entries_csv": directory / "entries.csv",
         "near_csv": directory / "near_duplicates.csv",
     }
-    out["html"].write_text(render_html(s, run_id), encoding="utf-8")
+    pages = max(1, math.ceil(len(near_order(s, run_id)) / NEAR_PAGE_SIZE))
+    for page in range(1, pages + 1):
+        html = render_html(s, run_id, timezone=timezone, near_page=page, near_link=near_page_name)
+        (directory / near_page_name(page)).write_text(html, encoding="utf-8")
+        if page > 1:
+            out[f"near_page_{page}"] = directory / near_page_name(page)
     with out["entries_csv"].open("w", encoding="utf-8", newline="") as f:
-        for line in iter_entries_csv(s, run_id):
+        for line in iter_entries_csv(s, run_id, timezone=timezone):
             f.write(line)
     with out["near_csv"].open("w", encoding="utf-8", newline="") as f:
         for line in iter_near_csv(s, run_id):

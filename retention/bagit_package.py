@@ -41,6 +41,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from genpon.core.clock import DEFAULT_TIMEZONE, local_date, local_iso
 from genpon.retention.register_export import write_csv
 
 BAGIT_VERSION = "1.0"
@@ -122,9 +123,11 @@ def safe_document_dir(document_id: str | int) -> str:
     return text
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: Any, timezone: str = DEFAULT_TIMEZONE) -> Any:
+    """JSON for metadata.json: a timestamp in the city's time zone with its offset (a naive one,
+    as SQLite gives them back, is UTC), a date as YYYY-MM-DD."""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return local_iso(value, timezone)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -240,6 +243,7 @@ def build_transfer_bag(
     validate: bool = True,
     chunk_size: int = CHUNK_SIZE,
     now: datetime | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Path:
     """Build a BagIt package at ``dest_dir`` (which must not exist yet) and return its path.
 
@@ -247,7 +251,8 @@ def build_transfer_bag(
     (and valid, when ``validate``); any failure removes the partial folder and re-raises.
     ``bag_info`` holds the bag-info.txt fields (Source-Organization, Contact-Name,
     External-Identifier …; a list value repeats the label); Bagging-Date, Payload-Oxum and
-    Bag-Software-Agent are added.
+    Bag-Software-Agent are added. Bagging-Date is the city's date (``timezone``) and every
+    timestamp in a metadata.json carries the city's offset (e.g. ``+09:00``).
     """
     dest = Path(dest_dir)
     if dest.exists():
@@ -257,7 +262,15 @@ def build_transfer_bag(
     staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
     try:
-        _assemble(staging, items, register_rows, bag_info, chunk_size, now or datetime.now(UTC))
+        _assemble(
+            staging,
+            items,
+            register_rows,
+            bag_info,
+            chunk_size,
+            now or datetime.now(UTC),
+            timezone,
+        )
         if validate:
             import bagit
 
@@ -277,6 +290,7 @@ def _assemble(
     bag_info: Mapping[str, Any],
     chunk_size: int,
     now: datetime,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> None:
     data = root / "data"
     data.mkdir()
@@ -307,7 +321,11 @@ def _assemble(
             },
         }
         payload = json.dumps(
-            meta, ensure_ascii=False, sort_keys=True, indent=2, default=_json_default
+            meta,
+            ensure_ascii=False,
+            sort_keys=True,
+            indent=2,
+            default=lambda v: _json_default(v, timezone),
         ).encode("utf-8")
         entries.append(
             _write_bytes(data / doc_dir / METADATA_NAME, f"data/{doc_dir}/{METADATA_NAME}", payload)
@@ -329,7 +347,7 @@ def _assemble(
             continue
         info_lines.extend(_tag_value(key, value))
     info_lines.append(f"Bag-Software-Agent: {SOFTWARE_AGENT}")
-    info_lines.append(f"Bagging-Date: {now.date().isoformat()}")
+    info_lines.append(f"Bagging-Date: {local_date(now, timezone).isoformat()}")
     info_lines.append(f"Payload-Oxum: {octets}.{len(entries)}")
     info_txt = "".join(line + "\n" for line in info_lines).encode("utf-8")
     tag_entries.append(_write_bytes(root / "bag-info.txt", "bag-info.txt", info_txt))

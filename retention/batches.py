@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from genpon.core.clock import local_date, utcnow
+from genpon.core.clock import DEFAULT_TIMEZONE, local_date, utcnow
 from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor
@@ -45,7 +45,7 @@ from genpon.retention.models import (
     DispositionBatch,
     DispositionItem,
 )
-from genpon.retention.rules import Disposition
+from genpon.retention.rules import Disposition, HoldType
 from genpon.retention.service import require_officer, require_reader
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -87,10 +87,21 @@ _REASON_JA = {
     "in_open_batch": "別の伺いに含まれています",
 }
 
+_HOLD_TYPES = {t.value for t in HoldType}
 
-def reason_label(reason: str) -> str:
+# Reasons that do not stop a review: a hold may be released before execution, and execution
+# re-checks it (and can leave the item out with ``skip_blocked``).
+_REVIEW_TOLERATED = ("held:",)
+
+
+def reason_label(reason: str, doc: Document | None = None) -> str:
+    """The reason in Japanese; for ``not_due`` with the document's end date when known."""
+    if reason == "not_due" and doc is not None and doc.retention_end is not None:
+        end = doc.retention_end
+        return f"保存期間が満了していません（満了日 {end.year}年{end.month}月{end.day}日）"
     if reason.startswith("held:"):
-        return "保留中です（" + reason[5:] + "）"
+        kinds = [HoldType(t).label if t in _HOLD_TYPES else t for t in reason[5:].split(",")]
+        return "保留中です（" + "・".join(kinds) + "）"
     return _REASON_JA.get(reason, reason)
 
 
@@ -221,12 +232,18 @@ def create_batch(
     live, due, unheld, of the batch's disposition and in no other open batch, or nothing is
     created (409 ``items_not_disposable`` listing each problem). Without, every such item of
     the disposition list (filters apply) is taken. Live copies of an included original that
-    are due go with it (a copy never outlives its original)."""
+    are due go with it (a copy never outlives its original).
+
+    An item must be due both on ``as_of`` and today in the city (``timezone``): a future
+    ``as_of`` lets an officer look ahead, never put a document that is not yet due into a
+    batch (it would be approved, then refused at execution)."""
     require_officer(actor)
     act = _parse_action(action)
     if len(title or "") > 500:
         raise InvalidInput("title_too_long", "件名は500文字以内です。")
-    day = as_of or local_date(utcnow(), timezone)
+    today = local_date(utcnow(), timezone)
+    day = as_of or today
+    check_day = min(day, today)
     if document_ids is None:
         ids = _due_ids(
             session,
@@ -242,8 +259,8 @@ def create_batch(
         ids = _listed_ids(document_ids)
     docs = load_docs(session, ids, lock=True)
     if include_copies:
-        docs = _with_copies(session, docs, day, act)
-    _refuse_undisposable(session, ids, docs, day, act)
+        docs = _with_copies(session, docs, check_day, act)
+    _refuse_undisposable(session, ids, docs, check_day, act)
     batch = DispositionBatch(
         action=BatchAction(act),
         title=(title or "").strip()
@@ -349,7 +366,7 @@ def _refuse_undisposable(
         if why is None and doc_id in in_batch:
             why = "in_open_batch"
         if why is not None:
-            problems.append({"document_id": doc_id, "reason": why, "message": reason_label(why)})
+            problems.append(_problem(doc_id or 0, doc, why))
     if problems:
         raise Conflict(
             "items_not_disposable",
@@ -357,6 +374,14 @@ def _refuse_undisposable(
             + "; ".join(f"{p['document_id']} {p['message']}" for p in problems[:5]),
             {"items": problems[:1000]},
         )
+
+
+def _problem(doc_id: int, doc: Document | None, why: str) -> dict[str, Any]:
+    """One refused item, as the API, the CLI and the screens show it."""
+    out: dict[str, Any] = {"document_id": doc_id, "reason": why, "message": reason_label(why, doc)}
+    if why == "not_due" and doc is not None and doc.retention_end is not None:
+        out["retention_end"] = doc.retention_end.isoformat()
+    return out
 
 
 def _batch_organization(
@@ -423,10 +448,17 @@ def decide(
     approve: bool,
     document_ids: list[int] | None = None,
     reason: str | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    as_of: date | None = None,
 ) -> BatchSummary:
     """Approve or reject a pending batch, whole (``document_ids`` None: every undecided item)
     or item by item. The reviewer must be a records officer other than the creator (四つの目).
-    Once no item is undecided the batch becomes approved (some item approved) or rejected."""
+    Once no item is undecided the batch becomes approved (some item approved) or rejected.
+
+    Approving re-checks each chosen item today in the city (``as_of`` overrides): an item that
+    is not due (an extension since the batch was made), gone, or of the other disposition is
+    refused (409 ``items_not_approvable`` with the reason per item; reject those items first).
+    A hold does not stop the review: execution re-checks it."""
     require_officer(actor)
     batch = lock_batch(session, batch_id)
     why = _review_reason(actor, batch, approve, reason)
@@ -435,6 +467,10 @@ def decide(
     )
     pending = {i.document_id: i for i in session.exec(stmt).all()}
     chosen = _chosen_items(pending, document_ids)
+    if approve:
+        _refuse_unapprovable(
+            session, batch, [i.document_id for i in chosen], as_of or local_date(utcnow(), timezone)
+        )
     now = utcnow()
     decision = "approved" if approve else "rejected"
     ids = [i.id for i in chosen]
@@ -470,6 +506,29 @@ def decide(
     )
     _case_events(session, actor, case_event, docs, {"batch_id": batch_id, "reason": why})
     return BatchSummary(batch, batch_counts(session, batch_id))
+
+
+def _refuse_unapprovable(
+    session: Session, batch: DispositionBatch, ids: list[int], day: date
+) -> None:
+    """409 ``items_not_approvable`` listing every chosen item that may not be disposed of on
+    ``day`` for a reason other than a hold."""
+    docs = {d.id: d for d in load_docs(session, ids)}
+    holds = active_holds(session, docs.values())
+    problems = []
+    for doc_id in ids:
+        doc = docs.get(doc_id)
+        why = blocked_reason(session, doc, day, batch.action, holds)
+        if why is not None and not why.startswith(_REVIEW_TOLERATED):
+            problems.append(_problem(doc_id or 0, doc, why))
+    if problems:
+        raise Conflict(
+            "items_not_approvable",
+            f"承認できない文書があります（{len(problems)}件）: "
+            + "; ".join(f"{p['document_id']} {p['message']}" for p in problems[:5])
+            + "。これらの文書を却下してから承認してください。",
+            {"items": problems[:1000]},
+        )
 
 
 def _review_reason(
@@ -563,3 +622,85 @@ def check_state(batch: DispositionBatch, action: str, from_statuses: tuple[str, 
             "approved": ("batch_not_exported", "移管パッケージがまだ作成されていません。"),
         }.get(batch.status, ("batch_state_conflict", "この伺いは実行できない状態です。"))
         raise Conflict(code, msg, {"status": batch.status})
+
+
+# --- what a step will do (the confirmation screens) -----------------------------------------
+
+
+@dataclass
+class StepPreview:
+    """What running ``step`` on a batch now would dispose of, and what would stop it."""
+
+    batch: DispositionBatch
+    step: str  # execute | export | acknowledge
+    documents: list[Document]  # approved, not yet processed
+    cases: list[tuple[str, str, int]]  # (case ID, title, documents of the batch in it)
+    holds: list[tuple[Any, list[int]]]  # (active hold, the batch's documents it covers)
+    blocked: list[dict[str, Any]]  # document_id, title, reason, message
+
+    @property
+    def ready(self) -> list[Document]:
+        """The documents the step processes when blocked ones are left out (skip_blocked)."""
+        out = {b["document_id"] for b in self.blocked}
+        return [d for d in self.documents if d.id not in out]
+
+
+def preview_step(
+    session: Session,
+    actor: Actor,
+    batch_id: int,
+    step: str,
+    *,
+    timezone: str,
+    as_of: date | None = None,
+) -> StepPreview:
+    """The same re-check the step runs (:mod:`.disposal`), without changing anything: every
+    approved pending item, the cases it belongs to, the holds covering it and why an item would
+    stop the step (409 ``items_blocked``, or left out with ``skip_blocked``)."""
+    require_reader(actor)
+    if step not in STEPS:
+        raise InvalidInput("invalid_step", "実行できる操作は execute, export, acknowledge です。")
+    batch = session.get(DispositionBatch, batch_id)
+    if batch is None:
+        raise NotFound("batch_not_found", "伺いが見つかりません。", {"batch_id": batch_id})
+    check_state(batch, *STEPS[step])
+    day = as_of or local_date(utcnow(), timezone)
+    ids = list(
+        session.exec(
+            select(DispositionItem.document_id).where(
+                DispositionItem.batch_id == batch_id,
+                DispositionItem.decision == "approved",
+                DispositionItem.status == "pending",
+            )
+        ).all()
+    )
+    docs = load_docs(session, ids)
+    by_id = {d.id: d for d in docs}
+    holds = active_holds(session, docs)
+    blocked = []
+    for doc_id in sorted(ids):
+        doc = by_id.get(doc_id)
+        why = blocked_reason(session, doc, day, batch.action, holds)
+        if why is not None:
+            blocked.append({**_problem(doc_id, doc, why), "title": doc.title if doc else ""})
+    counts: dict[int, int] = {}
+    for d in docs:
+        if d.case_pk:
+            counts[d.case_pk] = counts.get(d.case_pk, 0) + 1
+    cases = []
+    for pk, n in sorted(counts.items()):
+        case = session.get(Case, pk)
+        if case is not None:
+            cases.append((case.case_id, case.title, n))
+    covered: dict[int, tuple[Any, list[int]]] = {}
+    for doc_id, hs in holds.items():
+        for h in hs:
+            covered.setdefault(h.id or 0, (h, []))[1].append(doc_id)
+    return StepPreview(
+        batch=batch,
+        step=step,
+        documents=docs,
+        cases=cases,
+        holds=[covered[k] for k in sorted(covered)],
+        blocked=blocked,
+    )

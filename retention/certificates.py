@@ -214,6 +214,69 @@ def certificate_file(session: Session, actor: Actor, batch_id: int) -> tuple[str
     return f"{row.certificate_id}.json", certificate_bytes(row.body)
 
 
+def certificate_css() -> str:
+    """The printable certificate's style sheet (inline in a file, linked on a web page)."""
+    return (Path(__file__).parent / "templates" / "certificate.css").read_text("utf-8")
+
+
+def certificate_html(
+    session: Session,
+    actor: Actor,
+    batch_id: int,
+    *,
+    timezone: str,
+    stylesheet: str | None = None,
+) -> tuple[str, str]:
+    """(file name, HTML) of a printable 廃棄証明書 for people: the signed certificate's content
+    in Japanese, with times in the city (``timezone``, offset shown), the signature's key ID
+    and how to verify the signed JSON. The signed JSON stays the certificate of record. The
+    style is inline unless ``stylesheet`` (an address) is given (web pages forbid inline
+    styles)."""
+    import hashlib
+
+    from genpon.core.clock import local_text
+    from genpon.records.models import User
+    from genpon.retention.certificate import certificate_bytes
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    row = get_certificate(session, actor, batch_id)
+    cert = row.body
+    signed = certificate_bytes(cert)
+    users = dict(session.exec(select(User.login, User.name)).all())
+
+    def person(value: str | list[str] | None) -> str:
+        logins = [value] if isinstance(value, str) else list(value or [])
+        return "、".join(f"{users[x]}（{x}）" if x in users else x for x in logins)
+
+    def when(value: str | None) -> str:
+        return (
+            local_text(datetime.fromisoformat(value.replace("Z", "+00:00")), timezone)
+            if value
+            else ""
+        )
+
+    def day(value: str | None) -> str:
+        if not value:
+            return "—"
+        y, m, d = (int(x) for x in value.split("-"))
+        return f"{y}年{m}月{d}日"
+
+    env = Environment(
+        loader=PackageLoader("genpon.retention", "templates"), autoescape=select_autoescape()
+    )
+    html = env.get_template("certificate.html").render(
+        c=cert,
+        person=person,
+        when=when,
+        day=day,
+        timezone=timezone,
+        json_name=f"{row.certificate_id}.json",
+        json_sha256=hashlib.sha256(signed).hexdigest(),
+        stylesheet=stylesheet,
+    )
+    return f"{row.certificate_id}.html", html
+
+
 def verify_certificate_file(
     path: str | Path, key_dir: Path, extra_public_keys: dict[str, Any] | None = None
 ) -> Any:

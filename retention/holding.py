@@ -27,6 +27,7 @@ from genpon.retention.service import (
     target_columns,
     valid_reason,
 )
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 
@@ -193,4 +194,37 @@ def active_holds(session: Session, docs: Iterable[Any]) -> dict[int, list[Retent
                 found += by_class.get(c, ())
         if found:
             out[d.id] = found
+    return out
+
+
+def holds_for_case(session: Session, case: Case) -> list[tuple[RetentionHold, str]]:
+    """Active holds that concern ``case`` (for its page): on the case, on any of its documents,
+    and on its class or a class above it, each with what it covers ("案件", "文書「…」",
+    "文書分類 B0102"). The caller has checked the case may be read."""
+    doc_titles = dict(
+        session.exec(select(Document.id, Document.title).where(Document.case_pk == case.id)).all()
+    )
+    chain = {c.id: c for c in class_chain(session, case.document_class_id)}
+    conds: list[ColumnElement[bool]] = [col(RetentionHold.case_pk) == case.id]
+    if doc_titles:
+        conds.append(col(RetentionHold.document_id).in_(list(doc_titles)))
+    if chain:
+        conds.append(col(RetentionHold.document_class_id).in_(list(chain)))
+    from sqlalchemy import or_
+
+    rows = session.exec(
+        select(RetentionHold)
+        .where(col(RetentionHold.released_at).is_(None), or_(*conds))
+        .order_by(col(RetentionHold.id))
+    ).all()
+    out = []
+    for h in rows:
+        if h.document_id is not None:
+            what = f"文書「{doc_titles.get(h.document_id, h.document_id)}」"
+        elif h.case_pk is not None:
+            what = "この案件"
+        else:
+            cls = chain.get(h.document_class_id)
+            what = f"文書分類 {cls.code} {cls.name}" if cls else "文書分類"
+        out.append((h, what))
     return out

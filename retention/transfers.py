@@ -80,6 +80,7 @@ def export_transfer(
             "Internal-Sender-Identifier": f"genpon-batch-{batch_id}",
             "Bag-Group-Identifier": f"移管伺い {batch_id}",
         },
+        timezone=settings.timezone,
     )
     with session_scope(engine) as s:
         batch = lock_batch(s, batch_id)

@@ -84,7 +84,11 @@ def _show_import(result: ImportResult, dry_run: bool, report: Path | None) -> No
     from sqlmodel import Session
 
     with Session(result.state_engine) as s:
-        files = report_mod.write_report(s, result.run_id, report) if report is not None else {}
+        files = (
+            report_mod.write_report(s, result.run_id, report, timezone=ctx().settings.timezone)
+            if report is not None
+            else {}
+        )
         plan = _plan_lines(s, result.run_id) if dry_run else []
     sm = result.summary
     head = "試行（何も変更していません）" if dry_run else "取込"

@@ -8,7 +8,7 @@
     genpon retention batch list | show ID | approve ID | reject ID --reason | execute ID
     genpon retention approve|reject|execute ID      (shortcuts of the batch commands)
     genpon retention transfer ID [--dest DIR] / acknowledge ID [--receipt REF]
-    genpon retention certificate ID [-o FILE]
+    genpon retention certificate ID [--html] [-o FILE]
     genpon retention register [--org] [--fiscal-year] [--format csv|xlsx] -o FILE
     genpon certificate verify FILE [--public-key PEM]
 
@@ -292,7 +292,13 @@ def _decide(batch_id: int, approve: bool, doc: list[int] | None, reason: str | N
     with unit() as (s, actor):
         data = batch_out(
             batches.decide(
-                s, actor, batch_id, approve=approve, document_ids=doc or None, reason=reason
+                s,
+                actor,
+                batch_id,
+                approve=approve,
+                document_ids=doc or None,
+                reason=reason,
+                timezone=ctx().settings.timezone,
             )
         )
     verb = "承認" if approve else "却下"
@@ -410,13 +416,23 @@ def acknowledge(
 
 @retention_app.command("certificate")
 def certificate(
-    batch_id: int, output: Annotated[Path | None, typer.Option("-o", "--output")] = None
+    batch_id: int,
+    output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="印刷用のHTML（日本語、署名鍵IDと検証方法つき）")
+    ] = False,
 ) -> None:
-    """廃棄証明書（署名付きJSON）を書き出す。"""
+    """廃棄証明書（署名付きJSON、--html で印刷用HTML）を書き出す。"""
     from genpon.retention import certificates
 
     with unit() as (s, actor):
-        name, data = certificates.certificate_file(s, actor, batch_id)
+        if html:
+            name, text = certificates.certificate_html(
+                s, actor, batch_id, timezone=ctx().settings.timezone
+            )
+            data = text.encode("utf-8")
+        else:
+            name, data = certificates.certificate_file(s, actor, batch_id)
     if output is None:
         sys.stdout.write(data.decode("utf-8"))
         return

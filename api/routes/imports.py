@@ -15,7 +15,7 @@ from genpon.api.contracts.imports import (
     ImportRunsPublic,
     RunClustersPublic,
 )
-from genpon.api.deps import ActorDep, Id, Limit, Offset, SessionDep
+from genpon.api.deps import ActorDep, CtxDep, Id, Limit, Offset, SessionDep
 from genpon.migrate import report, service
 from genpon.migrate.models import ImportEntry, ImportRun, NearDupCluster
 
@@ -121,9 +121,15 @@ def list_entries(
     response_class=FileDownload,
     responses={**file_response("移行報告書", "text/html"), **errors(404)},
 )
-def report_html(run_id: Id, session: SessionDep, actor: ActorDep) -> HTMLResponse:
+def report_html(
+    run_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep, near_page: Id = 1
+) -> HTMLResponse:
     service.get_run(session, actor, run_id)
-    return HTMLResponse(report.render_html(session, run_id))
+    return HTMLResponse(
+        report.render_html(
+            session, run_id, timezone=ctx.settings.timezone, near_page=max(1, near_page)
+        )
+    )
 
 
 @router.get(
@@ -131,9 +137,11 @@ def report_html(run_id: Id, session: SessionDep, actor: ActorDep) -> HTMLRespons
     response_class=FileDownload,
     responses={**file_response("移行報告書（CSV）", "text/csv"), **errors(404)},
 )
-def report_csv(run_id: Id, session: SessionDep, actor: ActorDep) -> StreamingResponse:
+def report_csv(run_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> StreamingResponse:
     service.get_run(session, actor, run_id)
-    body = "".join(report.iter_entries_csv(session, run_id)).encode("utf-8")
+    body = "".join(report.iter_entries_csv(session, run_id, timezone=ctx.settings.timezone)).encode(
+        "utf-8"
+    )
     return StreamingResponse(
         iter([body]),
         media_type="text/csv; charset=utf-8",

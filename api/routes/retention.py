@@ -26,6 +26,7 @@ from genpon.api.contracts.retention import (
 )
 from genpon.api.deps import ActorDep, CtxDep, Id, Int64, Limit, Offset, SessionDep
 from genpon.api.schemas import iso
+from genpon.core import clock
 from genpon.core.db import session_scope
 from genpon.retention import (
     batches,
@@ -221,7 +222,7 @@ def due(
         buf = io.StringIO(newline="")
         items = disposition_list.iter_due(session, actor, timezone=ctx.settings.timezone, **filters)
         disposition_list.write_due_csv(items, buf)
-        day = (as_of or date.today()).isoformat()
+        day = (as_of or clock.today(ctx.settings.timezone)).isoformat()
         return Response(
             buf.getvalue().encode("utf-8"),
             media_type="text/csv; charset=utf-8",
@@ -409,17 +410,33 @@ def batch_items(
 
 
 @router.post("/batches/{batch_id}/approve", response_model=BatchPublic, responses=errors(404, 409))
-def approve(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def approve(
+    batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     r = batches.decide(
-        session, actor, batch_id, approve=True, document_ids=body.document_ids, reason=body.reason
+        session,
+        actor,
+        batch_id,
+        approve=True,
+        document_ids=body.document_ids,
+        reason=body.reason,
+        timezone=ctx.settings.timezone,
     )
     return batch_out(r)
 
 
 @router.post("/batches/{batch_id}/reject", response_model=BatchPublic, responses=errors(404, 409))
-def reject(batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def reject(
+    batch_id: Id, body: DecisionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     r = batches.decide(
-        session, actor, batch_id, approve=False, document_ids=body.document_ids, reason=body.reason
+        session,
+        actor,
+        batch_id,
+        approve=False,
+        document_ids=body.document_ids,
+        reason=body.reason,
+        timezone=ctx.settings.timezone,
     )
     return batch_out(r)
 

@@ -11,9 +11,13 @@ from genpon.api.deps import SessionDep
 from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
 from genpon.api.web.render import render
+from genpon.api.web.session import load
+from genpon.api.web.timeline import describe
 from genpon.core.errors import InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.audit import query as audit_query
+from genpon.records.models import Document
+from sqlmodel import col, select
 
 router = APIRouter(prefix="/audit", include_in_schema=False)
 PER_PAGE = 100
@@ -57,15 +61,30 @@ def log_page(request: Request, session: SessionDep, actor: WebActor) -> Response
         newest_first=True,
     )
     query = {k: v for k, v in qp.items() if k != "before" and v}
+    n = names(session)
+    lang = load(request).lang
+    doc_ids = [
+        int(e.target_id)
+        for e in page.items
+        if e.target_type == "document" and e.target_id.isdigit() and len(e.target_id) < 19
+    ]
+    titles = {
+        doc_id: title
+        for doc_id, title in session.exec(
+            select(Document.id, Document.title).where(col(Document.id).in_(doc_ids))
+        ).all()
+        if doc_id is not None
+    }
     return render(
         request,
         "audit/log.html",
         page=page,
+        sentences={e.seq: describe(e, n, titles, lang).sentence for e in page.items},
         f={k: v or "" for k, v in f.items()},
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
         query=query,
-        n=names(session),
+        n=n,
     )
 
 

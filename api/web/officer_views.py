@@ -9,14 +9,15 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from genpon.api.deps import SessionDep
 from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
 from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf
-from genpon.core.errors import InvalidInput
+from genpon.core.errors import Conflict, InvalidInput
 from genpon.records.access import Actor
+from genpon.records.models import Document
 from genpon.retention import (
     batches,
     certificates,
@@ -29,6 +30,7 @@ from genpon.retention import (
     transfers,
 )
 from genpon.retention.rules import HoldType
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/records", include_in_schema=False)
@@ -115,17 +117,48 @@ async def batch_create(request: Request, session: SessionDep, actor: WebActor) -
         raise InvalidInput("invalid_document_id", "文書IDは数値です。")
     tz = request.app.state.ctx.settings.timezone
     as_of = _date_param(_opt(str(form.get("as_of", ""))), "基準日")
-    batch = await run_in_threadpool(
-        batches.create_batch,
-        session,
-        actor,
-        action=str(form.get("action", "")),
-        timezone=tz,
-        document_ids=[int(v) for v in raw_ids],
-        as_of=as_of,
-        title=str(form.get("title", ""))[:500],
-    )
+    try:
+        batch = await run_in_threadpool(
+            batches.create_batch,
+            session,
+            actor,
+            action=str(form.get("action", "")),
+            timezone=tz,
+            document_ids=[int(v) for v in raw_ids],
+            as_of=as_of,
+            title=str(form.get("title", ""))[:500],
+        )
+    except Conflict as exc:
+        back = "/records/due" + (f"?as_of={as_of.isoformat()}" if as_of else "")
+        return _refused(request, session, actor, exc, back=back, what="create")
     return RedirectResponse(f"/records/batches/{batch.id}", 303)
+
+
+def _refused(
+    request: Request, session: Any, actor: Actor, exc: Conflict, *, back: str, what: str
+) -> Response:
+    """A refusal that lists its items (not due, held …) as a page with the reason per item;
+    any other conflict goes to the ordinary error page."""
+    items = exc.details.get("items") if isinstance(exc.details, dict) else None
+    if not items:
+        raise exc
+    ids = [i["document_id"] for i in items if isinstance(i.get("document_id"), int)]
+    titles = dict(
+        session.exec(select(Document.id, Document.title).where(col(Document.id).in_(ids))).all()
+    )
+    items = [{"title": titles.get(i.get("document_id"), ""), **i} for i in items]
+    return _officer_page(
+        request,
+        "officer/refused.html",
+        actor,
+        status_code=409,
+        code=exc.code,
+        message=exc.message,
+        items=items,
+        back=back,
+        what=what,
+        n=names(session),
+    )
 
 
 @router.get("/batches/{batch_id}")
@@ -160,15 +193,53 @@ async def batch_decide(
     decision = str(form.get("decision", ""))
     if decision not in ("approve", "reject"):
         raise InvalidInput("invalid_decision", "承認か却下を選んでください。")
-    await run_in_threadpool(
-        batches.decide,
-        session,
-        actor,
-        batch_id,
-        approve=decision == "approve",
-        reason=_opt(str(form.get("reason", ""))),
-    )
+    raw_ids = [str(v) for v in form.getlist("document_id")]
+    if not all(v.isdigit() and len(v) < 19 for v in raw_ids):
+        raise InvalidInput("invalid_document_id", "文書IDは数値です。")
+    try:
+        await run_in_threadpool(
+            batches.decide,
+            session,
+            actor,
+            batch_id,
+            approve=decision == "approve",
+            document_ids=[int(v) for v in raw_ids] or None,
+            reason=_opt(str(form.get("reason", ""))),
+            timezone=request.app.state.ctx.settings.timezone,
+        )
+    except Conflict as exc:
+        return _refused(
+            request, session, actor, exc, back=f"/records/batches/{batch_id}", what="decide"
+        )
     return RedirectResponse(f"/records/batches/{batch_id}?msg={decision}", 303)
+
+
+STEP_PATHS = {"execute": "execute", "export": "export", "acknowledge": "acknowledge"}
+
+
+@router.get("/batches/{batch_id}/{step}/confirm")
+def batch_step_confirm(
+    batch_id: int, step: str, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """The confirmation page before a step that cannot be undone: how many documents, of which
+    cases, under which holds, and which would stop the step (with the option to leave them
+    out). The step's form posts from here only (``confirmed=1``)."""
+    if step not in STEP_PATHS:
+        raise InvalidInput("invalid_step", "この操作は確認できません。")
+    preview = batches.preview_step(
+        session, actor, batch_id, step, timezone=request.app.state.ctx.settings.timezone
+    )
+    service.require_officer(actor)
+    return _officer_page(
+        request,
+        "officer/confirm.html",
+        actor,
+        p=preview,
+        b=preview.batch,
+        step=step,
+        n=names(session),
+        hold_label=lambda t: HoldType(t).label if t in HoldType._value2member_map_ else t,
+    )
 
 
 async def _batch_step(
@@ -183,10 +254,24 @@ async def _batch_step(
     retention service, then shows the batch with ``msg``."""
     form = await request.form()
     check_csrf(request, str(form.get("csrf", "")))
+    name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    if form.get("confirmed") != "1":  # only the confirmation page runs a step
+        return RedirectResponse(f"/records/batches/{batch_id}/{name}/confirm", 303)
     ctx = request.app.state.ctx
-    await run_in_threadpool(
-        step, ctx.engine, ctx.store, actor, ctx.settings, batch_id, **options(form)
-    )
+    try:
+        await run_in_threadpool(
+            step, ctx.engine, ctx.store, actor, ctx.settings, batch_id, **options(form)
+        )
+    except Conflict as exc:
+        with Session(ctx.engine) as session:
+            return _refused(
+                request,
+                session,
+                actor,
+                exc,
+                back=f"/records/batches/{batch_id}/{name}/confirm",
+                what=name,
+            )
     return RedirectResponse(f"/records/batches/{batch_id}?msg={msg}", 303)
 
 
@@ -233,6 +318,26 @@ def batch_certificate(
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get("/batches/{batch_id}/certificate/print")
+def batch_certificate_print(
+    batch_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """The printable 廃棄証明書 (HTML, Japanese) beside the signed JSON."""
+    _name, html = certificates.certificate_html(
+        session,
+        actor,
+        batch_id,
+        timezone=request.app.state.ctx.settings.timezone,
+        stylesheet="/records/certificate.css",
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/certificate.css")
+def certificate_stylesheet() -> Response:
+    return Response(certificates.certificate_css(), media_type="text/css; charset=utf-8")
 
 
 @router.get("/holds")

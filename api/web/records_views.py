@@ -4,7 +4,6 @@ folder browser with upload. Each view parses, calls records services, renders.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -18,11 +17,14 @@ from genpon.api.web.lookups import names
 from genpon.api.web.render import render
 from genpon.api.web.session import check_csrf, load
 from genpon.api.web.timeline import describe
+from genpon.core import clock
 from genpon.core.errors import GenponError, InvalidInput
 from genpon.records import cases, documents, folders
 from genpon.records.access import Actor, can_write_folder
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Case, Folder
+from genpon.retention import holding
+from genpon.retention.rules import HoldType
 from genpon.search import preview
 from markupsafe import Markup
 from sqlmodel import Session
@@ -54,6 +56,12 @@ def writable_folders(session: Session, actor: Actor) -> list[tuple[Folder, str]]
 
 
 # --- documents -----------------------------------------------------------------------------
+
+
+def approval_form_default(timezone: str) -> str:
+    """決裁日 of the approval form: today in the city (before 09:00 JST the UTC date, and the
+    server's own date when it runs in UTC, is still yesterday)."""
+    return clock.today(timezone).isoformat()
 
 
 @router.get("/documents/{document_id}")
@@ -100,7 +108,7 @@ def document_page(
             and can_write_folder(actor, v.folder, v.case)
         ),
         message=MESSAGES.get(msg),
-        today=date.today().isoformat(),
+        today=approval_form_default(request.app.state.ctx.settings.timezone),
         shown=shown,
         shown_error=shown_error,
         text_html=text_html,
@@ -246,6 +254,8 @@ def case_page(case_id: str, request: Request, session: SessionDep, actor: WebAct
         entries=[describe(e, n, titles, lang) for e in events],
         n=n,
         may_write=can_write_folder(actor, root, case),
+        holds=holding.holds_for_case(session, case),
+        hold_label=lambda t: HoldType(t).label if t in HoldType._value2member_map_ else t,
     )
 
 

@@ -13,8 +13,10 @@ from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
 from genpon.api.web.render import render
 from genpon.core.errors import InvalidInput
+from genpon.records.models import Case
 from genpon.search import service
 from markupsafe import Markup
+from sqlmodel import col, select
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,6 +27,14 @@ PER_PAGE = 20
 def _params(request: Request) -> dict[str, str]:
     qp = request.query_params
     return {k: qp.get(k, "").strip()[:200] for k in ("q", *FILTERS) if qp.get(k, "").strip()}
+
+
+def case_titles(session: Any, case_ids: set[str]) -> dict[str, str]:
+    """件名 of the cases the hits belong to (a hit names its case by title, not only by ID)."""
+    if not case_ids:
+        return {}
+    rows = session.exec(select(Case.case_id, Case.title).where(col(Case.case_id).in_(case_ids)))
+    return dict(rows.all())
 
 
 @router.get("/")
@@ -80,6 +90,7 @@ def home(request: Request, session: SessionDep, actor: WebActor) -> Response:
         return "/?" + urlencode({k: v for k, v in merged.items() if v})
 
     data.update(
+        case_titles=case_titles(session, {h.case_id for h in result.hits if h.case_id}),
         result=result,
         hits=[(h, Markup(h.snippet_html)) for h in result.hits],
         pages=max(1, -(-result.total // PER_PAGE)),

@@ -92,6 +92,21 @@ def test_cli_retention_cycle(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
     cli("--as", "yamada", "retention", "certificate", str(batch["id"]), "-o", str(cert))
     ok = cli("certificate", "verify", str(cert))
     assert "検証成功" in ok.stdout
+    printable = tmp_path / "cert.html"
+    cli(
+        "--as",
+        "yamada",
+        "retention",
+        "certificate",
+        str(batch["id"]),
+        "--html",
+        "-o",
+        str(printable),
+    )
+    page = printable.read_text(encoding="utf-8")
+    key_id = json.loads(cert.read_text(encoding="utf-8"))["signature"]["key_id"]
+    assert "<h1>廃棄証明書</h1>" in page and key_id in page and "\\u" not in page
+    assert "genpon certificate verify DC-" in page and "+09:00" in page
     data = json.loads(cert.read_text(encoding="utf-8"))
     assert data["items"][0]["document_id"] == dep["id"]
     data["items"][0]["size"] += 1

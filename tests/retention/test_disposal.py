@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from genpon.core.errors import Conflict, Forbidden, InvalidInput
@@ -235,9 +235,11 @@ def test_partial_review_and_rejection(ctx, demo):
 
 def test_not_due_wrong_disposition_and_in_open_batch(ctx, demo):
     _c, ids = make_case(ctx)
-    _t, transfer_ids = make_case(ctx, cls="B0201")  # 10 years, transfer
+    # 10 years, transfer: due since 2021, but a future as_of never makes a document due
+    _t, transfer_ids = make_case(ctx, cls="B0201", closed=datetime(2010, 9, 1, 3, tzinfo=UTC))
+    _f, future_ids = make_case(ctx, cls="B0201")
     with pytest.raises(Conflict) as e:
-        _create(ctx, action="destroy", document_ids=transfer_ids)
+        _create(ctx, action="transfer", document_ids=future_ids)
     assert {i["reason"] for i in e.value.details["items"]} == {"not_due"}
     with Session(ctx.engine, expire_on_commit=False) as s, pytest.raises(Conflict) as e:
         batches.create_batch(

@@ -271,16 +271,21 @@ def test_transfer_package_and_receipt_from_the_officer_screens(
     page = client.get(f"/records/batches/{b.id}", headers=HTML).text
     assert 'data-testid="export"' in page and 'data-testid="acknowledge"' not in page
     assert client.post(f"/records/batches/{b.id}/export", data={}, headers=HTML).status_code == 403
+    # without the confirmation page's field the step only shows that page
     r = client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
+    assert r.status_code == 200 and 'data-testid="confirm-form"' in r.text
+    assert f"{len(ids)}件" in r.text and "package-path" not in r.text
+    confirmed = {"csrf": csrf, "confirmed": "1"}
+    r = client.post(f"/records/batches/{b.id}/export", data=confirmed, headers=HTML)
     assert r.status_code == 200 and 'data-testid="exported"' in r.text
     assert "移管パッケージ作成済" in r.text and 'data-testid="package-path"' in r.text
     assert 'data-testid="export"' not in r.text and 'data-testid="acknowledge"' in r.text
     assert all(doc(ctx, i).state == "live" for i in ids)  # until the archives acknowledge
-    again = client.post(f"/records/batches/{b.id}/export", data={"csrf": csrf}, headers=HTML)
+    again = client.post(f"/records/batches/{b.id}/export", data=confirmed, headers=HTML)
     assert again.status_code == 409
     r = client.post(
         f"/records/batches/{b.id}/acknowledge",
-        data={"csrf": csrf, "receipt_reference": "公文書館受領第12号"},
+        data={**confirmed, "receipt_reference": "公文書館受領第12号"},
         headers=HTML,
     )
     assert r.status_code == 200 and 'data-testid="acknowledged"' in r.text

@@ -155,9 +155,13 @@
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (html) {
           if (!html) { return; }
-          var fresh = new DOMParser().parseFromString(html, "text/html")
-            .querySelector('[data-testid="folder-docs"]');
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var fresh = page.querySelector('[data-testid="folder-docs"]');
           if (fresh) { table.replaceWith(fresh); }
+          // the count beside the heading is outside the table: refresh it too
+          var count = document.querySelector('[data-testid="doc-count"]');
+          var freshCount = page.querySelector('[data-testid="doc-count"]');
+          if (count && freshCount) { count.textContent = freshCount.textContent; }
         });
     }
 
