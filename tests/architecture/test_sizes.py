@@ -28,7 +28,6 @@ REASON = re.compile(r"#\s*long:\s*\S")
 # over "path" for a module and "path:Qualified.name" for a function.
 KNOWN: frozenset[str] = frozenset(
     {
-        "search/extract.py",  # the OCR branch adds to it; split after that merge
         "api/cli/*.py:register",
     }
 )
