@@ -1,11 +1,14 @@
 """The bounded child process that parses PDF, Office files and images (part of
 :mod:`search.extract`): both ends of its pipe.
 
-The parent (:func:`run_in_child`) starts ``python -m genpon.search.extract <path> <kind>
+The parent (:func:`run_in_child`) starts ``python -P -m genpon.search.extract <path> <kind>
 <timeout> [<ocr options as JSON>]`` in its own process group (a timeout kills it with everything
 it started, e.g. pdftotext) with its address space limited (``RLIMIT_AS``) and waits at most the
 timeout, grown by the OCR budget when pages may be OCR'd. The child (:func:`child_main`) writes
-one :class:`Extraction` as JSON to stdout.
+one :class:`Extraction` as JSON to stdout. The child imports ``genpon.search.extract`` like any
+installed module: no working directory or ``PYTHONPATH`` of ours (that would put ``core``,
+``records``, ``search`` … on its path as bare top-level names), and ``-P`` keeps the caller's
+working directory off ``sys.path`` too.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from pathlib import Path
 from genpon.search.extract_text import Extraction
 from genpon.search.ocr import OcrOptions
 
-_ROOT = Path(__file__).resolve().parents[1]
 CHILD_MODULE = "genpon.search.extract"  # run with python -m; its __main__ calls child_main
 
 OCR_KINDS = ("pdf", "image")  # the kinds the child may OCR
@@ -61,9 +63,8 @@ def run_in_child(
     """``kind``'s text of the file at ``path`` from a fresh child with the limits above; a
     child that times out, runs out of memory or crashes gives a ``failed`` extraction."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract on one core
-    args = [sys.executable, "-m", CHILD_MODULE, str(path), kind, str(timeout)]
+    args = [sys.executable, "-P", "-m", CHILD_MODULE, str(path), kind, str(timeout)]
     if ocr is not None and kind in OCR_KINDS:
         budget = ocr_budget(ocr)
         args.append(json.dumps({**asdict(ocr), "deadline": None, "budget": budget}))
@@ -75,7 +76,6 @@ def run_in_child(
         start_new_session=True,  # its own process group: pdftotext dies with it
         preexec_fn=_limit_memory(memory_mb),
         env=env,
-        cwd=str(_ROOT),
     )
     try:
         out, err = proc.communicate(timeout=timeout)
