@@ -11,7 +11,10 @@ calling process by the search extractor itself (no child at all).
 
 The parsing in the child uses the search extractor's public functions with its rules
 (:func:`pdf_text`, :func:`check_zip` before any OOXML parser, python-docx/openpyxl/python-pptx
-and the raw-XML fallback), so the results are the search extractor's.
+and the raw-XML fallback), so the results are the search extractor's. With OCR on in the
+import's settings (:func:`configure`, :func:`search.ocr.ocr_options`), scanned PDF pages and
+images are OCR'd in the child as the search extractor does, each file's wait growing by its OCR
+budget.
 """
 
 from __future__ import annotations
@@ -20,13 +23,26 @@ import contextlib
 import os
 import resource
 import signal
-from dataclasses import asdict
+import time
+from dataclasses import asdict, replace
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from genpon.search.extract import Extraction, detect_kind, extract, extract_kind
+from genpon.search.extract import (
+    OCR_KINDS,
+    Extraction,
+    detect_kind,
+    extract,
+    extract_kind,
+    ocr_budget,
+    ocr_wait,
+)
+from genpon.search.ocr import OcrOptions, child_env, ocr_options
+
+if TYPE_CHECKING:
+    from genpon.core.settings import Settings
 
 CHILD_KINDS = ("pdf", "docx", "xlsx", "pptx", "ole")
 DEFAULT_TIMEOUT_S = 60.0  # as search.extract.extract without settings
@@ -51,11 +67,14 @@ def _serve(conn: Connection, other: Connection, memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     while True:
         try:
-            path, kind, timeout = conn.recv()
+            path, kind, timeout, ocr = conn.recv()
         except (EOFError, OSError):
             return
+        if ocr is not None:
+            child_env()  # Tesseract on one core
+            ocr = replace(ocr, deadline=time.monotonic() + ocr_budget(ocr))
         try:
-            result = extract_kind(Path(path), kind, timeout)
+            result = extract_kind(Path(path), kind, timeout, ocr)
         except MemoryError:
             result = Extraction(None, "failed", "memory limit exceeded", None)
         except RecursionError:
@@ -77,8 +96,10 @@ class ChildExtractor:
         timeout: float = DEFAULT_TIMEOUT_S,
         memory_mb: int = DEFAULT_MEMORY_MB,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        ocr: OcrOptions | None = None,
     ) -> None:
         self.timeout = timeout
+        self.ocr = ocr  # None: OCR off (images are then unsupported, as in the search extractor)
         self.memory_mb = memory_mb
         self.max_bytes = max_bytes
         self.proc: Any = None
@@ -92,7 +113,7 @@ class ChildExtractor:
             kind = detect_kind(path, mime) if 0 < size <= self.max_bytes else None
         except Exception:
             kind = None
-        if kind not in CHILD_KINDS:
+        if kind not in CHILD_KINDS and not (kind in OCR_KINDS and self.ocr is not None):
             return extract(path, mime)  # in-process text/HTML, or the extractor's own verdict
         try:
             return self._in_child(path, kind or "")
@@ -116,10 +137,12 @@ class ChildExtractor:
             self.close()
             self._start()
         assert self.conn is not None
-        self.conn.send((str(path), kind, self.timeout))
-        if not self.conn.poll(self.timeout):
+        ocr = self.ocr if kind in OCR_KINDS else None
+        wait = ocr_wait(self.timeout, ocr) if ocr is not None else self.timeout
+        self.conn.send((str(path), kind, self.timeout, ocr))
+        if not self.conn.poll(wait):
             self.close()
-            return Extraction(None, "failed", f"timeout after {self.timeout:g} s", None)
+            return Extraction(None, "failed", f"timeout after {wait:g} s", None)
         try:
             data = self.conn.recv()
         except (EOFError, OSError):
@@ -152,11 +175,22 @@ class ChildExtractor:
 
 _SHARED: ChildExtractor | None = None
 _SHARED_PID = 0
+_OCR: OcrOptions | None = None  # the import's OCR options (configure), inherited by its workers
+
+
+def configure(settings: Settings | None) -> None:
+    """Take the OCR options of the import's ``settings`` (:func:`search.ocr.ocr_options`) for
+    the extractors of this process and of the workers it forks from now on; call it before the
+    worker pool starts."""
+    global _OCR
+    _OCR = ocr_options(settings)
+    if _SHARED is not None:
+        _SHARED.ocr = _OCR  # the options travel with each file to the child
 
 
 def shared() -> ChildExtractor:
     """This process's extractor (one per import worker; a forked worker gets its own)."""
     global _SHARED, _SHARED_PID
     if _SHARED is None or os.getpid() != _SHARED_PID:
-        _SHARED, _SHARED_PID = ChildExtractor(), os.getpid()
+        _SHARED, _SHARED_PID = ChildExtractor(ocr=_OCR), os.getpid()
     return _SHARED

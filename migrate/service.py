@@ -48,7 +48,7 @@ from genpon.core.clock import utcnow
 from genpon.core.db import session_scope
 from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.core.settings import Settings
-from genpon.migrate import walker
+from genpon.migrate import extract_pool, walker
 from genpon.migrate.config import DEFAULT_THRESHOLD, check_threshold, parse_rule
 from genpon.migrate.deposit import DepositPhase
 from genpon.migrate.hashing import HashPhase
@@ -358,6 +358,7 @@ def _attach_root_folder(
 def _run_phases(job: _Job, run: _RunState, opts: ImportOptions, stop_after: str | None) -> bool:
     """Run the phases from the run's current one on; False when ``stop_after`` ended it early."""
     with contextlib.ExitStack() as stack:
+        extract_pool.configure(job.settings)  # OCR as the settings say, in every worker
         ex = _executor(opts.workers)
         stack.callback(ex.shutdown, wait=True, cancel_futures=True)
         job.executor = ex
