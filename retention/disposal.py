@@ -44,14 +44,7 @@ from genpon.records.models import (
     IndexOutbox,
     IndexReason,
 )
-from genpon.retention.batches import (
-    STEPS,
-    blocked_reason,
-    check_state,
-    load_docs,
-    lock_batch,
-    reason_label,
-)
+from genpon.retention.batches import blocked_reason, load_docs, lock_batch, reason_label
 from genpon.retention.certificates import issue_certificate, require_key
 from genpon.retention.holding import active_holds
 from genpon.retention.models import (
@@ -63,6 +56,7 @@ from genpon.retention.models import (
     TombstoneAction,
 )
 from genpon.retention.service import require_officer
+from genpon.retention.steps import STEPS, check_state
 from genpon.storage.base import BlobStore
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine

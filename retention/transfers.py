@@ -16,7 +16,7 @@ from genpon.records import audit
 from genpon.records.access import Actor
 from genpon.records.audit.actions import AuditAction
 from genpon.records.models import Approval, Case, Document, DocumentClass, Organization
-from genpon.retention.batches import STEPS, batch_counts, check_state, load_docs, lock_batch
+from genpon.retention.batches import batch_counts, load_docs, lock_batch
 from genpon.retention.disposal import (
     CHUNK,
     ExecutionReport,
@@ -34,6 +34,7 @@ from genpon.retention.models import (
     TombstoneAction,
 )
 from genpon.retention.service import require_officer
+from genpon.retention.steps import STEPS, check_state
 from genpon.storage.base import BlobStore
 from sqlalchemy import update
 from sqlalchemy.engine import Engine

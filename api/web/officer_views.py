@@ -29,6 +29,7 @@ from genpon.retention import (
     service,
     transfers,
 )
+from genpon.retention import steps as steps_mod
 from genpon.retention.rules import HoldType
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -166,7 +167,7 @@ def batch_page(batch_id: int, request: Request, session: SessionDep, actor: WebA
     summary = batches.get_batch(session, actor, batch_id)
     items = batches.batch_items(session, actor, batch_id)
     b = summary.batch
-    steps = batches.available_steps(actor, b)
+    steps = steps_mod.available_steps(actor, b)
     return _officer_page(
         request,
         "officer/batch.html",
@@ -226,7 +227,7 @@ def batch_step_confirm(
     out). The step's form posts from here only (``confirmed=1``)."""
     if step not in STEP_PATHS:
         raise InvalidInput("invalid_step", "この操作は確認できません。")
-    preview = batches.preview_step(
+    preview = steps_mod.preview_step(
         session, actor, batch_id, step, timezone=request.app.state.ctx.settings.timezone
     )
     service.require_officer(actor)

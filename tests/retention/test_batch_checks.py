@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from genpon.core.errors import Conflict
-from genpon.retention import batches, extension, holding
+from genpon.retention import batches, extension, holding, steps
 from sqlmodel import Session
 
 from tests.retention.helpers import actor, make_case
@@ -83,7 +83,7 @@ def test_a_hold_does_not_stop_the_review_and_shows_in_the_preview(ctx, demo):
         batches.decide(s, sato, batch_id, approve=True, timezone=TZ)
         s.commit()
     with Session(ctx.engine, expire_on_commit=False) as s:
-        p = batches.preview_step(s, suzuki, batch_id, "execute", timezone=TZ)
+        p = steps.preview_step(s, suzuki, batch_id, "execute", timezone=TZ)
         assert [d.id for d in p.documents] == ids and [d.id for d in p.ready] == [ids[0]]
         assert [(c[0], c[2]) for c in p.cases] == [(case_id, 2)]
         [(hold, covered)] = p.holds
@@ -91,7 +91,7 @@ def test_a_hold_does_not_stop_the_review_and_shows_in_the_preview(ctx, demo):
         [blocked] = p.blocked
         assert blocked["document_id"] == ids[1] and blocked["reason"] == "held:disclosure"
         with pytest.raises(Conflict) as e:  # an approved destroy batch has no export step
-            batches.preview_step(s, suzuki, batch_id, "export", timezone=TZ)
+            steps.preview_step(s, suzuki, batch_id, "export", timezone=TZ)
         assert e.value.code == "wrong_batch_action"
 
 
