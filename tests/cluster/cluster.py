@@ -580,6 +580,9 @@ class Cluster:
             "GENPON_S3_SECRET_KEY": self.secret("s3-secret-key"),
             "GENPON_HOST": HOST,
         }
+        for passed in ("GENPON_CHECKPOINT_EVERY", "GENPON_READ_WAIT_MS"):
+            if passed in os.environ:  # tuning a caller may pass through (the tests do)
+                env[passed] = os.environ[passed]
         self.write_secret("genpon.env", "".join(f"{k}={v}\n" for k, v in env.items()))
         keys = self.base / "shared-keys"  # the one signing key of the deployment
         keys.mkdir(mode=0o700)
