@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,12 @@ S3_BUCKET = "genpon"
 
 class ClusterError(RuntimeError):
     pass
+
+
+def _settings_has(name: str) -> bool:
+    from genpon.core.settings import Settings
+
+    return name in Settings.model_fields
 
 
 def free_port_pairs(n: int) -> list[int]:
@@ -580,16 +587,20 @@ class Cluster:
             "GENPON_S3_SECRET_KEY": self.secret("s3-secret-key"),
             "GENPON_HOST": HOST,
         }
+        keys = self.base / "shared-keys"  # the one signing key of the deployment
+        keys.mkdir(mode=0o700)
+        if _settings_has("signing_key_file"):
+            # one PEM file every node reads (on real machines: provisioned like a TLS key)
+            env["GENPON_SIGNING_KEY_FILE"] = str(keys / "signing-key.pem")
         for passed in ("GENPON_CHECKPOINT_EVERY", "GENPON_READ_WAIT_MS"):
             if passed in os.environ:  # tuning a caller may pass through (the tests do)
                 env[passed] = os.environ[passed]
         self.write_secret("genpon.env", "".join(f"{k}={v}\n" for k, v in env.items()))
-        keys = self.base / "shared-keys"  # the one signing key of the deployment
-        keys.mkdir(mode=0o700)
         for name in (*APPS, *WORKERS, "admin"):
             node = self.base / "nodes" / name
             node.mkdir(parents=True, mode=0o700)
-            (node / "keys").symlink_to(keys)
+            if "GENPON_SIGNING_KEY_FILE" not in env:  # older genpon: the key dir is shared
+                (node / "keys").symlink_to(keys)
             (self.secrets / f"{name}.env").write_text(f"GENPON_DATA_DIR={node}\n")
 
     def genpon(self, *args: str, node: str = "admin", timeout: float = 300) -> str:
@@ -617,6 +628,14 @@ class Cluster:
             [str(VENV_BIN / "genpon"), "worker", "--help"], capture_output=True, check=False
         )
         self.worker_mode = "worker" if help_.returncode == 0 else "autostart"
+        init_help = subprocess.run(
+            [str(VENV_BIN / "genpon"), "init", "--help"], capture_output=True, text=True
+        )
+        if "--join" in init_help.stdout:
+            # every other node joins: same database, same key, no second key created
+            nodes = [*APPS, *(WORKERS if self.worker_mode == "worker" else ())]
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda n: self.genpon("init", "--join", node=n), nodes))
 
     def _up_apps(self) -> None:
         genpon = str(VENV_BIN / "genpon")
@@ -625,6 +644,7 @@ class Cluster:
             (self.secrets / f"{name}.env").write_text(
                 f"GENPON_DATA_DIR={self.base / 'nodes' / name}\n"
                 f"GENPON_INDEX_AUTOSTART={'true' if autostart else 'false'}\n"
+                + ("GENPON_WORKER_IN_SERVER=true\n" if autostart else "")
             )
             self.components[name] = Component(
                 name=name,
