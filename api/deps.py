@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from genpon.core.context import AppContext
+from genpon.core.db import read_engine, replica_caught_up
 from genpon.core.errors import Unauthorized
 from genpon.records.access import Actor, authenticate_key
 from pydantic import Field
@@ -33,6 +34,30 @@ def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on error."""
     ctx: AppContext = request.app.state.ctx
     with Session(ctx.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_read_session(request: Request, response: Response) -> Iterator[Session]:
+    """The session of a request that only reads (searches, document pages). With
+    ``GENPON_DATABASE_READ_URL`` it is on the read replica once that has replayed everything
+    committed before the request began (read-your-writes for every caller, whichever server took
+    the write, with no client state), else on the primary; the response says which in
+    ``X-Genpon-Read``. Without a read URL it is :func:`get_session`."""
+    ctx: AppContext = request.app.state.ctx
+    url = ctx.settings.database_read_url
+    if not url or ctx.engine.dialect.name != "postgresql":
+        yield from get_session(request)
+        return
+    engine = read_engine(url)
+    if not replica_caught_up(ctx.engine, engine, ctx.settings.read_wait_ms / 1000):
+        engine = ctx.engine
+    response.headers["X-Genpon-Read"] = "replica" if engine is not ctx.engine else "primary"
+    with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()
@@ -72,4 +97,5 @@ def get_actor(request: Request) -> Actor:
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 ActorDep = Annotated[Actor, Depends(get_actor)]

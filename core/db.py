@@ -7,13 +7,16 @@ The schema is owned by Alembic (``core/migrations``); ``migrate()`` brings a dat
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -46,6 +49,60 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+_read_engines: dict[str, Engine] = {}
+_read_engines_lock = threading.Lock()
+_WAL_PAGE = 8192  # XLOG_BLCKSZ of Debian's builds
+
+
+def read_engine(url: str) -> Engine:
+    """The engine of a PostgreSQL streaming replica (``GENPON_DATABASE_READ_URL``), one per URL
+    and process, with a short connect timeout so a dead replica costs little."""
+    with _read_engines_lock:
+        engine = _read_engines.get(url)
+        if engine is None:
+            engine = make_engine(url, connect_args={"connect_timeout": 2})
+            _read_engines[url] = engine
+        return engine
+
+
+def _lsn(value: str) -> int:
+    high, _, low = value.partition("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def _lsn_text(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def replica_caught_up(primary: Engine, replica: Engine, timeout_s: float) -> bool:
+    """Read-your-writes barrier: wait until ``replica`` has replayed all WAL the primary had
+    inserted when this is called, so every transaction committed before (the caller's own
+    included) is visible there. False after ``timeout_s`` or when the replica fails: then read
+    from the primary. Costs one ``pg_current_wal_insert_lsn()`` on the primary (no table, no
+    lock) and, with a streaming replica on the same network, a few milliseconds of waiting."""
+    with primary.connect() as conn:
+        target = _lsn(conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar_one())
+    # When the next record starts a new WAL page the insert position lies past that page's
+    # header, which a replica's replay position (the end of the last record) never reaches.
+    offset = target % _WAL_PAGE
+    if offset in (24, 40):  # short / long (segment start) page header
+        target -= offset
+    deadline = time.monotonic() + timeout_s
+    query = text(
+        "SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), NOT pg_is_in_recovery())"
+    )
+    try:
+        with replica.connect() as conn:
+            while True:
+                if conn.execute(query, {"lsn": _lsn_text(target)}).scalar():
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.002)
+    except DBAPIError:
+        return False
 
 
 @contextmanager

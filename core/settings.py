@@ -207,6 +207,12 @@ class Settings(BaseSettings):
     def preview_dir(self) -> Path:
         return self.preview_dir_override or self.data_dir / "derived" / "previews"
 
+    # read scaling: searches and read-only pages may go to a PostgreSQL streaming replica
+    database_read_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of a read replica of database_url (PostgreSQL)"
+    )
+    read_wait_ms: int = 500  # how long a read waits for the replica to catch up, then primary
+
 
 @lru_cache
 def get_settings() -> Settings:

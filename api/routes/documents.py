@@ -17,7 +17,7 @@ from genpon.api.contracts.records import (
     HoldingPublic,
     VersionsPublic,
 )
-from genpon.api.deps import ActorDep, CtxDep, Id, SessionDep
+from genpon.api.deps import ActorDep, CtxDep, Id, ReadSessionDep, SessionDep
 from genpon.core.errors import InvalidInput
 from genpon.records import documents
 from genpon.records.documents import ApprovalIn, DepositIn
@@ -140,7 +140,7 @@ async def deposit(
 
 
 @router.get("/documents/{document_id}", response_model=DocumentViewPublic)
-def get_document(document_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def get_document(document_id: Id, session: ReadSessionDep, actor: ActorDep) -> dict[str, Any]:
     return schemas.document_view(documents.view(session, actor, document_id))
 
 
@@ -232,7 +232,7 @@ async def new_version(
 
 
 @router.get("/documents/{document_id}/versions", response_model=VersionsPublic)
-def list_versions(document_id: Id, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def list_versions(document_id: Id, session: ReadSessionDep, actor: ActorDep) -> dict[str, Any]:
     data = [
         {
             "version": v.version,
@@ -302,6 +302,6 @@ async def correction(
 
 
 @router.get("/originals/{sha256}", response_model=HoldingPublic)
-def by_hash(sha256: str, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def by_hash(sha256: str, session: ReadSessionDep, actor: ActorDep) -> dict[str, Any]:
     """Who holds this content: the original (原本) and all copies (写し) the caller may see."""
     return schemas.holding(documents.by_hash(session, actor, sha256))

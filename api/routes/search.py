@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from genpon.api.contracts.common import errors
 from genpon.api.contracts.search import SearchPublic, TextFailuresPublic
-from genpon.api.deps import ActorDep, CtxDep, SessionDep
+from genpon.api.deps import ActorDep, CtxDep, ReadSessionDep, SessionDep
 from genpon.api.schemas import iso
 from genpon.core.errors import InvalidInput
 from genpon.search import service, text_status, wareki
@@ -130,7 +130,9 @@ def hit_json(h: service.SearchHit) -> dict[str, Any]:
     responses=errors(401, 403, 422, 503),
     openapi_extra={"parameters": SEARCH_PARAMS},
 )
-def search(request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+def search(
+    request: Request, session: ReadSessionDep, actor: ActorDep, ctx: CtxDep
+) -> dict[str, Any]:
     """全文検索: ``q`` (AND of terms, "phrases", -exclusions), filters ``case_id``,
     ``organization``, ``class``, ``folder_kind``, ``status``, ``fiscal_year`` (年度),
     ``date_from``/``date_to``; ``sort`` relevance|date; ``mode`` all|any; ``page``, ``per_page``."""
