@@ -22,6 +22,16 @@ from sqlmodel import Session, create_engine
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+READ_ONLY = "genpon_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that only read: on SQLite they begin
+    with a plain ``BEGIN`` instead of ``BEGIN IMMEDIATE``, so they never wait for a writer
+    (in WAL mode a reader sees the last committed state). Elsewhere the same engine."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -43,7 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # a read-only transaction (see read_only) must not queue for the write lock: a
+            # request that already writes would otherwise wait on itself for busy_timeout
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_size", 10)

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from genpon.core.clock import utcnow
+from genpon.core.db import read_only
 from sqlalchemy import Column, DateTime, Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -280,7 +281,7 @@ class SystemKeyring:
 def recorded_keys(engine: Engine) -> dict[str, str]:
     """Public keys (PEM) recorded in the database, by key id; empty before migration 0010."""
     try:
-        with Session(engine) as s:
+        with Session(read_only(engine)) as s:
             keys = {r.key_id: r.public_pem for r in s.exec(select(SystemKey)).all()}
             s.rollback()
     except Exception:  # table missing (database not migrated yet): nothing recorded
