@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from genpon.core.clock import utcnow
-from genpon.core.errors import InvalidInput, NotFound
+from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, require_role
 from genpon.records.audit import AuditAction
@@ -454,3 +454,280 @@ def list_classes(session: Session) -> list[DocumentClass]:
 def list_users(session: Session, actor: Actor) -> list[User]:
     require_role(actor, "admin", "records_officer", "auditor")
     return list(session.exec(select(User).order_by(User.login)).all())
+
+
+# --- one account at a time (管理画面, issue 18) ----------------------------------------------
+# The browser's administration screens change users one by one. The rules are the CSV
+# import's (:func:`_check_user_row`); a form's errors carry the field name instead of a line.
+
+
+def _form_errors(code: str, errors: list[_RowError]) -> None:
+    if errors:
+        raise InvalidInput(
+            code,
+            errors[0].message,
+            {"errors": [{"field": e.column, "message": e.message} for e in errors]},
+        )
+
+
+def _no_service_roles(kind: str, roles: list[str], errors: list[_RowError]) -> None:
+    # A service account deposits and registers cases, nothing more (DESIGN invariants).
+    if kind == "service" and roles:
+        errors.append(_RowError(0, "roles", "サービスアカウントには役割を付けられません"))
+
+
+def grant_codes(session: Session, user: User) -> list[str]:
+    """Codes of the organizations a service account is granted, sorted."""
+    return sorted(
+        session.exec(
+            select(Organization.code)
+            .join(ServiceGrant, ServiceGrant.organization_id == Organization.id)  # type: ignore[arg-type]
+            .where(ServiceGrant.user_id == user.id)
+        ).all()
+    )
+
+
+def create_user(
+    session: Session,
+    actor: Actor,
+    *,
+    login: str,
+    name: str,
+    organization_code: str,
+    roles: Iterable[str] = (),
+    kind: str = "person",
+    grants: Iterable[str] = (),
+) -> User:
+    """Register one user or service account (admins only); audited as ``user.created``."""
+    require_role(actor, "admin")
+    login, name = login.strip(), name.strip()
+    if session.exec(select(User).where(User.login == login)).first() is not None:
+        raise Conflict("user_exists", f"利用者ID {login} は既に使われています。", {"login": login})
+    orgs = {o.code: o for o in session.exec(select(Organization)).all()}
+    row = {
+        "login": login,
+        "name": name,
+        "organization_code": organization_code,
+        "roles": " ".join(roles),
+        "kind": kind,
+        "grants": " ".join(grants),
+    }
+    errors: list[_RowError] = []
+    role_list, grant_ids = _check_user_row(0, row, orgs, {}, errors)
+    _no_service_roles(kind, role_list, errors)
+    if len(name) > 200:
+        errors.append(_RowError(0, "name", "氏名は200文字以内です"))
+    _form_errors("invalid_user", errors)
+    user = User(
+        login=login,
+        name=name,
+        organization_id=orgs[organization_code].id or 0,
+        roles=role_list,
+        kind=kind,
+    )
+    session.add(user)
+    session.flush()
+    _sync_grants(session, user, grant_ids)
+    audit.record(
+        session,
+        actor=actor.login,
+        action=AuditAction.USER_CREATED,
+        target_type="user",
+        target_id=login,
+        details={
+            "name": name,
+            "organization_code": organization_code,
+            "roles": role_list,
+            "kind": kind,
+            "grants": sorted(set(grants)),
+        },
+    )
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: Actor,
+    login: str,
+    *,
+    name: str,
+    organization_code: str,
+    roles: Iterable[str],
+) -> User:
+    """Change a user's name, organization and roles (admins only); audited as
+    ``user.updated`` with what changed. An admin cannot take away their own admin role."""
+    require_role(actor, "admin")
+    user = get_user(session, login)
+    orgs = {o.code: o for o in session.exec(select(Organization)).all()}
+    name = name.strip()
+    row = {
+        "login": login,
+        "name": name,
+        "organization_code": organization_code,
+        "roles": " ".join(roles),
+        "kind": user.kind,
+    }
+    errors: list[_RowError] = []
+    role_list, _ = _check_user_row(0, row, orgs, {}, errors)
+    _no_service_roles(user.kind, role_list, errors)
+    if user.id == actor.user_id and "admin" not in role_list:
+        errors.append(_RowError(0, "roles", "自分自身の管理者の役割は外せません"))
+    if len(name) > 200:
+        errors.append(_RowError(0, "name", "氏名は200文字以内です"))
+    _form_errors("invalid_user", errors)
+    org = orgs[organization_code]
+    old_org = session.get(Organization, user.organization_id)
+    changes: dict[str, list[Any]] = {}
+    if user.name != name:
+        changes["name"] = [user.name, name]
+    if user.organization_id != org.id:
+        changes["organization_code"] = [old_org.code if old_org else None, org.code]
+    if sorted(user.roles) != sorted(role_list):
+        changes["roles"] = [sorted(user.roles), sorted(role_list)]
+    if changes:
+        user.name, user.organization_id, user.roles = name, org.id or 0, role_list
+        user.updated_at = utcnow()
+        session.add(user)
+        audit.record(
+            session,
+            actor=actor.login,
+            action=AuditAction.USER_UPDATED,
+            target_type="user",
+            target_id=login,
+            details={"changes": changes},
+        )
+    return user
+
+
+def set_user_active(session: Session, actor: Actor, login: str, *, active: bool) -> User:
+    """Disable or enable an account (admins only). A disabled user's API keys and web
+    sign-ins stop working at once (``access.actor_for_user``); nobody disables themselves."""
+    require_role(actor, "admin")
+    user = get_user(session, login)
+    if not active and user.id == actor.user_id:
+        raise InvalidInput("self_lockout", "自分自身を無効にすることはできません。")
+    if user.active != active:
+        user.active = active
+        user.updated_at = utcnow()
+        session.add(user)
+        audit.record(
+            session,
+            actor=actor.login,
+            action=AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED,
+            target_type="user",
+            target_id=login,
+        )
+    return user
+
+
+def set_service_grants(
+    session: Session, actor: Actor, login: str, organization_codes: Iterable[str]
+) -> User:
+    """Make a service account's granted organizations exactly ``organization_codes`` (admins
+    only); audited as ``user.updated`` with the grants before and after."""
+    require_role(actor, "admin")
+    user = get_user(session, login)
+    if user.kind != "service":
+        raise InvalidInput(
+            "not_a_service_account", "連携先の所属はサービスアカウントにのみ設定できます。"
+        )
+    codes = sorted(set(organization_codes))
+    orgs = {o.code: o for o in session.exec(select(Organization)).all()}
+    unknown = [c for c in codes if c not in orgs]
+    if unknown:
+        raise InvalidInput(
+            "organization_not_found",
+            f"所属コード {', '.join(unknown)} が存在しません。",
+            {
+                "errors": [
+                    {"field": "grants", "message": f"所属コード {c} が存在しません"}
+                    for c in unknown
+                ]
+            },
+        )
+    before = grant_codes(session, user)
+    if _sync_grants(session, user, [orgs[c].id or 0 for c in codes]):
+        user.updated_at = utcnow()
+        session.add(user)
+        audit.record(
+            session,
+            actor=actor.login,
+            action=AuditAction.USER_UPDATED,
+            target_type="user",
+            target_id=login,
+            details={"changes": {"grants": [before, codes]}},
+        )
+    return user
+
+
+# --- CSV export (the import's columns, so an exported file imports unchanged) -------------
+
+EXPORT_COLUMNS = {
+    "organizations": ("code", "name", "parent_code"),
+    "document_classes": ("code", "name", "parent_code", "retention", "disposition", "start_rule"),
+    "users": ("login", "name", "organization_code", "roles", "kind", "grants"),
+}
+_RETENTION_OUT = {"lt1": "1年未満", "permanent": "永年"}
+_DISPOSITION_OUT = {"destroy": "廃棄", "transfer": "移管"}
+
+
+def export_csv(session: Session, actor: Actor, kind: str) -> bytes:
+    """A master as CSV (UTF-8 with BOM, for Excel) in the columns :func:`import_csv` reads;
+    audited as ``master.exported``. Users: admins only; the others: admins, records officers
+    and auditors."""
+    if kind not in EXPORT_COLUMNS:
+        raise InvalidInput(
+            "unknown_master_kind", f"不明なマスタ種別です: {kind}", {"kinds": list(KINDS)}
+        )
+    if kind == "users":
+        require_role(actor, "admin")
+    else:
+        require_role(actor, "admin", "records_officer", "auditor")
+    rows: list[dict[str, str]] = []
+    if kind == "organizations":
+        orgs = list_organizations(session)
+        by_id = {o.id: o.code for o in orgs}
+        rows = [
+            {"code": o.code, "name": o.name, "parent_code": by_id.get(o.parent_id, "")}
+            for o in orgs
+        ]
+    elif kind == "document_classes":
+        classes = list_classes(session)
+        by_id_cls = {c.id: c.code for c in classes}
+        rows = [
+            {
+                "code": c.code,
+                "name": c.name,
+                "parent_code": by_id_cls.get(c.parent_id, ""),
+                "retention": _RETENTION_OUT.get(str(c.retention), str(c.retention)),
+                "disposition": _DISPOSITION_OUT.get(str(c.disposition), str(c.disposition)),
+                "start_rule": str(c.start_rule),
+            }
+            for c in classes
+        ]
+    else:
+        org_codes = {o.id: o.code for o in list_organizations(session)}
+        rows = [
+            {
+                "login": u.login,
+                "name": u.name,
+                "organization_code": org_codes.get(u.organization_id, ""),
+                "roles": " ".join(u.roles),
+                "kind": str(u.kind),
+                "grants": " ".join(grant_codes(session, u)),
+            }
+            for u in session.exec(select(User).order_by(User.login)).all()
+        ]
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS[kind], lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    audit.record(
+        session,
+        actor=actor.login,
+        action=AuditAction.MASTER_EXPORTED,
+        target_type="master",
+        target_id=kind,
+        details={"rows": len(rows)},
+    )
+    return buf.getvalue().encode("utf-8-sig")
