@@ -24,6 +24,7 @@ from genpon.records.models import (
     Organization,
     ServiceGrant,
     User,
+    UserKind,
 )
 from sqlmodel import Session, select
 
@@ -523,7 +524,7 @@ def create_user(
         name=name,
         organization_id=orgs[organization_code].id or 0,
         roles=role_list,
-        kind=kind,
+        kind=UserKind(kind),
     )
     session.add(user)
     session.flush()

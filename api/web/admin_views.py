@@ -176,7 +176,7 @@ def users_page(request: Request, session: SessionDep, actor: AdminActor) -> Resp
 @router.post("/users")
 async def user_create(request: Request, session: SessionDep, actor: AdminActor) -> Response:
     form = await _form(request)
-    values = {
+    values: dict[str, Any] = {
         "login": str(form.get("login", ""))[:200],
         "name": str(form.get("name", ""))[:1000],
         "organization_code": str(form.get("organization_code", "")),
@@ -185,7 +185,7 @@ async def user_create(request: Request, session: SessionDep, actor: AdminActor) 
         "grants": [str(g) for g in form.getlist("grants")],
     }
     try:
-        user = await run_in_threadpool(master.create_user, session, actor, **values)
+        user = await run_in_threadpool(lambda: master.create_user(session, actor, **values))
     except (InvalidInput, Conflict) as exc:
         session.rollback()
         return _users_page(
