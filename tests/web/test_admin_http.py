@@ -450,3 +450,15 @@ def test_system_key_status(client: TestClient, demo: object) -> None:
     history = re.findall(r"<tr><td><code>([0-9a-f]+)</code>( <span[^>]*>現在の鍵)?", page.text)
     assert [(kid, bool(cur)) for kid, cur in history] == [(second, True), (first, False)]
     assert "PRIVATE KEY" not in page.text
+
+
+def test_admin_screens_in_english(client: TestClient, demo: object) -> None:
+    csrf = sign_in(client, "admin")
+    r = client.post(
+        "/lang", data={"csrf": csrf, "lang": "en", "next": "/admin/users"}, headers=HTML
+    )
+    assert r.status_code == 200 and 'lang="en"' in r.text
+    assert ">Admin</a>" in r.text and "New user" in r.text and "Service account" in r.text
+    page = client.get("/admin/system-key", headers=HTML).text
+    assert "System signing key" in page and "Rotation history" in page
+    assert client.get("/admin/users/nobody", headers=HTML).status_code == 404
