@@ -21,7 +21,7 @@ from genpon.api.web.render import render, safe_next
 from genpon.api.web.session import check_csrf
 from genpon.core.errors import Conflict, Forbidden, GenponError, InvalidInput, NotFound
 from genpon.core.signing import SystemKeyring
-from genpon.records import master, users
+from genpon.records import accounts, master, users
 from genpon.records.access import Actor, require_role
 from genpon.records.models import ROLES
 from sqlmodel import Session
@@ -185,7 +185,7 @@ async def user_create(request: Request, session: SessionDep, actor: AdminActor) 
         "grants": [str(g) for g in form.getlist("grants")],
     }
     try:
-        user = await run_in_threadpool(lambda: master.create_user(session, actor, **values))
+        user = await run_in_threadpool(lambda: accounts.create_user(session, actor, **values))
     except (InvalidInput, Conflict) as exc:
         session.rollback()
         return _users_page(
@@ -252,7 +252,7 @@ async def user_update(
         session,
         actor,
         login,
-        lambda: master.update_user(
+        lambda: accounts.update_user(
             session,
             actor,
             login,
@@ -275,7 +275,7 @@ async def user_active(
         session,
         actor,
         login,
-        lambda: master.set_user_active(session, actor, login, active=active),
+        lambda: accounts.set_user_active(session, actor, login, active=active),
         "enabled" if active else "disabled",
     )
 
@@ -291,7 +291,7 @@ async def user_grants(
         session,
         actor,
         login,
-        lambda: master.set_service_grants(session, actor, login, codes),
+        lambda: accounts.set_service_grants(session, actor, login, codes),
         "grants",
     )
 

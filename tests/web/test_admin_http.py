@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from genpon.core.errors import Forbidden
 from genpon.core.signing import SystemKeyring, provision, public_pem, record_key
-from genpon.records import master, users
+from genpon.records import accounts, master, users
 from genpon.records.access import actor_for_user
 from genpon.records.models import ApiKey, AuditEvent, Organization, ServiceGrant, User
 from sqlmodel import Session, col, select
@@ -92,14 +92,14 @@ def test_the_services_check_the_role_themselves(ctx: Any, demo: object) -> None:
     with Session(ctx.engine) as s:
         staff = actor_for_user(s, s.exec(select(User).where(User.login == "suzuki")).one())
         calls = (
-            lambda: master.create_user(
+            lambda: accounts.create_user(
                 s, staff, login="x", name="x", organization_code="SOUMU", roles=["staff"]
             ),
-            lambda: master.update_user(
+            lambda: accounts.update_user(
                 s, staff, "tanaka", name="x", organization_code="SOUMU", roles=["admin"]
             ),
-            lambda: master.set_user_active(s, staff, "tanaka", active=False),
-            lambda: master.set_service_grants(s, staff, "denshi-kessai", []),
+            lambda: accounts.set_user_active(s, staff, "tanaka", active=False),
+            lambda: accounts.set_service_grants(s, staff, "denshi-kessai", []),
             lambda: master.export_csv(s, staff, "users"),
             lambda: users.reset_password(s, staff, "tanaka"),
             lambda: users.list_all_keys(s, staff),
