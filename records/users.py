@@ -9,20 +9,24 @@ password. Failures and lockouts are in the audit log; a success clears the accou
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from genpon.core.clock import utcnow
 from genpon.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from genpon.core.signing import SystemKey, SystemKeyring, current_key_id, signing_state
 from genpon.records import audit
-from genpon.records.access import Actor, actor_for_user, create_api_key
+from genpon.records.access import Actor, actor_for_user, create_api_key, require_role
 from genpon.records.audit.actions import AuditAction
 from genpon.records.master import get_user
 from genpon.records.models import ApiKey, User
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 _hasher = PasswordHasher()
@@ -93,6 +97,68 @@ def set_password(session: Session, actor: Actor, login: str, password: str) -> N
         action=audit.AuditAction.USER_PASSWORD_SET,
         target_type="user",
         target_id=login,
+    )
+
+
+def reset_password(session: Session, actor: Actor, login: str) -> str:
+    """Give a person a new random password (admins only) and return it in clear: the only
+    time anyone sees it. Audited as ``user.password_set``; sign-ins already open stay open."""
+    require_role(actor, "admin")
+    user = get_user(session, login)
+    if user.kind != "person":
+        raise InvalidInput(
+            "not_a_person",
+            "サービスアカウントは画面にサインインしないため、パスワードはありません。",
+        )
+    password = secrets.token_urlsafe(12)
+    set_password(session, actor, login, password)
+    return password
+
+
+def list_all_keys(
+    session: Session, actor: Actor, *, active_only: bool = False
+) -> list[tuple[ApiKey, User]]:
+    """Every API key with its user, newest first (admins only)."""
+    require_role(actor, "admin")
+    query = select(ApiKey, User).where(ApiKey.user_id == User.id)
+    if active_only:
+        query = query.where(col(ApiKey.revoked_at).is_(None))
+    rows = session.exec(query.order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc()))
+    return [(k, u) for k, u in rows.all()]
+
+
+@dataclass
+class SystemKeyStatus:
+    """What an administrator needs to know about the system signing key (システム署名鍵)."""
+
+    key_id: str | None  # this node's key (None: none here)
+    source: str  # env | file | dir
+    can_sign: bool
+    reason: str | None
+    current_key_id: str | None  # the deployment's current key (table ``system_key``)
+    history: list[tuple[str, datetime, datetime | None]]  # key id, created, retired; newest first
+
+
+def system_key_status(
+    session: Session, actor: Actor, keyring: SystemKeyring, engine: Engine
+) -> SystemKeyStatus:
+    """Key id, source, whether this node can sign, and the rotation history (admins only)."""
+    require_role(actor, "admin")
+    can_sign, reason = signing_state(keyring, engine)
+    try:
+        kid: str | None = keyring.key_id if keyring.ready() else None
+    except Exception:  # unreadable key: signing_state's reason says why
+        kid = None
+    rows = session.exec(
+        select(SystemKey).order_by(col(SystemKey.created_at).desc(), col(SystemKey.key_id))
+    ).all()
+    return SystemKeyStatus(
+        key_id=kid,
+        source=keyring.source,
+        can_sign=can_sign,
+        reason=reason,
+        current_key_id=current_key_id(session),
+        history=[(r.key_id, r.created_at, r.retired_at) for r in rows],
     )
 
 

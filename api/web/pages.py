@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from genpon.api.web import audit_views, officer_views, records_views, search_views, text_views
+from genpon.api.web import (
+    admin_views,
+    audit_views,
+    officer_views,
+    records_views,
+    search_views,
+    text_views,
+)
 
 MODULES: tuple[ModuleType, ...] = (
     search_views,
@@ -12,4 +19,5 @@ MODULES: tuple[ModuleType, ...] = (
     officer_views,
     audit_views,
     text_views,
+    admin_views,
 )

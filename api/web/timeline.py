@@ -182,6 +182,18 @@ SENTENCES: dict[AuditAction, tuple[str, str]] = {
         "失敗が続いたため、{user}のサインインを一時停止しました（接続元 {client}）。",
         "Sign-in as {user} was paused after repeated failures (client {client}).",
     ),
+    # 管理画面
+    A.USER_CREATED: ("{who}が利用者{user}を登録しました。", "{who} created the user {user}."),
+    A.USER_UPDATED: (
+        "{who}が{user}の登録内容（氏名・所属・役割・連携先）を変更しました。",
+        "{who} changed the account of {user} (name, organization, roles or grants).",
+    ),
+    A.USER_DISABLED: ("{who}が{user}を無効にしました。", "{who} disabled {user}."),
+    A.USER_ENABLED: ("{who}が{user}を有効に戻しました。", "{who} enabled {user} again."),
+    A.MASTER_EXPORTED: (
+        "{who}がマスタ（{target}）をCSVに書き出しました。",
+        "{who} exported master data ({target}) as CSV.",
+    ),
 }
 
 _KNOWN = frozenset(AuditAction)

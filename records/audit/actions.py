@@ -65,3 +65,9 @@ class AuditAction(StrEnum):
     # サインイン sign-in (web)
     SIGN_IN_FAILED = "auth.sign_in_failed"
     SIGN_IN_LOCKED = "auth.sign_in_locked"
+    # 管理画面 administration (issue 18, point 9)
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    USER_DISABLED = "user.disabled"
+    USER_ENABLED = "user.enabled"
+    MASTER_EXPORTED = "master.exported"

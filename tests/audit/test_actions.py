@@ -72,6 +72,11 @@ PINNED = (
     "system_key.rotated",
     "auth.sign_in_failed",
     "auth.sign_in_locked",
+    "user.created",
+    "user.updated",
+    "user.disabled",
+    "user.enabled",
+    "master.exported",
 )
 
 
