@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from genpon.api.web import audit_views, officer_views, records_views, search_views
+from genpon.api.web import audit_views, home_views, officer_views, records_views, search_views
 
-MODULES: tuple[ModuleType, ...] = (search_views, records_views, officer_views, audit_views)
+MODULES: tuple[ModuleType, ...] = (
+    search_views,
+    records_views,
+    officer_views,
+    audit_views,
+    home_views,
+)
