@@ -97,6 +97,9 @@ class _Sink:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         out = b"".join(self.parts)
         self.parts.clear()
@@ -110,7 +113,7 @@ def zip_stream(
     stops the archive (the download breaks rather than passing wrong content as intact)."""
     sink = _Sink()
     manifest: list[dict[str, Any]] = []
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for item in items:
             digest = hashlib.sha256()
             size = 0

@@ -18,6 +18,7 @@ import re
 import string
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from genpon.core.clock import fiscal_year_of, local_date, utcnow
 from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -466,7 +467,7 @@ def list_cases(
             )
     count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     column = CASE_SORTS[key]
-    order = [column.desc() if sort.startswith("-") else column.asc()]
+    order: list[Any] = [column.desc() if sort.startswith("-") else column.asc()]
     if key != "created":
         order.append(col(Case.id).desc())
     items = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
