@@ -18,6 +18,7 @@ import re
 import string
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from genpon.core.clock import fiscal_year_of, local_date, utcnow
 from genpon.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -32,6 +33,7 @@ from genpon.records.models import (
     CaseMember,
     CaseSequence,
     CaseStatus,
+    DocumentClass,
     Folder,
     FolderKind,
     Organization,
@@ -421,17 +423,38 @@ def reopen_case(session: Session, actor: Actor, case_id: str, *, timezone: str) 
     return case
 
 
+CASE_SORTS = {
+    "case_id": col(Case.case_id),
+    "title": col(Case.title),
+    "fiscal_year": col(Case.fiscal_year),
+    "opened_on": col(Case.opened_on),
+    "status": col(Case.status),
+    "created": col(Case.id),
+}
+"""Columns a case list can be sorted by (``-name`` sorts descending)."""
+
+
 def list_cases(
     session: Session,
     actor: Actor,
     *,
     organization_code: str | None = None,
     status: str | None = None,
+    class_code: str | None = None,
+    fiscal_year: int | None = None,
+    sort: str = "-created",
     offset: int = 0,
     limit: int = 50,
 ) -> CasePage:
+    """Readable cases, filtered (status, document class with its sub-classes, fiscal year),
+    sorted by one column (ties by newest) and paged."""
     if offset < 0 or not 1 <= limit <= 500:
         raise InvalidInput("invalid_paging", "offset は0以上、limit は1〜500です。")
+    key = sort.removeprefix("-")
+    if key not in CASE_SORTS:
+        raise InvalidInput(
+            "invalid_sort", f"並べ替えは {', '.join(CASE_SORTS)} のいずれかです（- で降順）。"
+        )
     stmt = select(Case)
     if organization_code:
         stmt = stmt.where(Case.organization_id == get_organization(session, organization_code).id)
@@ -439,6 +462,12 @@ def list_cases(
         if status not in ("open", "closed"):
             raise InvalidInput("invalid_status", "status は open か closed です。")
         stmt = stmt.where(Case.status == status)
+    if class_code:
+        stmt = stmt.where(col(Case.document_class_id).in_(class_ids_under(session, class_code)))
+    if fiscal_year is not None:
+        if not 1900 <= fiscal_year <= 9999:
+            raise InvalidInput("invalid_fiscal_year", "年度は西暦4桁で指定してください。")
+        stmt = stmt.where(Case.fiscal_year == fiscal_year)
     if not actor.reads_everything:
         if actor.kind == "service":
             stmt = stmt.where(col(Case.organization_id).in_(sorted(actor.granted_orgs) or [-1]))
@@ -452,8 +481,26 @@ def list_cases(
                 )
             )
     count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    items = session.exec(stmt.order_by(col(Case.id).desc()).offset(offset).limit(limit)).all()
+    column = CASE_SORTS[key]
+    order: list[Any] = [column.desc() if sort.startswith("-") else column.asc()]
+    if key != "created":
+        order.append(col(Case.id).desc())
+    items = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
     return CasePage(items=list(items), count=count)
+
+
+def class_ids_under(session: Session, class_code: str) -> list[int]:
+    """The class of ``class_code`` and every class below it (a filter by 大分類 finds 小分類)."""
+    root = get_class(session, class_code)
+    ids = [root.id or 0]
+    frontier = list(ids)
+    while frontier:
+        children = session.exec(
+            select(DocumentClass.id).where(col(DocumentClass.parent_id).in_(frontier))
+        ).all()
+        frontier = [c for c in children if c is not None and c not in ids]
+        ids += frontier
+    return ids
 
 
 def timeline(session: Session, actor: Actor, case_id: str) -> list[AuditEvent]:

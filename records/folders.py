@@ -6,12 +6,21 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from genpon.core.errors import Conflict, InvalidInput, NotFound
 from genpon.records import audit
 from genpon.records.access import Actor, can_read_folder, require_read, require_role, require_write
-from genpon.records.models import FOLDER_KINDS, Case, Folder, FolderKind, Organization
+from genpon.records.models import (
+    FOLDER_KINDS,
+    Case,
+    Document,
+    DocumentState,
+    Folder,
+    FolderKind,
+    Organization,
+)
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -266,6 +275,63 @@ def list_folders(
     return FolderPage(items=list(items), count=count, offset=offset, limit=limit)
 
 
+DOCUMENT_SORTS = ("title", "filename", "size", "doc_date", "created", "status")
+"""Columns a folder's document list can be sorted by (``-name`` sorts descending)."""
+
+
+@dataclass
+class DocumentPage:
+    items: list[Document]
+    count: int
+
+
+def list_documents(
+    session: Session,
+    actor: Actor,
+    folder_id: int,
+    *,
+    status: str | None = None,
+    class_ids: Sequence[int] | None = None,
+    fiscal_year: int | None = None,
+    sort: str = "created",
+    offset: int = 0,
+    limit: int = 100,
+) -> DocumentPage:
+    """A folder's live documents, filtered (決裁区分, document classes, fiscal year of the
+    document date: April to March), sorted by one column (ties by registration) and paged."""
+    folder, _case = get_folder(session, actor, folder_id)
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput("invalid_paging", f"offset は0以上、limit は1〜{MAX_PAGE}です。")
+    key = sort.removeprefix("-")
+    if key not in DOCUMENT_SORTS:
+        raise InvalidInput(
+            "invalid_sort", f"並べ替えは {', '.join(DOCUMENT_SORTS)} のいずれかです（- で降順）。"
+        )
+    stmt = select(Document).where(
+        Document.folder_id == folder.id, Document.state == DocumentState.LIVE
+    )
+    if status:
+        if status not in ("working", "official"):
+            raise InvalidInput("invalid_status", "決裁区分は working か official です。")
+        stmt = stmt.where(Document.status == status)
+    if class_ids is not None:
+        stmt = stmt.where(col(Document.document_class_id).in_(list(class_ids) or [-1]))
+    if fiscal_year is not None:
+        if not 1900 <= fiscal_year <= 9999:
+            raise InvalidInput("invalid_fiscal_year", "年度は西暦4桁で指定してください。")
+        stmt = stmt.where(
+            col(Document.doc_date) >= date(fiscal_year, 4, 1),
+            col(Document.doc_date) < date(fiscal_year + 1, 4, 1),
+        )
+    count = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    column = col(Document.id) if key == "created" else col(getattr(Document, key))
+    order = [column.desc() if sort.startswith("-") else column.asc()]
+    if key != "created":
+        order.append(col(Document.id).asc())
+    items = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
+    return DocumentPage(items=list(items), count=count)
+
+
 def readable_folder_clause(actor: Actor):  # type: ignore[no-untyped-def]
     """SQL condition equivalent to :func:`can_read_folder` (paging happens after filtering)."""
     from sqlalchemy import and_, false, or_, true
@@ -304,5 +370,6 @@ __all__ = [
     "create_folder_paths",
     "folder_path",
     "get_folder",
+    "list_documents",
     "list_folders",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from genpon.core.clock import utcnow
-from sqlalchemy import Column, DateTime
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -21,5 +21,23 @@ class SearchState(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(default="", max_length=500)
     updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class SavedSearch(SQLModel, table=True):
+    """A person's saved search (保存した検索): a name and the query string of the search page
+    (``q`` and its filters), listed on their start page. Private to its owner."""
+
+    __tablename__ = "saved_search"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_saved_search_user_name"),
+        Index("ix_saved_search_user", "user_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    name: str = Field(max_length=100)
+    params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

@@ -7,6 +7,7 @@ from types import ModuleType
 from genpon.api.web import (
     admin_views,
     audit_views,
+    home_views,
     officer_views,
     records_views,
     search_views,
@@ -20,4 +21,5 @@ MODULES: tuple[ModuleType, ...] = (
     audit_views,
     text_views,
     admin_views,
+    home_views,
 )

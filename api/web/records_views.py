@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from genpon.api import upload
 from genpon.api.deps import SessionDep
@@ -19,16 +19,17 @@ from genpon.api.web.session import check_csrf, load
 from genpon.api.web.timeline import describe
 from genpon.core import clock
 from genpon.core.errors import GenponError, InvalidInput
-from genpon.records import cases, documents, folders
+from genpon.records import bundle, cases, documents, folders
 from genpon.records.access import Actor, can_write_folder
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Case, Folder
+from genpon.retention import batches as retention_batches
 from genpon.retention import holding
 from genpon.retention.rules import HoldType
 from genpon.search import preview
 from markupsafe import Markup
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 router = APIRouter(include_in_schema=False)
 
@@ -182,25 +183,82 @@ def originals_page(sha256: str, request: Request, session: SessionDep, actor: We
 # --- cases ---------------------------------------------------------------------------------
 
 
+def _int_param(raw: str, label: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 6:
+        raise InvalidInput("invalid_filter", f"{label}は数字で指定してください。")
+    return int(raw)
+
+
+def _page_param(raw: str) -> int:
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+def _sorter(params: dict[str, str], current: str) -> Any:
+    """``sort_link(key)``: the list's URL sorted by ``key`` (again: the other direction)."""
+
+    def sort_link(key: str) -> str:
+        flip = f"-{key}" if current == key else key
+        return "?" + urlencode({**{k: v for k, v in params.items() if v}, "sort": flip})
+
+    def aria(key: str) -> str:
+        if current.removeprefix("-") != key:
+            return ""
+        return Markup(
+            ' aria-sort="descending"' if current.startswith("-") else ' aria-sort="ascending"'
+        )
+
+    return sort_link, aria
+
+
 @router.get("/cases")
 def cases_page(
-    request: Request, session: SessionDep, actor: WebActor, status: str = "", page: int = 1
+    request: Request,
+    session: SessionDep,
+    actor: WebActor,
+    status: str = "",
+    page: str = "1",
+    sort: str = "-created",
+    fiscal_year: str = "",
+    per: str = "50",
 ) -> Response:
-    per = 50
-    page = max(page, 1)
+    class_code = request.query_params.get("class", "").strip()[:32]
+    per_page = int(per) if per in ("20", "50", "100", "200") else 50
+    page_no = _page_param(page)
+    fy = _int_param(fiscal_year, "年度")
     result = cases.list_cases(
-        session, actor, status=status or None, offset=(page - 1) * per, limit=per
+        session,
+        actor,
+        status=status or None,
+        class_code=class_code or None,
+        fiscal_year=fy,
+        sort=sort,
+        offset=(page_no - 1) * per_page,
+        limit=per_page,
     )
     n = names(session)
     classes = [c for c in n.classes.values() if c.level == 3 and c.active]
+    filters = {"status": status, "class": class_code, "fiscal_year": fiscal_year.strip()}
+    if per_page != 50:
+        filters["per"] = str(per_page)
+    sort_link, aria_sort = _sorter(filters, sort)
     return render(
         request,
         "cases.html",
         items=result.items,
         count=result.count,
-        page=page,
-        pages=max(1, -(-result.count // per)),
+        page=page_no,
+        pages=max(1, -(-result.count // per_page)),
+        pager_query=urlencode({**{k: v for k, v in filters.items() if v}, "sort": sort}),
         status=status,
+        filters=filters,
+        sort=sort,
+        sort_link=sort_link,
+        aria_sort=aria_sort,
+        per=per_page,
+        all_classes=sorted(n.classes.values(), key=lambda c: c.code),
         n=n,
         classes=classes,
         may_create=actor.kind == "person"
@@ -280,15 +338,40 @@ def folders_page(request: Request, session: SessionDep, actor: WebActor) -> Resp
     return render(request, "folders.html", groups=groups, n=names(session))
 
 
+FOLDER_MESSAGES = {
+    "copied": "{n}件の写しを作りました。",
+    "held": "{n}件に保留を設定しました。",
+}
+
+
 @router.get("/folders/{folder_id}")
 def folder_page(
-    folder_id: int, request: Request, session: SessionDep, actor: WebActor, page: int = 1
+    folder_id: int,
+    request: Request,
+    session: SessionDep,
+    actor: WebActor,
+    page: str = "1",
+    sort: str = "created",
+    status: str = "",
+    fiscal_year: str = "",
+    per: str = "100",
+    msg: str = "",
+    count_done: str = Query("", alias="n"),
 ) -> Response:
     folder, case = folders.get_folder(session, actor, folder_id)
-    per = 100
-    page = max(page, 1)
-    docs, count = documents.list_folder_documents(
-        session, actor, folder_id, offset=(page - 1) * per, limit=per
+    class_code = request.query_params.get("class", "").strip()[:32]
+    per_page = int(per) if per in ("20", "50", "100", "200", "500") else 100
+    page_no = _page_param(page)
+    result = folders.list_documents(
+        session,
+        actor,
+        folder_id,
+        status=status or None,
+        class_ids=cases.class_ids_under(session, class_code) if class_code else None,
+        fiscal_year=_int_param(fiscal_year, "年度"),
+        sort=sort,
+        offset=(page_no - 1) * per_page,
+        limit=per_page,
     )
     subs = folders.list_folders(session, actor, parent_id=folder_id, limit=500).items
     crumbs: list[Folder] = []
@@ -296,21 +379,104 @@ def folder_page(
     while current is not None and len(crumbs) < 50:
         crumbs.insert(0, current)
         current = session.get(Folder, current.parent_id) if current.parent_id else None
+    filters = {"status": status, "class": class_code, "fiscal_year": fiscal_year.strip()}
+    if per_page != 100:
+        filters["per"] = str(per_page)
+    sort_link, aria_sort = _sorter(filters, sort)
+    n = names(session)
+    message = FOLDER_MESSAGES.get(msg)
     return render(
         request,
         "folder.html",
         folder=folder,
         case=case,
         crumbs=crumbs,
-        docs=docs,
-        count=count,
-        page=page,
-        pages=max(1, -(-count // per)),
+        docs=result.items,
+        count=result.count,
+        page=page_no,
+        pages=max(1, -(-result.count // per_page)),
+        pager_query=urlencode({**{k: v for k, v in filters.items() if v}, "sort": sort}),
+        filters=filters,
+        sort=sort,
+        sort_link=sort_link,
+        aria_sort=aria_sort,
+        per=per_page,
+        all_classes=sorted(n.classes.values(), key=lambda c: c.code),
         subs=subs,
         may_write=can_write_folder(actor, folder, case),
+        may_act=actor.has_role("records_officer"),
+        targets=writable_folders(session, actor) if result.items else [],
+        hold_types=[(t.value, t.label) for t in HoldType],
+        message=message.format(n=count_done) if message and count_done.isdigit() else None,
         max_bytes=request.app.state.ctx.settings.max_upload_bytes,
-        n=names(session),
+        n=n,
     )
+
+
+BULK_ACTIONS = ("copy", "hold", "propose", "zip")
+
+
+@router.post("/folders/{folder_id}/bulk")
+async def folder_bulk(
+    folder_id: int, request: Request, session: SessionDep, actor: WebActor
+) -> Response:
+    """An action on the documents selected in a folder: copy them into another folder, place
+    a hold or put them in a new disposal/transfer proposal (records officers), or download them
+    as one ZIP with a manifest of hashes. Each service checks the caller's rights per document;
+    one refusal refuses the whole action (nothing half done)."""
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    await run_in_threadpool(folders.get_folder, session, actor, folder_id)
+    raw_ids = [str(v) for v in form.getlist("document_id")]
+    if not raw_ids:
+        raise InvalidInput("documents_required", "文書を1件以上選んでください。")
+    if not all(v.isdigit() and len(v) < 19 for v in raw_ids):
+        raise InvalidInput("invalid_document_id", "文書IDは数値です。")
+    ids = list(dict.fromkeys(int(v) for v in raw_ids))
+    do = str(form.get("do", ""))
+    if do not in BULK_ACTIONS:
+        raise InvalidInput("invalid_action", "操作を選んでください。")
+    ctx = request.app.state.ctx
+    if do == "zip":
+        items = await run_in_threadpool(bundle.open_bundle, session, ctx.store, actor, ids)
+        session.commit()  # every read is in the audit log before any byte leaves
+        name = f"folder-{folder_id}-{len(items)}.zip"
+        return StreamingResponse(
+            iterate_in_threadpool(bundle.zip_stream(ctx.store, items)),
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    if do == "copy":
+        target = str(form.get("target_folder_id", ""))
+        if not target.isdigit():
+            raise InvalidInput("target_required", "写しを作るフォルダを選んでください。")
+        for doc_id in ids:
+            await run_in_threadpool(documents.copy_to_folder, session, actor, doc_id, int(target))
+        return RedirectResponse(f"/folders/{int(target)}?msg=copied&n={len(ids)}", 303)
+    if do == "hold":
+        for doc_id in ids:
+            await run_in_threadpool(
+                holding.place_hold,
+                session,
+                actor,
+                scope="document",
+                ref=doc_id,
+                hold_type=str(form.get("hold_type", "")),
+                reason=str(form.get("reason", "")),
+                reference=(str(form.get("reference", "")).strip() or None),
+            )
+        return RedirectResponse(f"/folders/{folder_id}?msg=held&n={len(ids)}", 303)
+    batch = await run_in_threadpool(
+        retention_batches.create_batch,
+        session,
+        actor,
+        action=str(form.get("action", "")),
+        timezone=ctx.settings.timezone,
+        document_ids=ids,
+        as_of=None,
+        title=str(form.get("title", ""))[:500],
+    )
+    return RedirectResponse(f"/records/batches/{batch.id}", 303)
 
 
 @router.post("/folders/{folder_id}/subfolders")

@@ -193,3 +193,23 @@
     });
   });
 })();
+
+// Search filters: a <details> that starts folded (a phone shows the results first) and opens
+// by itself on a screen wide enough to show it beside the results.
+(function () {
+  "use strict";
+  var wide = window.matchMedia ? window.matchMedia("(min-width: 901px)") : null;
+  document.querySelectorAll("details[data-facets]").forEach(function (box) {
+    if (wide && wide.matches) { box.open = true; }
+  });
+
+  // Bulk actions on a folder's documents: "select all" and the count of selected documents.
+  document.querySelectorAll("[data-select-all]").forEach(function (all) {
+    var form = document.getElementById(all.getAttribute("data-select-all"));
+    if (!form) { return; }
+    var boxes = function () { return form.ownerDocument.querySelectorAll('input[name="document_id"][form="' + form.id + '"]'); };
+    all.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+    });
+  });
+})();
