@@ -60,9 +60,15 @@ class ServerStartError(RuntimeError):
 _live: dict[int, Callable[[], None]] = {}
 _live_lock = threading.Lock()
 _handlers_installed = False
+_owner_pid = os.getpid()  # set again when the first server is registered
 
 
 def _stop_all() -> None:
+    # A child forked from the test process (the import's worker pools fork) inherits the
+    # atexit hook and the SIGTERM handler; stopping "its" servers would delete the data
+    # directory of a PostgreSQL cluster the whole session still uses.
+    if os.getpid() != _owner_pid:
+        return
     with _live_lock:
         stops = list(_live.values())
         _live.clear()
@@ -72,17 +78,18 @@ def _stop_all() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    _stop_all()
+    _stop_all()  # a no-op in a forked child, which then dies of the signal as it should
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
 def _register(obj: object, stop: Callable[[], None]) -> None:
-    global _handlers_installed
+    global _handlers_installed, _owner_pid
     with _live_lock:
         _live[id(obj)] = stop
         if not _handlers_installed:
             _handlers_installed = True
+            _owner_pid = os.getpid()
             atexit.register(_stop_all)
             if (
                 threading.current_thread() is threading.main_thread()

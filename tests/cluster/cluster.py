@@ -622,7 +622,7 @@ class Cluster:
         return r.stdout
 
     def _init_genpon(self) -> None:
-        out = self.genpon("init", "--demo")
+        out = self.genpon("init", "--demo", "--no-history")  # exact counts: no past cases
         self.write_secret("init.out", out)
         help_ = subprocess.run(
             [str(VENV_BIN / "genpon"), "worker", "--help"], capture_output=True, check=False

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from genpon.core import model_registry  # noqa: F401
+import genpon.api.tables  # noqa: F401  (every table registered)
 from genpon.migrate import report
 from genpon.migrate.models import ImportRun, NearDupCluster
 from genpon.migrate.near import exact_when_cheap

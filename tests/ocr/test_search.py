@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from io import BytesIO
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from genpon.search.indexer import drain
 from sqlmodel import Session
 
 from tests.ocr.scans import HORIZONTAL, render, save_pdf
+from tests.records.test_cli import Cli, cli  # noqa: F401  (the in-process CLI fixture)
 from tests.search.helpers import all_ids, bulk_deposit
 
 NOTICE = [
@@ -73,28 +71,13 @@ def test_scan_is_found_and_suggested_as_near_duplicate_of_the_word_file(
 
 
 @pytest.mark.slow
-def test_genpon_ocr_rereads_a_document(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "GENPON_DATA_DIR": str(tmp_path / "data"),
-        "GENPON_ENVIRONMENT": "test",
-        "GENPON_OCR_ENABLED": "false",
-    }
-
-    def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [sys.executable, "-m", "genpon.api.cli.main", *args],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert (p.returncode == 0) == ok, p.stderr
-        return p
-
-    cli("init", "--demo")
+def test_genpon_ocr_rereads_a_document(
+    cli: Cli,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GENPON_OCR_ENABLED", "false")  # deposits get no OCR: genpon ocr adds it
+    cli("init", "--demo", "--no-history")
     case_id = cli(
         "case", "create", "市民税", "--org", "SOUMU-ZAISEI", "--class", "B0101"
     ).stdout.split()[0]

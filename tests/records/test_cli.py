@@ -37,6 +37,8 @@ class Ran:
 def invoke(entry: Callable[[list[str]], Any], args: Sequence[str]) -> Ran:
     """Run a console script's ``main(argv)`` in this process, as its own process would run."""
     code = 0
+    umask = os.umask(0o022)  # the CLI narrows the process umask (077): give it back afterwards
+    os.umask(umask)
     common.reset()  # settings and context come from this run's environment, as in a new process
     with CliRunner().isolation() as (out, err, _):
         try:
@@ -48,6 +50,7 @@ def invoke(entry: Callable[[list[str]], Any], args: Sequence[str]) -> Ran:
             sys.stdout.flush()  # print() and sys.stdout.write() buffer, as at a process's exit
             sys.stderr.flush()
             common.reset()  # nothing of this run (open engine, index writer) outlives it
+            os.umask(umask)
         return Ran(code, out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8"))
 
 

@@ -12,7 +12,7 @@ BAD = [
     ({"q": "予算", "colour": "red"}, "unknown_filter"),
     ({"q": "予算", "folder_kind": "secret"}, "invalid_filter"),
     ({"q": "予算", "status": "draft"}, "invalid_filter"),
-    ({"q": "予算", "fiscal_year": "R8"}, "invalid_field"),
+    ({"q": "予算", "fiscal_year": "R"}, "invalid_field"),  # R8 is 令和8年度 (valid)
     ({"q": "予算", "date_from": "2026-13-01"}, "invalid_field"),
     ({"q": "予算", "page": "0"}, "invalid_paging"),
     ({"q": "予算", "per_page": "1000"}, "invalid_paging"),

@@ -395,6 +395,8 @@ def test_open_streams(store: BlobStore) -> None:
 
 
 def test_local_layout_and_permissions(tmp_path: Path) -> None:
+    (tmp_path / "blobs").mkdir(mode=0o755)
+    (tmp_path / "blobs").chmod(0o755)  # whatever the process umask: blobs follow the root
     store = LocalBlobStore(tmp_path / "blobs")
     data = b"official original"
     digest = sha(data)
@@ -402,6 +404,12 @@ def test_local_layout_and_permissions(tmp_path: Path) -> None:
     path = store.local_path(digest)
     assert path == tmp_path / "blobs" / digest[:2] / digest[2:4] / digest
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    kept = LocalBlobStore(private)
+    kept.put_staged(kept.stage(io.BytesIO(data)))
+    assert stat.S_IMODE(kept.local_path(digest).stat().st_mode) == 0o400  # owner only
     assert store.staging_dir == tmp_path / "blobs" / ".staging"
     assert store.local_path("0" * 64) is None
 
