@@ -608,6 +608,7 @@ class Cluster:
         env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "LC_ALL": "C.UTF-8", **self.app_env()}
         env["GENPON_DATA_DIR"] = str(self.base / "nodes" / node)
         env["GENPON_INDEX_AUTOSTART"] = "false"
+        env.setdefault("GENPON_CLI_USER", "admin")  # the operator acts as the demo admin
         r = subprocess.run(
             [str(VENV_BIN / "genpon"), *args],
             cwd=self.base,
