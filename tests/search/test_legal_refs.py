@@ -63,7 +63,9 @@ def _sections(title: str, text: str, size: int = 3000) -> list[str]:
     return [f"{title}\n{text[a:b]}" for a, b in zip(cuts, [*cuts[1:], len(text)], strict=True)]
 
 
-@pytest.mark.parametrize("search_backend", ["tantivy", "whoosh"])
+# tantivy only: the analyzer tokens are the same for every backend (conformance runs all three),
+# and Whoosh indexes the 2,337 sections ~8x slower, over a minute of the suite for nothing new
+@pytest.mark.parametrize("search_backend", ["tantivy"])
 @pytest.mark.parametrize(("granularity", "floor"), [("law", 0.9), ("section", 0.8)])
 def test_article_citations_find_their_law(
     ctx, shared_data, search_backend, granularity, floor, capsys
