@@ -25,7 +25,20 @@ from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import BOTH_DBS
 
-CHAIN = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"]
+CHAIN = [
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+    "0012",
+]
 # Parents before the history became one line (revision ids are unchanged).
 BRANCHED_PARENTS = {
     "0002": "0001",
