@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
+from genpon.api import schemas
 from genpon.api.contracts.audit import (
     AuditKeysPublic,
     CheckpointPublic,
@@ -53,12 +54,20 @@ def checkpoint_out(cp: Checkpoint) -> dict[str, Any]:
     return {"id": cp.id, **statement(cp)}
 
 
+def _dump(row: FixityRun | FixityFinding) -> dict[str, Any]:
+    out = row.model_dump(mode="json")
+    for name, value in row:  # SQLite gives naive UTC back: the schema's date-time needs a zone
+        if isinstance(value, datetime):
+            out[name] = schemas.iso(value)
+    return out
+
+
 def run_out(run: FixityRun) -> dict[str, Any]:
-    return run.model_dump(mode="json")
+    return _dump(run)
 
 
 def finding_out(f: FixityFinding) -> dict[str, Any]:
-    return f.model_dump(mode="json")
+    return _dump(f)
 
 
 # --- events ----------------------------------------------------------------------------------
