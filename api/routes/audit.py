@@ -30,6 +30,7 @@ from genpon.api.deps import ActorDep, CtxDep, Id, Offset, SessionDep
 from genpon.core.context import AppContext
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
+from genpon.records.access import require_role
 from genpon.records.audit import query as q
 from genpon.records.audit.checkpoints import (
     keyring_ready,
@@ -158,6 +159,7 @@ def checkpoint(checkpoint_id: Id, session: SessionDep, actor: ActorDep) -> dict[
     "/checkpoints", status_code=201, response_model=CheckpointPublic, responses=errors(409)
 )
 def make_checkpoint(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    require_role(actor, *q.AUDIT_ROLES)  # before the keyring: others learn nothing of it
     return checkpoint_out(request_checkpoint(session, keyring_of(ctx), actor))
 
 
@@ -252,6 +254,7 @@ def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
 
 @router.get("/verify", response_model=LogCheckPublic, responses=errors(409))
 def verify(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    require_role(actor, *q.AUDIT_ROLES)  # before the keyring: others learn nothing of it
     return q.check_log(session, actor, keyring_of(ctx)).as_dict()
 
 
