@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from genpon.core.context import AppContext
 from genpon.core.db import read_engine, replica_caught_up
-from genpon.core.errors import Unauthorized
+from genpon.core.errors import TooManyRequests, Unauthorized
+from genpon.records import audit
 from genpon.records.access import Actor, authenticate_key
+from genpon.records.audit.actions import AuditAction
+from genpon.records.users import SignInThrottle
 from pydantic import Field
 from sqlmodel import Session
 
@@ -24,6 +28,9 @@ Limit = Annotated[int, Field(ge=1, le=INT64_MAX)]
 """Rows per page; each service checks its own maximum."""
 Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 """Any other integer (e.g. a fiscal year: the service says which values make sense)."""
+
+
+_DEFAULT_THROTTLE = SignInThrottle()
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -89,10 +96,49 @@ def get_actor(request: Request) -> Actor:
                 "authentication_required", "認証が必要です（Authorization: Bearer <APIキー>）。"
             )
     else:
-        with Session(ctx.engine) as s:
-            actor = authenticate_key(s, token)
+        actor = _authenticate_key(request, ctx, token)
     request.state.actor = actor
     return actor
+
+
+def key_throttle(request: Request) -> SignInThrottle:
+    """The app's throttle (``api.web`` installs it), or the default limits."""
+    throttle = getattr(request.app.state, "sign_in_throttle", None)
+    return throttle if isinstance(throttle, SignInThrottle) else _DEFAULT_THROTTLE
+
+
+def _authenticate_key(request: Request, ctx: AppContext, token: str) -> Actor:
+    """The key's actor. A client that keeps sending invalid keys gets 429
+    ``too_many_failures`` instead of 401 for a while (a valid key still works: keys are not
+    guessable, and one failing system behind a shared address must not lock out the others).
+    The counts are in the database, shared by all server processes; reaching the limit is in
+    the audit log."""
+    client = request.client.host if request.client else "unknown"
+    throttle = key_throttle(request)
+    key = f"apikey:{client}"
+    with Session(ctx.engine) as s:
+        try:
+            return authenticate_key(s, token)
+        except Unauthorized:
+            wait = throttle.retry_after(s, key)
+            if wait > 0:
+                raise TooManyRequests(
+                    "too_many_failures",
+                    f"無効なAPIキーによる認証の失敗が続いたため、{math.ceil(wait)}秒間お待ちください。",
+                    {"retry_after": math.ceil(wait)},
+                ) from None
+            failures = throttle.failed(s, key)
+            if failures == throttle.threshold:
+                audit.record(
+                    s,
+                    actor="-",
+                    action=AuditAction.SIGN_IN_LOCKED,
+                    target_type="client",
+                    target_id=client,
+                    details={"client": client, "via": "api_key", "failures": failures},
+                )
+            s.commit()
+            raise
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from genpon.core.errors import GenponError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("genpon.api")
@@ -39,13 +40,28 @@ def _wants_html(request: Request) -> bool:
     )
 
 
+async def _render_page(request: Request, status: int, code: str, message: str) -> Any:
+    """The web UI's error page. Rendering reads the session (a database transaction, which on
+    SQLite waits for the write lock) and template files: never on the event loop, where one
+    blocked call stalls every request of the process (issue 15, item 6)."""
+    render = request.app.state.render_error
+    return await run_in_threadpool(render, request, status, code, message)
+
+
+def _has_pages(request: Request) -> bool:
+    return _wants_html(request) and getattr(request.app.state, "render_error", None) is not None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GenponError)
     async def _genpon(request: Request, exc: GenponError) -> Any:
-        if _wants_html(request) and getattr(app.state, "render_error", None):
-            return app.state.render_error(request, exc.status_code, exc.code, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
+        if _has_pages(request):
+            return await _render_page(request, exc.status_code, exc.code, exc.message)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        retry = exc.details.get("retry_after") if exc.status_code == 429 else None
+        if isinstance(retry, int):
+            headers["Retry-After"] = str(retry)
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Any:
@@ -67,16 +83,16 @@ def install(app: FastAPI) -> None:
             if code == "invalid_json"
             else "入力内容に誤りがあります。"
         )
-        if _wants_html(request) and getattr(app.state, "render_error", None):
-            return app.state.render_error(request, 422, code, message)
+        if _has_pages(request):
+            return await _render_page(request, 422, code, message)
         return JSONResponse(error_body(code, message, {"errors": errors}), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code
-        if _wants_html(request) and getattr(app.state, "render_error", None):
-            return app.state.render_error(request, exc.status_code, code, message)
+        if _has_pages(request):
+            return await _render_page(request, exc.status_code, code, message)
         return JSONResponse(
             error_body(code, message),
             status_code=exc.status_code,
@@ -87,6 +103,6 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Any:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         message = "内部エラーが発生しました。管理者に連絡してください。"
-        if _wants_html(request) and getattr(app.state, "render_error", None):
-            return app.state.render_error(request, 500, "internal_error", message)
+        if _has_pages(request):
+            return await _render_page(request, 500, "internal_error", message)
         return JSONResponse(error_body("internal_error", message), status_code=500)

@@ -132,8 +132,10 @@ def document_view(v: DocumentView) -> dict[str, Any]:
     out["case_id"] = v.case.case_id if v.case else None
     out["copy_count"] = v.copy_count
     if v.original is not None:
+        if not v.original_visible:  # say that an original exists, not which one (issue 15, 10)
+            out["original_id"] = None
         out["original"] = {
-            "id": v.original.id,
+            "id": v.original.id if v.original_visible else None,
             "visible": v.original_visible,
             "folder_path": v.original_folder_path if v.original_visible else None,
             "title": v.original.title if v.original_visible else None,
@@ -179,14 +181,21 @@ def holding(h: HashHolding) -> dict[str, Any]:
         "sha256": h.sha256,
         "original": (
             {
-                "id": orig.id,
+                "id": orig.id if h.original_visible else None,
                 "visible": h.original_visible,
                 "title": orig.title if h.original_visible else None,
             }
             if orig
             else None
         ),
-        "documents": [{**document(d), "folder_path": path} for d, path in h.placements],
+        "documents": [
+            {
+                **document(d),
+                "folder_path": path,
+                **({} if h.original_visible else {"original_id": None}),
+            }
+            for d, path in h.placements
+        ],
     }
 
 

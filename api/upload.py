@@ -149,7 +149,7 @@ async def receive(
     """Parse the form: the file part into a stager, the named fields as text. Any error
     (including a part sent twice: ``duplicate_field``) leaves nothing staged."""
     _check_headers(request, max_bytes)
-    stager = store.stager(max_bytes=max_bytes)
+    stager = await run_in_threadpool(store.stager, max_bytes=max_bytes)  # opens a temp file
     try:
         parser = StreamingFormDataParser(headers=dict(request.headers))
         target = _StagerTarget(stager, file_field)
@@ -163,7 +163,7 @@ async def receive(
         fields = _decode_fields(values)
         staged = await run_in_threadpool(stager.finish)
     except Exception as exc:
-        stager.abort()
+        await run_in_threadpool(stager.abort)
         raise _translate(exc, max_bytes) from None
     return Upload(
         staged=staged,

@@ -184,6 +184,17 @@ class WebSignIn(SQLModel, table=True):
     ended_at: datetime | None = _ts(nullable=True)
 
 
+class SignInFailures(SQLModel, table=True):
+    """Consecutive sign-in failures of one throttle key (``account:<login>``,
+    ``client:<address>``, ``apikey:<address>``), shared by every server process
+    (``records.users.SignInThrottle``). ``last_failure`` is in seconds since the epoch."""
+
+    __tablename__ = "sign_in_failures"
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int
+    last_failure: float
+
+
 class DocumentClass(SQLModel, table=True):
     """文書分類: 大(1)・中(2)・小(3) hierarchy carrying the retention rule."""
 

@@ -3,17 +3,17 @@
 Password sign-in is throttled per account and per client (:class:`SignInThrottle`): after
 :attr:`~SignInThrottle.threshold` failures in a row the next attempt must wait, doubling from
 one second up to a 15-minute lockout; attempts during the wait are refused without checking the
-password. Failures and lockouts are in the audit log; a success clears the account's count.
+password. Failures and lockouts are in the audit log; a success clears the account's count. The
+counts are rows in the database, so every server process applies the same limit.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -25,7 +25,10 @@ from genpon.records import audit
 from genpon.records.access import Actor, actor_for_user, create_api_key, require_role
 from genpon.records.audit.actions import AuditAction
 from genpon.records.master import get_user
-from genpon.records.models import ApiKey, User
+from genpon.records.models import ApiKey, SignInFailures, User
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -164,23 +167,17 @@ def system_key_status(
 
 @dataclass
 class SignInThrottle:
-    """Consecutive sign-in failures per key (``account:<login>``, ``client:<address>``), kept in
-    the server process; a count is forgotten ``window_s`` after its last failure."""
+    """Consecutive sign-in failures per key (``account:<login>``, ``client:<address>``,
+    ``apikey:<address>``), kept in the database (``sign_in_failures``) so that every server
+    process sees the same counts. A count is forgotten ``window_s`` after its last failure.
+    Every method works in the caller's session; the caller commits (a failure's count must be
+    committed even when the request fails)."""
 
     threshold: int = 5
     base_s: float = 1.0
     lockout_s: float = 15 * 60.0
     window_s: float = 15 * 60.0
-    clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _count(self, key: str, now: float) -> tuple[int, float]:
-        count, last = self._failures.get(key, (0, 0.0))
-        if count and now - last > max(self.window_s, self.delay(count)):
-            self._failures.pop(key, None)
-            return 0, 0.0
-        return count, last
+    clock: Callable[[], float] = time.time  # wall clock: processes share it
 
     def delay(self, count: int) -> float:
         """Seconds to wait after ``count`` consecutive failures."""
@@ -188,23 +185,55 @@ class SignInThrottle:
             return 0.0
         return min(self.base_s * 2.0 ** (count - self.threshold), self.lockout_s)
 
-    def retry_after(self, *keys: str) -> float:
+    def _current(self, row: SignInFailures | None, now: float) -> tuple[int, float]:
+        if row is None or now - row.last_failure > max(self.window_s, self.delay(row.failures)):
+            return 0, 0.0
+        return row.failures, row.last_failure
+
+    def retry_after(self, session: Session, *keys: str) -> float:
         """Seconds until any of ``keys`` may try again (0: now)."""
         now = self.clock()
-        with self._lock:
-            counts = [self._count(k, now) for k in keys]
-        return max([0.0, *(last + self.delay(count) - now for count, last in counts)])
+        waits = [0.0]
+        for key in keys:
+            count, last = self._current(session.get(SignInFailures, key), now)
+            waits.append(last + self.delay(count) - now)
+        return max(waits)
 
-    def failed(self, key: str) -> int:
+    def failed(self, session: Session, key: str) -> int:
+        """Count one more failure of ``key``; returns the consecutive failures so far."""
         now = self.clock()
-        with self._lock:
-            count, _ = self._count(key, now)
-            self._failures[key] = (count + 1, now)
-            return count + 1
+        table = SignInFailures.__table__  # type: ignore[attr-defined]
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        # the row exists before it is locked: two processes never both insert it
+        session.connection().execute(
+            insert(table)
+            .values(key=key, failures=0, last_failure=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        session.connection().execute(
+            delete(table).where(table.c.last_failure < now - self._forget_after())
+        )
+        row = session.exec(
+            select(SignInFailures)
+            .where(SignInFailures.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        count, _ = self._current(row, now)
+        row.failures, row.last_failure = count + 1, now
+        session.add(row)
+        session.flush()
+        return row.failures
 
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def succeeded(self, session: Session, key: str) -> None:
+        row = session.get(SignInFailures, key)
+        if row is not None:
+            session.delete(row)
+            session.flush()
+
+    def _forget_after(self) -> float:
+        return max(self.window_s, self.lockout_s) + 60.0
 
 
 def authenticate_password(
@@ -220,7 +249,7 @@ def authenticate_password(
     recorded in the audit log (in ``session``: the caller commits it even when this raises)."""
     keys = (f"account:{login}", f"client:{client}")
     if throttle is not None:
-        wait = throttle.retry_after(*keys)
+        wait = throttle.retry_after(session, *keys)
         if wait > 0:
             seconds = math.ceil(wait)
             raise TooManyRequests(
@@ -236,14 +265,17 @@ def authenticate_password(
             _record_failure(session, throttle, login, client, keys)
         raise
     if throttle is not None:
-        throttle.succeeded(keys[0])
+        throttle.succeeded(session, keys[0])
     return actor
 
 
 def _record_failure(
     session: Session, throttle: SignInThrottle, login: str, client: str, keys: tuple[str, str]
 ) -> None:
-    counts = {"account": throttle.failed(keys[0]), "client": throttle.failed(keys[1])}
+    counts = {
+        "account": throttle.failed(session, keys[0]),
+        "client": throttle.failed(session, keys[1]),
+    }
     details = {"login": login, "client": client, "failures": counts}
     audit.record(
         session,
@@ -261,7 +293,11 @@ def _record_failure(
             action=AuditAction.SIGN_IN_LOCKED,
             target_type="user",
             target_id=login or "-",
-            details={**details, "locked": locked, "retry_after_s": throttle.retry_after(*keys)},
+            details={
+                **details,
+                "locked": locked,
+                "retry_after_s": throttle.retry_after(session, *keys),
+            },
         )
 
 

@@ -166,9 +166,10 @@ class DocumentsPublic(Page[DocumentPublic]):
 
 
 class OriginalRef(BaseModel):
-    """The original (原本) of a copy; ``folder_path``/``title`` only when the caller may see it."""
+    """The original (原本) of a copy; ``id``, ``folder_path`` and ``title`` only when the caller
+    may see it (otherwise only that it exists)."""
 
-    id: int
+    id: int | None
     visible: bool
     folder_path: str | None
     title: str | None
@@ -229,7 +230,7 @@ class VersionsPublic(Page[VersionPublic]):
 
 
 class HoldingOriginal(BaseModel):
-    id: int
+    id: int | None  # None when the caller may not see the original
     visible: bool
     title: str | None
 

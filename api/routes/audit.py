@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query
+from genpon.api import schemas
 from genpon.api.contracts.audit import (
     AuditKeysPublic,
     CheckpointPublic,
@@ -29,6 +30,7 @@ from genpon.api.deps import ActorDep, CtxDep, Id, Offset, SessionDep
 from genpon.core.context import AppContext
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
+from genpon.records.access import require_role
 from genpon.records.audit import query as q
 from genpon.records.audit.checkpoints import (
     keyring_ready,
@@ -53,12 +55,20 @@ def checkpoint_out(cp: Checkpoint) -> dict[str, Any]:
     return {"id": cp.id, **statement(cp)}
 
 
+def _dump(row: FixityRun | FixityFinding) -> dict[str, Any]:
+    out = row.model_dump(mode="json")
+    for name, value in row:  # SQLite gives naive UTC back: the schema's date-time needs a zone
+        if isinstance(value, datetime):
+            out[name] = schemas.iso(value)
+    return out
+
+
 def run_out(run: FixityRun) -> dict[str, Any]:
-    return run.model_dump(mode="json")
+    return _dump(run)
 
 
 def finding_out(f: FixityFinding) -> dict[str, Any]:
-    return f.model_dump(mode="json")
+    return _dump(f)
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -149,6 +159,7 @@ def checkpoint(checkpoint_id: Id, session: SessionDep, actor: ActorDep) -> dict[
     "/checkpoints", status_code=201, response_model=CheckpointPublic, responses=errors(409)
 )
 def make_checkpoint(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    require_role(actor, *q.AUDIT_ROLES)  # before the keyring: others learn nothing of it
     return checkpoint_out(request_checkpoint(session, keyring_of(ctx), actor))
 
 
@@ -243,6 +254,7 @@ def public_keys(actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
 
 @router.get("/verify", response_model=LogCheckPublic, responses=errors(409))
 def verify(session: SessionDep, actor: ActorDep, ctx: CtxDep) -> dict[str, Any]:
+    require_role(actor, *q.AUDIT_ROLES)  # before the keyring: others learn nothing of it
     return q.check_log(session, actor, keyring_of(ctx)).as_dict()
 
 

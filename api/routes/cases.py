@@ -82,7 +82,9 @@ def register_case(
     return schemas.case(case, session, folder)
 
 
-@router.get("", response_model=CasesPublic, response_model_exclude_unset=True)
+@router.get(
+    "", response_model=CasesPublic, response_model_exclude_unset=True, responses=errors(404)
+)
 def list_cases(
     session: SessionDep,
     actor: ActorDep,

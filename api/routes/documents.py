@@ -124,7 +124,7 @@ async def deposit(
             idempotency_key=idempotency_key,
         )
     except Exception:
-        ctx.store.discard(up.staged)
+        await run_in_threadpool(ctx.store.discard, up.staged)
         raise
     outcome = await run_in_threadpool(
         documents.deposit,
@@ -297,7 +297,7 @@ async def correction(
     try:
         outcome = await run_in_threadpool(run)
     finally:
-        ctx.store.discard(up.staged)
+        await run_in_threadpool(ctx.store.discard, up.staged)
     return await run_in_threadpool(_deposit_response, session, actor, outcome, response)
 
 

@@ -21,6 +21,7 @@ from genpon.core.errors import InvalidInput
 from genpon.records import master
 from genpon.records.models import Organization
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/api/v1", tags=["master"], responses=errors(401))
 
@@ -93,4 +94,5 @@ async def import_master(
         data += chunk
         if len(data) > master.MAX_CSV_BYTES:
             raise InvalidInput("csv_too_large", "CSVファイルが大きすぎます。")
-    return master.import_csv(session, actor, kind, bytes(data)).as_dict()
+    result = await run_in_threadpool(master.import_csv, session, actor, kind, bytes(data))
+    return result.as_dict()

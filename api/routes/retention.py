@@ -196,7 +196,10 @@ class _DueFilters(TypedDict):
 @router.get(
     "/due",
     response_model=DuePublic,
-    responses={200: {"content": {"text/csv": BINARY}, "description": "format=csv: CSV"}},
+    responses={
+        200: {"content": {"text/csv": BINARY}, "description": "format=csv: CSV"},
+        **errors(404),
+    },
 )
 def due(
     session: SessionDep,
@@ -308,7 +311,7 @@ def extend(body: ExtensionIn, session: SessionDep, actor: ActorDep, ctx: CtxDep)
     return {**extension_out(ext), "documents_rescheduled": changed}
 
 
-@router.get("/extensions", response_model=ExtensionsPublic)
+@router.get("/extensions", response_model=ExtensionsPublic, responses=errors(404))
 def extensions(
     session: SessionDep,
     actor: ActorDep,

@@ -513,7 +513,7 @@ async def folder_upload(
     try:
         check_csrf(request, up.fields.get("csrf"))
     except Exception:
-        ctx.store.discard(up.staged)
+        await run_in_threadpool(ctx.store.discard, up.staged)
         raise
     req = DepositIn(
         filename=up.filename,

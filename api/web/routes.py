@@ -138,7 +138,7 @@ def login_submit(
     try:
         with Session(ctx.engine) as s:
             if api_key.strip():
-                wait = throttle.retry_after(f"client:{client}")  # keys: per client only
+                wait = throttle.retry_after(s, f"client:{client}")  # keys: per client only
                 if wait > 0:
                     raise TooManyRequests(
                         "sign_in_throttled",
@@ -166,7 +166,9 @@ def login_submit(
                 prefix = None
     except (Unauthorized, TooManyRequests) as exc:
         if isinstance(exc, Unauthorized) and api_key.strip():
-            throttle.failed(f"client:{client}")
+            with Session(ctx.engine) as s:
+                throttle.failed(s, f"client:{client}")
+                s.commit()
         return render(
             request,
             "login.html",

@@ -37,6 +37,7 @@ CHAIN = [
     "0009",
     "0010",
     "0011",
+    "0012",
     "0013",
 ]
 # Parents before the history became one line (revision ids are unchanged).

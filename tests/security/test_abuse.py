@@ -24,6 +24,7 @@ from genpon.records.models import AuditEvent, Case, CaseMember, Organization
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from tests.conftest import BOTH_DBS
 from tests.records.helpers import deposit, new_case, snapshot, team_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -547,22 +548,29 @@ def test_sign_in_backs_off_after_five_failures(client, demo, ctx, app):
     assert _login(client, token, "tanaka", "genpon-demo").status_code == 303
 
 
-def test_throttle_doubles_up_to_a_lockout():
+@BOTH_DBS
+def test_throttle_doubles_up_to_a_lockout(ctx):
+    from genpon.records.models import SignInFailures
     from genpon.records.users import SignInThrottle
 
     clock = FakeClock()
     t = SignInThrottle(clock=clock)
-    for n in range(1, 5):
-        assert t.failed("account:x") == n and t.retry_after("account:x") == 0
-    t.failed("account:x")
-    assert t.retry_after("account:x") == 1.0
-    for _ in range(20):
-        t.failed("account:x")
-    assert t.retry_after("account:x") == 15 * 60  # capped: the lockout window
-    assert t.retry_after("account:y", "client:z") == 0
+    with Session(ctx.engine) as s:
+        for n in range(1, 5):
+            assert t.failed(s, "account:x") == n and t.retry_after(s, "account:x") == 0
+        t.failed(s, "account:x")
+        assert t.retry_after(s, "account:x") == 1.0
+        for _ in range(20):
+            t.failed(s, "account:x")
+        assert t.retry_after(s, "account:x") == 15 * 60  # capped: the lockout window
+        assert t.retry_after(s, "account:y", "client:z") == 0
+        s.commit()
     clock.now += 15 * 60 + 1
-    assert t.retry_after("account:x") == 0
-    t.failed("account:x")  # the count was forgotten after the window
-    assert t.retry_after("account:x") == 0
-    t.succeeded("account:x")
-    assert t._failures == {}
+    with Session(ctx.engine) as s:
+        assert t.retry_after(s, "account:x") == 0
+        t.failed(s, "account:x")  # the count was forgotten after the window
+        assert t.retry_after(s, "account:x") == 0
+        t.succeeded(s, "account:x")
+        s.commit()
+    with Session(ctx.engine) as s:
+        assert s.exec(select(SignInFailures)).all() == []

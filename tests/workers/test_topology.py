@@ -58,7 +58,9 @@ def test_healthz_reports_missing_worker_stale_outbox_and_signing(client, ctx) ->
     assert r.status_code == 200 and r.json()["status"] == "ok", r.json()
     assert r.json()["workers"] == 1 and r.json()["can_sign"] is True
     with Session(ctx.engine) as s:
-        s.add(IndexOutbox(sha256="0" * 64, reason="deposit", created_at=utcnow() - timedelta(hours=2)))
+        s.add(
+            IndexOutbox(sha256="0" * 64, reason="deposit", created_at=utcnow() - timedelta(hours=2))
+        )
         s.commit()
     body = client.get("/healthz").json()
     assert body["status"] == "degraded" and body["problems"] == ["outbox_stale"]
