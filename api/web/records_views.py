@@ -19,7 +19,7 @@ from genpon.api.web.session import check_csrf, load
 from genpon.api.web.timeline import describe
 from genpon.core import clock
 from genpon.core.errors import GenponError, InvalidInput
-from genpon.records import bundle, cases, documents, folders
+from genpon.records import bundle, cases, documents, folders, master
 from genpon.records.access import Actor, can_write_folder
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Case, Folder
@@ -330,12 +330,48 @@ def case_close(
 
 
 @router.get("/folders")
-def folders_page(request: Request, session: SessionDep, actor: WebActor) -> Response:
+def folders_page(
+    request: Request,
+    session: SessionDep,
+    actor: WebActor,
+    kind: str = Query("", max_length=16),
+    org: str = Query("", max_length=64),
+    page: int = Query(1, ge=1, le=100_000),
+    per: int = Query(50, ge=1, le=500),
+) -> Response:
+    """Top-level folders: an overview of each kind (the first 20), or one kind paged and
+    filtered by organization (``?kind=team&org=SOUMU-ZAISEI&page=2``)."""
+    kinds = (kind,) if kind in ("team", "shared", "case") else ("team", "shared", "case")
+    one = len(kinds) == 1
+    per = per if one else 20
     groups = []
-    for kind in ("team", "shared", "case"):
-        page = folders.list_folders(session, actor, kind=kind, limit=200)
-        groups.append((kind, page.items, page.count))
-    return render(request, "folders.html", groups=groups, n=names(session))
+    count = 0
+    for k in kinds:
+        result = folders.list_folders(
+            session,
+            actor,
+            kind=k,
+            organization_code=org or None,
+            offset=(page - 1) * per if one else 0,
+            limit=per,
+        )
+        groups.append((k, result.items, result.count))
+        count = result.count
+    return render(
+        request,
+        "folders.html",
+        groups=groups,
+        n=names(session),
+        kind=kind if one else "",
+        org=org,
+        per=per,
+        page=page,
+        pages=max(1, -(-count // per)) if one else 1,
+        pager_query=urlencode(
+            {k: v for k, v in {"kind": kind, "org": org, "per": per}.items() if v}
+        ),
+        organizations=master.list_organizations(session),
+    )
 
 
 FOLDER_MESSAGES = {
