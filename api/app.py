@@ -22,8 +22,8 @@ from genpon.api.routes import (
 )
 from genpon.api.security import SecurityHeadersMiddleware
 from genpon.api.web import routes as web
-from genpon.core.context import AppContext
 from genpon.core.settings import Settings, get_settings
+from genpon.storage.context import AppContext
 
 log = logging.getLogger("genpon")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine
 from genpon.core.settings import Settings
+from genpon.storage.context import AppContext
 from genpon.storage.registry import make_store
 
 

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from genpon.core.context import AppContext
 from genpon.core.db import read_engine, replica_caught_up
 from genpon.core.errors import TooManyRequests, Unauthorized
 from genpon.records import audit
 from genpon.records.access import Actor, authenticate_key
 from genpon.records.audit.actions import AuditAction
 from genpon.records.users import SignInThrottle
+from genpon.storage.context import AppContext
 from pydantic import Field
 from sqlmodel import Session
 

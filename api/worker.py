@@ -14,11 +14,11 @@ import signal
 import threading
 from types import FrameType
 
-from genpon.core.context import AppContext
 from genpon.core.signing import SystemKeyring, signing_state
 from genpon.records.audit.checkpoints import Checkpointer
 from genpon.records.nodes import NodeHeartbeat, NodeInfo, new_node_id
 from genpon.search.indexer import IndexWorker
+from genpon.storage.context import AppContext
 
 log = logging.getLogger("genpon.worker")
 

@@ -61,7 +61,7 @@ from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from genpon.core.context import AppContext
+    from genpon.storage.context import AppContext
 
 log = logging.getLogger("genpon.search")
 

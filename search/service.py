@@ -48,7 +48,7 @@ from genpon.search.wareki import fiscal_year_label
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
-    from genpon.core.context import AppContext
+    from genpon.storage.context import AppContext
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 24

@@ -17,11 +17,11 @@ os.environ.setdefault("GENPON_ENVIRONMENT", "test")
 
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine, migrate
 from genpon.core.settings import Settings
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.bootstrap import InitResult, load_demo
+from genpon.storage.context import AppContext
 from genpon.storage.registry import make_store
 from sqlmodel import Session
 

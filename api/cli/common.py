@@ -14,11 +14,11 @@ from typing import Any
 
 import typer
 from genpon.api.context import build_context
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine, session_scope
 from genpon.core.settings import Settings, get_settings
 from genpon.records.access import Actor, actor_for_user
 from genpon.search.backends import forget_backend
+from genpon.storage.context import AppContext
 from sqlmodel import Session
 
 _state: dict[str, Any] = {"as": None, "json": False}

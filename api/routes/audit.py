@@ -27,7 +27,6 @@ from genpon.api.contracts.audit import (
 from genpon.api.contracts.common import errors
 from genpon.api.contracts.records import EventPublic
 from genpon.api.deps import ActorDep, CtxDep, Id, Offset, SessionDep
-from genpon.core.context import AppContext
 from genpon.core.errors import Conflict, InvalidInput
 from genpon.core.signing import SystemKeyring
 from genpon.records.access import require_role
@@ -39,6 +38,7 @@ from genpon.records.audit.checkpoints import (
 )
 from genpon.records.audit.fixity import run_fixity
 from genpon.records.audit.models import Checkpoint, FixityFinding, FixityRun
+from genpon.storage.context import AppContext
 from pydantic import BaseModel, Field
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=errors(401, 403))

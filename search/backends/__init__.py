@@ -9,8 +9,8 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from genpon.core.context import AppContext
     from genpon.search.backends.base import SearchBackend
+    from genpon.storage.context import AppContext
 
 _cache: dict[tuple[str, str, str], SearchBackend] = {}
 _lock = threading.Lock()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genpon.core.context import AppContext
 from genpon.core.db import session_scope
 from genpon.core.signing import SystemKeyring
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.audit.checkpoints import create_checkpoint
 from genpon.records.audit.export import export_audit
+from genpon.storage.context import AppContext
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session

@@ -9,11 +9,11 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.audit.fixity import run_fixity
 from genpon.records.audit.models import FixityFinding
 from genpon.records.models import AuditEvent, Blob
+from genpon.storage.context import AppContext
 from sqlmodel import Session, select
 
 from tests.audit.helpers import history, keyring

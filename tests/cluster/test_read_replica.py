@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine, migrate
 from genpon.core.settings import Settings
 from genpon.records.bootstrap import InitResult, load_demo
 from genpon.search.indexer import drain
+from genpon.storage.context import AppContext
 from genpon.storage.registry import make_store
 from sqlmodel import Session
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import docx
 import pytest
-from genpon.core.context import AppContext
 from genpon.migrate.near import scan_genpon
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.models import Blob, BlobText
 from genpon.search.indexer import drain
+from genpon.storage.context import AppContext
 from sqlmodel import Session
 
 from tests.ocr.scans import HORIZONTAL, render, save_pdf

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from fastapi.testclient import TestClient
-from genpon.core.context import AppContext
 from genpon.records.models import AuditEvent, Blob, Case, Document, Folder
+from genpon.storage.context import AppContext
 from sqlalchemy import func
 from sqlmodel import Session, select
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from genpon.core.context import AppContext
 from genpon.core.settings import Settings
+from genpon.storage.context import AppContext
 from genpon.storage.s3 import S3BlobStore
 from pydantic import SecretStr
 

@@ -6,12 +6,12 @@ import io
 import uuid
 from datetime import UTC, date, datetime
 
-from genpon.core.context import AppContext
 from genpon.core.signing import SystemKeyring
 from genpon.records import cases, documents
 from genpon.records.access import SYSTEM_ACTOR, Actor, actor_for_user
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import Document, User
+from genpon.storage.context import AppContext
 from sqlmodel import Session, select
 
 CLOSED_2020 = datetime(2020, 7, 15, 3, 0, tzinfo=UTC)  # 5 years -> 2021-04-01 .. 2026-03-31

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
-from genpon.core.context import AppContext
 from genpon.search.indexer import drain
+from genpon.storage.context import AppContext
 
 
 def search(client: TestClient, auth: dict[str, str], q: str, **params: Any) -> Any:

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import uvicorn
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
+from genpon.storage.context import AppContext
 
 from tests.live import free_port
 from tests.records.helpers import team_folder

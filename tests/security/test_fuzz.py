@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import schemathesis
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine
 from genpon.core.settings import Settings
+from genpon.storage.context import AppContext
 from genpon.storage.registry import make_store
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import (

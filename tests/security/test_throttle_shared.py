@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from genpon.api.app import create_app
-from genpon.core.context import AppContext
 from genpon.core.db import make_engine
 from genpon.records.models import AuditEvent, SignInFailures
+from genpon.storage.context import AppContext
 from genpon.storage.registry import make_store
 from sqlmodel import Session, select
 

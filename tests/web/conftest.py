@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from genpon.api.app import create_app
 from genpon.api.context import build_context
-from genpon.core.context import AppContext
 from genpon.core.settings import Settings
 from genpon.records.bootstrap import initialize
+from genpon.storage.context import AppContext
 
 from tests.live import serve
 

@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 
 from fastapi.testclient import TestClient
 from genpon.core.clock import fiscal_year, utcnow
-from genpon.core.context import AppContext
 from genpon.records import cases, documents
 from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.documents import ApprovalIn, DepositIn
 from genpon.records.models import AuditEvent, Blob, BlobText, Document, TextStatus
+from genpon.storage.context import AppContext
 from sqlmodel import Session, col, select
 
 from tests.web.helpers import HTML, folder_id, sign_in

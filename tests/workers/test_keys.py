@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from genpon.core.context import AppContext
 from genpon.core.settings import Settings
 from genpon.core.signing import (
     KeyProvisioningError,
@@ -19,6 +18,7 @@ from genpon.records.access import SYSTEM_ACTOR
 from genpon.records.audit.checkpoints import Checkpointer, rotate_key
 from genpon.records.audit.export import export_audit
 from genpon.records.bootstrap import ensure_keyring
+from genpon.storage.context import AppContext
 from pydantic import SecretStr
 
 from genpon_verify.verify import verify_export

@@ -9,7 +9,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from genpon.core.context import AppContext
 from genpon.core.db import session_scope
 from genpon.records.audit import chain as audit
 from genpon.records.audit.checkpoints import ensure_checkpoints
@@ -17,6 +16,7 @@ from genpon.records.audit.models import Checkpoint
 from genpon.search import indexer
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend
+from genpon.storage.context import AppContext
 from sqlmodel import Session, select
 
 from tests.audit.helpers import keyring
