@@ -128,7 +128,12 @@ class Settings(BaseSettings):
         default=None,
         description="run the background worker inside `genpon serve`; default: on SQLite only",
     )
-    index_lease_seconds: int = 600
+    index_lease_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="an outbox claim's lease; renewed while the batch runs, so it bounds only"
+        " how long a killed worker's rows wait",
+    )
     worker_poll_seconds: float = 1.0
     node_heartbeat_seconds: float = 10.0
     node_stale_seconds: float = 45.0

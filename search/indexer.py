@@ -18,7 +18,8 @@ on SQLite, the embedded default).
 Any number of workers share one outbox (issue 14). A worker *claims* a batch: it sets
 ``claimed_by`` and ``lease_until`` on rows nobody holds (or whose lease expired: that worker
 died) with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers never take the
-same row at once. The write transaction then locks its rows again and keeps only those still
+same row at once; :class:`LeaseKeeper` renews the lease while the batch runs, so the lease is
+short and a killed worker's rows are free again within one lease. The write transaction then locks its rows again and keeps only those still
 claimed by it — a worker whose lease expired and was taken over writes nothing, so it cannot
 replace a newer entry — and, on PostgreSQL, takes a transaction advisory lock per content hash,
 so two rows of the same content are applied one after the other, each from the state committed
@@ -334,6 +335,47 @@ def claim(ctx: AppContext, owner: str, size: int) -> list[tuple[int, str]]:
     return [(int(i or 0), sha) for i, sha in rows]
 
 
+def renew(ctx: AppContext, owner: str, outbox_ids: list[int]) -> int:
+    """Extend the lease of the rows ``owner`` still holds; returns how many it still holds."""
+    with Session(ctx.engine) as s:
+        until = _db_now(s) + timedelta(seconds=ctx.settings.index_lease_seconds)
+        n = s.execute(
+            update(IndexOutbox)
+            .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
+            .values(lease_until=until)
+        ).rowcount
+        s.commit()
+    return int(n or 0)
+
+
+class LeaseKeeper:
+    """Renews a claimed batch's lease every third of ``index_lease_seconds`` while it is
+    being applied, so a lease can be short (a killed worker's rows are free again within one
+    lease) however long extraction of one batch takes."""
+
+    def __init__(self, ctx: AppContext, owner: str, outbox_ids: list[int]) -> None:
+        self.ctx, self.owner, self.ids = ctx, owner, outbox_ids
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="genpon-lease", daemon=True)
+
+    def _run(self) -> None:
+        every = max(self.ctx.settings.index_lease_seconds / 3, 0.2)
+        while not self._stop.wait(every):
+            try:
+                if not renew(self.ctx, self.owner, self.ids):
+                    return  # taken over: the write transaction keeps nothing of ours anyway
+            except Exception:  # a lost connection: try again next period, the lease may hold
+                log.warning("index lease renewal failed", exc_info=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def release(ctx: AppContext, owner: str, outbox_ids: list[int]) -> None:
     """Give rows back (a failed batch): the next claim takes them without waiting."""
     with Session(ctx.engine) as s:
@@ -395,7 +437,8 @@ def drain(
             ids = [i for i, _ in work]
             shas = list(dict.fromkeys(sha for _, sha in work))
             try:
-                done += process(ctx, backend, shas, ids, owner=owner)
+                with LeaseKeeper(ctx, owner, ids):
+                    done += process(ctx, backend, shas, ids, owner=owner)
             except BaseException:
                 release(ctx, owner, ids)
                 raise

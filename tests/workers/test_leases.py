@@ -101,6 +101,18 @@ def test_an_expired_lease_is_taken_over_and_the_stale_worker_writes_nothing(ctx,
     assert applied == 0 and not stale
 
 
+def test_a_batch_longer_than_its_lease_keeps_it(ctx, demo) -> None:
+    """The lease is renewed while the batch runs: a slow batch is not taken over."""
+    bulk_deposit(ctx, _files(3, "r"))
+    mine = indexer.claim(ctx, "slow", 3)
+    ids = [i for i, _ in mine]
+    with indexer.LeaseKeeper(ctx, "slow", ids):
+        time.sleep(ctx.settings.index_lease_seconds * 2 + 0.5)
+        assert indexer.claim(ctx, "other", 3) == []
+    time.sleep(ctx.settings.index_lease_seconds + 0.5)  # renewal stopped: the lease runs out
+    assert [i for i, _ in indexer.claim(ctx, "other", 3)] == ids
+
+
 def test_a_lost_lease_keeps_the_newer_claim(ctx, demo) -> None:
     bulk_deposit(ctx, _files(2, "n"))
     first = indexer.claim(ctx, "old", 2)
