@@ -339,13 +339,18 @@ def renew(ctx: AppContext, owner: str, outbox_ids: list[int]) -> int:
     """Extend the lease of the rows ``owner`` still holds; returns how many it still holds."""
     with Session(ctx.engine) as s:
         until = _db_now(s) + timedelta(seconds=ctx.settings.index_lease_seconds)
-        n = s.execute(
+        held = s.exec(
+            select(func.count())
+            .select_from(IndexOutbox)
+            .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
+        ).one()
+        s.execute(
             update(IndexOutbox)
             .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
             .values(lease_until=until)
-        ).rowcount
+        )
         s.commit()
-    return int(n or 0)
+    return int(held)
 
 
 class LeaseKeeper:

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import typer
 from genpon.api.cli.common import _state, ctx, fail, out, unit
-from genpon.api.routes.retention import batch_out, due_out, extension_out, hold_out, report_out
+from genpon.api.retention_shapes import batch_out, due_out, extension_out, hold_out, report_out
 
 retention_app = typer.Typer(
     help="保存期間・保留・延長・廃棄・移管・ファイル管理簿", no_args_is_help=True

@@ -73,6 +73,7 @@ def _deposit_all(ctx, paths) -> dict[int, str]:
         folder = s.exec(select(Folder).where(Folder.name == "財政課チーム")).one()
         folder_id = folder.id
     raw: dict[int, str] = {}
+    drain(ctx)  # the index exists before the deposits: no rebuild, then the outbox again
     for path in paths:
         data = path.read_bytes()
         staged = ctx.store.stage([data])
@@ -118,6 +119,12 @@ def test_recall_equals_brute_force_on_laws(ctx, demo, shared_data, search_backen
     laws = sorted((shared_data / "ja" / "laws").glob("law-*.txt"))
     if search_backend == "whoosh":
         laws = laws[:40]  # Whoosh indexes ~20x slower: a part of the corpus keeps the run short
+    elif search_backend == "postgres":
+        # the whole corpus runs on the default backend (tantivy); here the five longest laws
+        # (the overflow chunks, up to 865k bytes) and a fixed sample of the rest: the suite's
+        # longest test took 140 s on the whole corpus, a third of the suite's CPU
+        by_size = sorted(laws, key=lambda p: p.stat().st_size, reverse=True)
+        laws = sorted(by_size[:5] + random.Random(573).sample(by_size[5:], 100))
     raw = _deposit_all(ctx, laws)  # deposit every file: the real extraction and indexer path
     # the text as searched: NFKC, a line break between two CJK characters (with the spaces
     # around it) is a wrap, not a boundary (spelled out here apart from the analyzer's regex)
