@@ -45,8 +45,10 @@ from genpon.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from genpon.records import audit, documents
 from genpon.records.audit.actions import AuditAction
 from genpon.records.models import BlobText, Case, Document
+from genpon.search import ocr_words
 from genpon.search.analyzer import normalize
 from genpon.search.indexer import stored_text
+from genpon.search.ocr_words import Box
 from genpon.search.render import (
     OUTLINE_VERSION,
     Outline,
@@ -269,14 +271,7 @@ def render_page(
 def highlight_html(text: str, query: str | None) -> str:
     """``text`` escaped for HTML, every occurrence of the query's terms in ``<mark>`` (matched
     on the normalized text, as search does: full-width and half-width alike)."""
-    from genpon.search.service import parse_query
-
-    needles: list[str] = []
-    if query and query.strip():
-        try:
-            needles = sorted({n for n in parse_query(query).highlight if n}, key=len, reverse=True)
-        except InvalidInput:
-            needles = []
+    needles = sorted(set(_needles(query)), key=len, reverse=True)
     if not needles:
         return html.escape(text)
     chars: list[str] = []
@@ -298,6 +293,52 @@ def highlight_html(text: str, query: str | None) -> str:
         pos = b
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+def _needles(query: str | None) -> list[str]:
+    """The normalized terms of a search query that are marked (none for a bad query)."""
+    from genpon.search.service import parse_query
+
+    if not query or not query.strip():
+        return []
+    try:
+        return [n for n in parse_query(query).highlight if n]
+    except InvalidInput:
+        return []
+
+
+@dataclass
+class Highlights:
+    """Where the terms of ``query`` are on page ``page``: ``boxes`` as fractions of the page;
+    ``positions`` says whether the page has word positions at all (OCR'd pages do)."""
+
+    document_id: int
+    page: int
+    query: str
+    positions: bool
+    boxes: list[Box]
+
+
+def term_boxes(
+    session: Session, sha256: str, page: int, query: str | None
+) -> tuple[bool, list[Box]]:
+    """(the page has word positions, the boxes of the query's terms on it); no authorization:
+    the caller has checked the document may be read."""
+    row = session.get(BlobText, sha256)
+    lines = ocr_words.decode(row.words_z if row else None).get(page)
+    if lines is None:
+        return False, []
+    return True, ocr_words.term_boxes(lines, _needles(query))
+
+
+def first_page_with(session: Session, sha256: str, query: str | None) -> int | None:
+    """The first page on which the query's terms are marked (OCR'd pages), if any."""
+    row = session.get(BlobText, sha256)
+    needles = _needles(query)
+    for page, lines in sorted(ocr_words.decode(row.words_z if row else None).items()):
+        if needles and ocr_words.term_boxes(lines, needles):
+            return page
+    return None
 
 
 # --- the service (authorized, audited) ----------------------------------------------------------
@@ -379,3 +420,21 @@ def thumbnail(
     """The first page at the smallest width (search results, folder lists)."""
     smallest = min(settings.preview_widths or (160,))
     return page_image(session, store, settings, actor, document_id, 1, smallest, view="thumbnail")
+
+
+def page_highlights(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    document_id: int,
+    page: int,
+    query: str,
+) -> Highlights:
+    """Where the terms of ``query`` are on page ``page`` (authorized like the page image and
+    audited: it tells whether words occur on the page)."""
+    doc = readable_document(session, actor, document_id)
+    if not settings.preview_enabled:
+        raise Unavailable("preview_disabled", "文書の表示は無効に設定されています。")
+    positions, boxes = term_boxes(session, doc.sha256, page, query)
+    _audit(session, actor, doc, {"view": "highlights", "page": page})
+    return Highlights(doc.id or 0, page, query, positions, boxes)

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from genpon.api.contracts.common import FileDownload, errors, file_response
-from genpon.api.contracts.preview import PreviewPublic
+from genpon.api.contracts.preview import HighlightsPublic, PreviewPublic
 from genpon.api.deps import ActorDep, CtxDep, Id, Limit, SessionDep
 from genpon.search import preview
 from genpon.search.preview import PageImage
@@ -63,3 +63,17 @@ def get_page(
 )
 def get_thumbnail(document_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> Response:
     return _png(preview.thumbnail(session, ctx.store, ctx.settings, actor, document_id))
+
+
+@router.get("/documents/{document_id}/pages/{page}/highlights", response_model=HighlightsPublic)
+def get_highlights(
+    document_id: Id,
+    page: Id,
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: CtxDep,
+    q: str = Query(..., min_length=1, max_length=200),
+) -> dict[str, Any]:
+    """Where the terms of the search ``q`` are on page ``page``, as boxes to draw over its
+    image (fractions of the page); for pages whose word positions are known (OCR'd pages)."""
+    return asdict(preview.page_highlights(session, ctx.settings, actor, document_id, page, q))

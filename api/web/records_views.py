@@ -72,7 +72,7 @@ def document_page(
     session: SessionDep,
     actor: WebActor,
     msg: str = "",
-    page: int = 1,
+    page: int | None = None,
     q: str = "",
 ) -> Response:
     v = documents.view(session, actor, document_id)
@@ -89,6 +89,13 @@ def document_page(
     text_html = (
         Markup(preview.highlight_html(shown.text, q[:200])) if shown and shown.text else None
     )
+    positions, marks = False, list[preview.Box]()  # the terms on the page image (OCR'd pages)
+    paged = shown is not None and shown.kind in ("pdf", "image") and shown.status == "ok"
+    if page is None:  # from a search: open at the first page where the terms are marked
+        page = (preview.first_page_with(session, doc.sha256, q[:200]) if q and paged else 1) or 1
+    page = min(max(page, 1), (shown.pages or 1) if shown else 1)
+    if q and paged:
+        positions, marks = preview.term_boxes(session, doc.sha256, page, q[:200])
     n = names(session)
     cls = n.classes.get(doc.document_class_id or 0)
     return render(
@@ -114,7 +121,9 @@ def document_page(
         shown_error=shown_error,
         text_html=text_html,
         q=q[:200],
-        page=min(max(page, 1), (shown.pages or 1) if shown else 1),
+        page=page,
+        positions=positions,
+        marks=marks,
         widths=[w for w in sorted(settings.preview_widths) if w > min(settings.preview_widths)],
     )
 
