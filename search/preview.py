@@ -26,7 +26,12 @@ it. Outcomes (page count, or why a content cannot be shown) are cached beside th
 
 The service functions authorize a preview exactly like a content read (a document the caller
 may not read is 404, a destroyed one 409) and record a ``document.previewed`` audit event after
-the render succeeded.
+the render succeeded: the outline and every page image each time; a thumbnail, or the search
+terms' positions on a page, only when the person has not previewed the document in the last
+hour (``QUIET_SECONDS``: a page of search results shows 20 thumbnails).
+
+Word positions of OCR'd pages (:mod:`search.ocr_words`, ``BlobText.words_z``) give the boxes of
+the search terms on a page image (:func:`page_highlights`, :func:`term_boxes`).
 """
 
 from __future__ import annotations
@@ -38,13 +43,16 @@ import os
 import re
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genpon.core.clock import utcnow
 from genpon.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from genpon.records import audit, documents
 from genpon.records.audit.actions import AuditAction
-from genpon.records.models import BlobText, Case, Document
+from genpon.records.audit.format import format_time
+from genpon.records.models import AuditEvent, BlobText, Case, Document
 from genpon.search import ocr_words
 from genpon.search.analyzer import normalize
 from genpon.search.indexer import stored_text
@@ -58,7 +66,7 @@ from genpon.search.render import (
     render_file,
     render_slot,
 )
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
@@ -66,6 +74,10 @@ if TYPE_CHECKING:
     from genpon.storage.base import BlobStore
 
 KINDS = ("pdf", "image", "text", "none")
+# A thumbnail or the highlights of a document the person previewed less than this long ago are
+# not recorded again (a page of search results shows 20 thumbnails, each view of it would add
+# 20 events); the outline and every page image are recorded each time.
+QUIET_SECONDS = 3600
 OUTLINE = "outline.json"
 
 # Content types whose extracted text is the preview (besides text/*).
@@ -368,6 +380,24 @@ def _audit(session: Session, actor: Actor, doc: Document, details: dict[str, Any
     )
 
 
+def _previewed_recently(session: Session, actor: Actor, doc: Document) -> bool:
+    """Whether ``actor`` has a ``document.previewed`` event for ``doc`` of the last
+    ``QUIET_SECONDS`` (found through the index on the target)."""
+    since = format_time(utcnow() - timedelta(seconds=QUIET_SECONDS))
+    stmt = (
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.target_type == "document",
+            AuditEvent.target_id == str(doc.id),
+            AuditEvent.action == AuditAction.DOCUMENT_PREVIEWED.value,
+            AuditEvent.actor == actor.login,
+            col(AuditEvent.at) >= since,
+        )
+        .limit(1)
+    )
+    return session.exec(stmt).first() is not None
+
+
 def describe(
     session: Session, store: BlobStore, settings: Settings, actor: Actor, document_id: int
 ) -> Preview:
@@ -410,7 +440,8 @@ def page_image(
     """Page ``page`` of a document as PNG (authorized and audited)."""
     doc = readable_document(session, actor, document_id)
     image = render_page(store, settings, doc.sha256, doc.mime_type, page, width)
-    _audit(session, actor, doc, {"view": view, "page": page, "width": image.width})
+    if view == "page" or not _previewed_recently(session, actor, doc):
+        _audit(session, actor, doc, {"view": view, "page": page, "width": image.width})
     return image
 
 
@@ -431,10 +462,12 @@ def page_highlights(
     query: str,
 ) -> Highlights:
     """Where the terms of ``query`` are on page ``page`` (authorized like the page image and
-    audited: it tells whether words occur on the page)."""
+    audited, it tells whether words occur on the page; it goes with a page image, recorded
+    anyway, so not again within ``QUIET_SECONDS``)."""
     doc = readable_document(session, actor, document_id)
     if not settings.preview_enabled:
         raise Unavailable("preview_disabled", "文書の表示は無効に設定されています。")
     positions, boxes = term_boxes(session, doc.sha256, page, query)
-    _audit(session, actor, doc, {"view": "highlights", "page": page})
+    if not _previewed_recently(session, actor, doc):
+        _audit(session, actor, doc, {"view": "highlights", "page": page})
     return Highlights(doc.id or 0, page, query, positions, boxes)

@@ -62,7 +62,8 @@ def test_highlights_api(client: Any, demo: Any, ctx: Any, scan: int) -> None:
                 AuditEvent.action == "document.previewed", AuditEvent.target_id == str(scan)
             )
         ).all()
-    assert [e.details["view"] for e in events].count("highlights") == 3
+    # the first is recorded; the others go with page images of the same hour (recorded anyway)
+    assert [e.details["view"] for e in events] == ["highlights"]
     assert all(e.actor == "tanaka" for e in events)
 
 
