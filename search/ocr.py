@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genpon.search.ocr_words import Turn, page_words
+from genpon.search.word_boxes import Turn, page_words
 
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
@@ -82,7 +82,7 @@ class PageResult:
     chars: int = 0
     seconds: float = 0.0
     tried: list[str] = field(default_factory=list)  # "jpn/3:41.2", "jpn_vert/5:93.0"
-    words: list[Any] | None = None  # lines of words with their boxes (search.ocr_words)
+    words: list[Any] | None = None  # lines of words with their boxes (search.word_boxes)
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
@@ -278,7 +278,7 @@ def prepare(img: PILImage.Image, dpi: int) -> tuple[PILImage.Image, float, int]:
     frame = gray.size
     if angle:
         gray = gray.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
-    gray.info["frame"] = frame  # the page's size before the turn (search.ocr_words)
+    gray.info["frame"] = frame  # the page's size before the turn (search.word_boxes)
     return gray, angle, round(target)
 
 

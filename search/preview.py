@@ -30,8 +30,9 @@ the render succeeded: the outline and every page image each time; a thumbnail, o
 terms' positions on a page, only when the person has not previewed the document in the last
 hour (``QUIET_SECONDS``: a page of search results shows 20 thumbnails).
 
-Word positions of OCR'd pages (:mod:`search.ocr_words`, ``BlobText.words_z``) give the boxes of
-the search terms on a page image (:func:`page_highlights`, :func:`term_boxes`).
+Word positions (:mod:`search.word_boxes`) give the boxes of the search terms on a page image
+(:func:`page_highlights`, :func:`term_boxes`): of OCR'd pages from ``BlobText.words_z``, of a
+PDF's text layer from ``pdftotext -bbox-layout``, cached as ``words.json.z`` beside the pages.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ import html
 import json
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -53,10 +56,9 @@ from genpon.records import audit, documents
 from genpon.records.audit.actions import AuditAction
 from genpon.records.audit.format import format_time
 from genpon.records.models import AuditEvent, BlobText, Case, Document
-from genpon.search import ocr_words
+from genpon.search import word_boxes
 from genpon.search.analyzer import normalize
 from genpon.search.indexer import stored_text
-from genpon.search.ocr_words import Box
 from genpon.search.render import (
     OUTLINE_VERSION,
     Outline,
@@ -66,6 +68,7 @@ from genpon.search.render import (
     render_file,
     render_slot,
 )
+from genpon.search.word_boxes import Box, Line
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -79,6 +82,7 @@ KINDS = ("pdf", "image", "text", "none")
 # 20 events); the outline and every page image are recorded each time.
 QUIET_SECONDS = 3600
 OUTLINE = "outline.json"
+WORDS = "words.json.z"  # word boxes of a PDF's text layer (search.word_boxes)
 
 # Content types whose extracted text is the preview (besides text/*).
 TEXT_TYPES = (
@@ -322,7 +326,8 @@ def _needles(query: str | None) -> list[str]:
 @dataclass
 class Highlights:
     """Where the terms of ``query`` are on page ``page``: ``boxes`` as fractions of the page;
-    ``positions`` says whether the page has word positions at all (OCR'd pages do)."""
+    ``positions`` says whether the page has word positions at all (OCR'd pages and pages of a
+    PDF's text layer do)."""
 
     document_id: int
     page: int
@@ -331,24 +336,64 @@ class Highlights:
     boxes: list[Box]
 
 
+def _layout_words(store: BlobStore, settings: Settings, sha256: str) -> dict[int, list[Line]]:
+    """The word boxes of a PDF's text layer (``pdftotext -bbox-layout``, bounded like a
+    render), from the derived cache or read and cached; {} when poppler cannot read them."""
+    target = cache_dir(settings, sha256) / WORDS
+    with contextlib.suppress(FileNotFoundError):
+        return word_boxes.decode(target.read_bytes())
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        return {}
+    with render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
+        try:
+            r = subprocess.run(
+                [exe, "-q", "-enc", "UTF-8", "-bbox-layout", str(path), "-"],
+                capture_output=True,
+                timeout=settings.preview_timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {}  # perhaps the machine's load: not cached, tried again next time
+    pages = {}
+    if r.returncode == 0:
+        pages = word_boxes.pdf_layout_words(r.stdout.decode("utf-8", "replace"))
+    _write_atomic(target, word_boxes.encode({k: v for k, v in pages.items() if v}) or b"")
+    return pages
+
+
+def page_words(
+    session: Session, store: BlobStore, settings: Settings, doc: Document
+) -> dict[int, list[Line]]:
+    """The word positions of every page that has them: OCR'd pages (``BlobText.words_z``), and
+    the pages of a PDF with a text layer."""
+    row = session.get(BlobText, doc.sha256)
+    pages = word_boxes.decode(row.words_z if row else None)
+    outline = content_outline(store, settings, doc.sha256, doc.mime_type, session)
+    if outline.kind != "pdf" or outline.status != "ok":
+        return pages
+    layer = _layout_words(store, settings, doc.sha256)
+    return {**{k: v for k, v in layer.items() if v}, **pages}
+
+
 def term_boxes(
-    session: Session, sha256: str, page: int, query: str | None
+    session: Session, store: BlobStore, settings: Settings, doc: Document, page: int, query: str
 ) -> tuple[bool, list[Box]]:
     """(the page has word positions, the boxes of the query's terms on it); no authorization:
     the caller has checked the document may be read."""
-    row = session.get(BlobText, sha256)
-    lines = ocr_words.decode(row.words_z if row else None).get(page)
+    lines = page_words(session, store, settings, doc).get(page)
     if lines is None:
         return False, []
-    return True, ocr_words.term_boxes(lines, _needles(query))
+    return True, word_boxes.term_boxes(lines, _needles(query))
 
 
-def first_page_with(session: Session, sha256: str, query: str | None) -> int | None:
-    """The first page on which the query's terms are marked (OCR'd pages), if any."""
-    row = session.get(BlobText, sha256)
+def first_page_with(
+    session: Session, store: BlobStore, settings: Settings, doc: Document, query: str
+) -> int | None:
+    """The first page on which the query's terms are marked, if any."""
     needles = _needles(query)
-    for page, lines in sorted(ocr_words.decode(row.words_z if row else None).items()):
-        if needles and ocr_words.term_boxes(lines, needles):
+    for page, lines in sorted(page_words(session, store, settings, doc).items()):
+        if needles and word_boxes.term_boxes(lines, needles):
             return page
     return None
 
@@ -455,6 +500,7 @@ def thumbnail(
 
 def page_highlights(
     session: Session,
+    store: BlobStore,
     settings: Settings,
     actor: Actor,
     document_id: int,
@@ -467,7 +513,7 @@ def page_highlights(
     doc = readable_document(session, actor, document_id)
     if not settings.preview_enabled:
         raise Unavailable("preview_disabled", "文書の表示は無効に設定されています。")
-    positions, boxes = term_boxes(session, doc.sha256, page, query)
+    positions, boxes = term_boxes(session, store, settings, doc, page, query)
     if not _previewed_recently(session, actor, doc):
         _audit(session, actor, doc, {"view": "highlights", "page": page})
     return Highlights(doc.id or 0, page, query, positions, boxes)

@@ -75,5 +75,8 @@ def get_highlights(
     q: str = Query(..., min_length=1, max_length=200),
 ) -> dict[str, Any]:
     """Where the terms of the search ``q`` are on page ``page``, as boxes to draw over its
-    image (fractions of the page); for pages whose word positions are known (OCR'd pages)."""
-    return asdict(preview.page_highlights(session, ctx.settings, actor, document_id, page, q))
+    image (fractions of the page); for pages whose word positions are known (OCR'd pages and
+    a PDF's text layer)."""
+    return asdict(
+        preview.page_highlights(session, ctx.store, ctx.settings, actor, document_id, page, q)
+    )

@@ -1,4 +1,4 @@
-"""Word positions of OCR'd pages (search.ocr_words): boxes mapped back through the turns the
+"""Word positions of OCR'd pages (search.word_boxes): boxes mapped back through the turns the
 OCR made (deskew, orientation) into the page as shown, and the search terms found across the
 short words Tesseract splits Japanese into."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from genpon.search.ocr_words import SCALE, Box, Turn, decode, encode, page_words, term_boxes
+from genpon.search.word_boxes import SCALE, Box, Turn, decode, encode, page_words, term_boxes
 from PIL import Image, ImageDraw
 
 

@@ -1,4 +1,5 @@
-"""Where OCR read each word, so the viewer can mark the search terms on a page image.
+"""Where each word is on a page, so the viewer can mark the search terms on a page image: read
+by OCR, or from a PDF's text layer.
 
 Tesseract's ``image_to_data`` gives a box per word in the image it read, which
 :func:`search.ocr.ocr_page` may have straightened (deskew) and turned (orientation) with
@@ -11,10 +12,15 @@ a line being ``[[word, x0, y0, x1, y1], ...]``): derived data, rebuilt with the 
 :func:`term_boxes` finds the search terms (normalized as search does) in a page's lines, also
 across the words of a line (Tesseract splits Japanese into short words), and answers one box
 per occurrence.
+
+Pages with a text layer: :func:`pdf_layout_words` reads the word boxes of poppler's
+``pdftotext -bbox-layout`` (points on the page poppler renders), kept by
+:mod:`search.preview` in the derived cache beside the rendered pages.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -146,3 +152,34 @@ def term_boxes(lines: list[Line], needles: list[str]) -> list[Box]:
                 Box(x0 / SCALE, y0 / SCALE, max(x1 - x0, 1) / SCALE, max(y1 - y0, 1) / SCALE)
             )
     return boxes
+
+
+_PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
+_LINE = re.compile(r"<line [^>]*>(.*?)</line>", re.S)
+_WORD = re.compile(
+    r'<word xMin="([-\d.]+)" yMin="([-\d.]+)" xMax="([-\d.]+)" yMax="([-\d.]+)">(.*?)</word>',
+    re.S,
+)
+
+
+def pdf_layout_words(xhtml: str) -> dict[int, list[Line]]:
+    """Every page's lines of words from ``pdftotext -bbox-layout`` output, boxes as fractions of
+    the page × ``SCALE`` (pages without words have an empty list)."""
+    pages: dict[int, list[Line]] = {}
+    for n, m in enumerate(_PAGE.finditer(xhtml), 1):
+        w, h = float(m.group(1)) or 1.0, float(m.group(2)) or 1.0
+        lines: list[Line] = []
+        for line in _LINE.finditer(m.group(3)):
+            words: Line = []
+            for x0, y0, x1, y1, text in _WORD.findall(line.group(1)):
+
+                def frac(v: str, size: float) -> int:
+                    return max(0, min(SCALE, round(float(v) / size * SCALE)))
+
+                text = html.unescape(text).strip()
+                if text:
+                    words.append([text, frac(x0, w), frac(y0, h), frac(x1, w), frac(y1, h)])
+            if words:
+                lines.append(words)
+        pages[n] = lines
+    return pages
