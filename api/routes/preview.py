@@ -1,7 +1,10 @@
-"""Document viewer: page images (PNG), thumbnails and the preview outline of a document.
+"""Document viewer: page images (PNG), thumbnails, the preview outline of a document and where
+the search terms are on a page.
 
-Each request is authorized like a download (hidden: 404) and audited (``document.previewed``);
-rendering runs in the thread pool (sync route functions), bounded by :mod:`genpon.search.preview`.
+Each request is authorized like a download (hidden: 404) and audited (``document.previewed``;
+a thumbnail or highlights only once an hour per person and document, see
+:mod:`genpon.search.preview`); rendering runs in the thread pool (sync route functions), bounded
+by :mod:`genpon.search.preview`.
 """
 
 from __future__ import annotations

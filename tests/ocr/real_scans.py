@@ -48,12 +48,13 @@ class Outcome:
     page_counts: dict[str, int]  # outcomes of the pages OCR was asked for: ok, empty, ...
     ocr_chars: int  # non-space characters OCR found
     confidence: float | None  # mean over the pages OCR read text on
-    seconds: float  # deposit to searchable (or to its final text status)
+    ocr_seconds: float  # OCR (rendering included) of its pages, by the extraction child
+    seconds: float | None  # deposit to searchable, when measured per file
     token: str | None = None  # a word only OCR found, searched for
     found: bool | None = None
 
 
-def outcome(session: Session, sha256: str, scan: Textless, seconds: float) -> Outcome:
+def outcome(session: Session, sha256: str, scan: Textless, seconds: float | None = None) -> Outcome:
     row = session.get(BlobText, sha256)
     assert row is not None, scan.path.name
     details = row.details or {}
@@ -71,7 +72,8 @@ def outcome(session: Session, sha256: str, scan: Textless, seconds: float) -> Ou
         page_counts=counts,
         ocr_chars=sum(int(p.get("chars", 0)) for p in pages),
         confidence=details.get("mean_confidence"),
-        seconds=round(seconds, 1),
+        ocr_seconds=round(sum(float(p.get("seconds", 0.0)) for p in pages), 1),
+        seconds=None if seconds is None else round(seconds, 1),
     )
 
 
@@ -86,16 +88,17 @@ def ocr_token(text: str, layer: str) -> str | None:
 def table(rows: list[Outcome]) -> str:
     head = (
         f"{'file':58} {'pages':>5} {'ocr':>3}  {'status':7} {'ocr pages':18} {'chars':>5} "
-        f"{'conf':>5} {'s':>5}  searched"
+        f"{'conf':>5} {'ocr s':>5} {'s':>5}  searched"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         conf = f"{r.confidence:.1f}" if r.confidence is not None else "-"
         pages = ", ".join(f"{k} {v}" for k, v in sorted(r.page_counts.items()))
+        took = "-" if r.seconds is None else f"{r.seconds:.1f}"
         searched = "-" if r.token is None else f"{r.token!r} {'found' if r.found else 'MISSED'}"
         lines.append(
             f"{r.name[:58]:58} {r.pages:>5} {r.ocr_pages:>3}  {r.status:7} {pages:18} "
-            f"{r.ocr_chars:>5} {conf:>5} {r.seconds:>5.1f}  {searched}"
+            f"{r.ocr_chars:>5} {conf:>5} {r.ocr_seconds:>5.1f} {took:>5}  {searched}"
         )
         if r.status != "ok" and r.reason:
             lines.append(f"{'':60}reason: {r.reason[:120]}")
