@@ -398,6 +398,28 @@ def first_page_with(
     return None
 
 
+def viewer_marks(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    doc: Document,
+    shown: Preview | None,
+    page: int | None,
+    query: str,
+) -> tuple[int, bool, list[Box]]:
+    """For the document page: the page to show (without one asked for, the first where the
+    query's terms are marked), whether it has word positions, and the terms' boxes on it."""
+    paged = shown is not None and shown.kind in ("pdf", "image") and shown.status == "ok"
+    if page is None:
+        page = (
+            first_page_with(session, store, settings, doc, query) if query and paged else 1
+        ) or 1
+    page = min(max(page, 1), (shown.pages or 1) if shown else 1)
+    if not (query and paged):
+        return page, False, []
+    return page, *term_boxes(session, store, settings, doc, page, query)
+
+
 # --- the service (authorized, audited) ----------------------------------------------------------
 
 

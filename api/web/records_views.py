@@ -89,17 +89,9 @@ def document_page(
     text_html = (
         Markup(preview.highlight_html(shown.text, q[:200])) if shown and shown.text else None
     )
-    positions, marks = False, list[preview.Box]()  # the terms on the page image (OCR'd pages)
-    paged = shown is not None and shown.kind in ("pdf", "image") and shown.status == "ok"
-    store = request.app.state.ctx.store
-    if page is None:  # from a search: open at the first page where the terms are marked
-        first = (
-            preview.first_page_with(session, store, settings, doc, q[:200]) if q and paged else 1
-        )
-        page = first or 1
-    page = min(max(page, 1), (shown.pages or 1) if shown else 1)
-    if q and paged:
-        positions, marks = preview.term_boxes(session, store, settings, doc, page, q[:200])
+    page, positions, marks = preview.viewer_marks(
+        session, request.app.state.ctx.store, settings, doc, shown, page, q[:200]
+    )
     n = names(session)
     cls = n.classes.get(doc.document_class_id or 0)
     return render(
