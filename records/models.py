@@ -450,3 +450,5 @@ class BlobText(SQLModel, table=True):
     extracted_at: datetime | None = _ts(nullable=True)
     # OCR: engine and version, models, per page its outcome and mean confidence (search.ocr)
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # OCR: per page its lines of words with their boxes (search.ocr.page_words), zlib JSON
+    words_z: bytes | None = Field(default=None, sa_column=Column(LargeBinary))

@@ -28,6 +28,7 @@ class Extraction:
     reason: str | None = None  # failed: why; ok from a PDF: why this extractor's text won
     extractor: str | None = None
     details: dict[str, Any] | None = None  # OCR: engine, models, per-page outcome
+    words: dict[str, Any] | None = None  # OCR: per page its words' boxes (search.word_boxes)
 
 
 def text_result(text: str | None, extractor: str) -> Extraction:

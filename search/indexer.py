@@ -53,6 +53,7 @@ from genpon.records.models import (
     Organization,
     TextStatus,
 )
+from genpon.search import word_boxes
 from genpon.search.analyzer import index_tokens
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
@@ -108,6 +109,7 @@ def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
     row.text_z = zlib.compress(ex.text.encode("utf-8"), 6) if ex.text else None
     row.chars = len(ex.text or "")
     row.details = ex.details
+    row.words_z = word_boxes.encode({int(k): v for k, v in (ex.words or {}).items()})
     row.extracted_at = utcnow()
     session.add(row)
     return row

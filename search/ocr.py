@@ -36,6 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genpon.search.word_boxes import Turn, page_words
+
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
     from genpon.search.extract import Extraction
@@ -80,10 +82,11 @@ class PageResult:
     chars: int = 0
     seconds: float = 0.0
     tried: list[str] = field(default_factory=list)  # "jpn/3:41.2", "jpn_vert/5:93.0"
+    words: list[Any] | None = None  # lines of words with their boxes (search.word_boxes)
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
-        del d["text"]
+        del d["text"], d["words"]
         return {k: v for k, v in d.items() if v not in (None, [], 0.0) or k == "page"}
 
 
@@ -144,6 +147,8 @@ class Reading:
     confidence: float
     languages: str
     psm: int
+    data: dict[str, list[Any]] = field(default_factory=dict, repr=False)  # image_to_data
+    turns: list[Turn] = field(default_factory=list)  # the page's turns before this reading
 
     @property
     def label(self) -> str:
@@ -179,7 +184,7 @@ def _recognize(img: PILImage.Image, languages: str, psm: int, dpi: int, deadline
         weight += len(word)
         total += conf * len(word)
     text = "\n".join(_SPACE_IN_CJK.sub("", " ".join(words)) for words in lines.values())
-    return Reading(text, total / weight if weight else 0.0, languages, psm)
+    return Reading(text, total / weight if weight else 0.0, languages, psm, data)
 
 
 def _orientation(img: PILImage.Image, deadline: float) -> int:
@@ -270,8 +275,10 @@ def prepare(img: PILImage.Image, dpi: int) -> tuple[PILImage.Image, float, int]:
     if (w, h) != gray.size and w * h <= MAX_PIXELS:
         gray = gray.resize((w, h), Image.Resampling.LANCZOS)
     angle = skew_angle(gray)
+    frame = gray.size
     if angle:
         gray = gray.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    gray.info["frame"] = frame  # the page's size before the turn (search.word_boxes)
     return gray, angle, round(target)
 
 
@@ -283,22 +290,29 @@ def ocr_page(img: PILImage.Image, page: int, options: OcrOptions) -> PageResult:
     result = PageResult(page=page, status="failed")
     try:
         gray, result.deskew, dpi = prepare(img, options.dpi)
+        frame = gray.info["frame"]
+        turns = [Turn(result.deskew, frame, gray.size)] if result.deskew else []
         if blank(gray):
             result.status, result.seconds = "empty", round(time.monotonic() - start, 2)
             return result
         best = _recognize(gray, options.languages, 3, dpi, deadline)
+        best.turns = list(turns)
         result.tried.append(best.label)
         if best.text and best.confidence < GOOD_CONFIDENCE:
             turn = _orientation(gray, deadline)
             if turn:
                 result.rotate = turn
+                before = gray.size
                 gray = gray.rotate(-turn, expand=True)
+                turns.append(Turn(-turn, before, gray.size))
                 turned = _recognize(gray, options.languages, 3, dpi, deadline)
                 result.tried.append(f"rotate {turn}: {turned.label}")
+                turned.turns = list(turns)
                 best = max(best, turned, key=lambda r: r.confidence)
         vertical = options.vertical_languages
         if vertical and best.text and best.confidence < GOOD_CONFIDENCE:
             vert = _recognize(gray, vertical, 5, dpi, deadline)
+            vert.turns = list(turns)
             result.tried.append(vert.label)
             if vert.confidence > best.confidence:
                 best = vert
@@ -307,6 +321,8 @@ def ocr_page(img: PILImage.Image, page: int, options: OcrOptions) -> PageResult:
         result.confidence = round(best.confidence, 1)
         result.chars = len(re.sub(r"\s", "", best.text))
         result.status = "ok" if result.chars else "empty"
+        if result.chars and not img.info.get("transposed"):  # else not where the viewer shows it
+            result.words = page_words(best.data, best.turns, frame)
     except PageTimeout:
         result.reason = f"timeout after {options.page_timeout_s:g} s"
     except MemoryError:
@@ -340,6 +356,8 @@ def image_frames(path: Path) -> Iterator[PILImage.Image]:
         for frame in ImageSequence.Iterator(im):
             frame.load()
             out = ImageOps.exif_transpose(frame.copy())  # a phone photo's orientation tag
+            if out.size != frame.size or frame.getexif().get(0x0112, 1) != 1:
+                out.info["transposed"] = True  # the viewer shows the frame untransposed
             out.info["dpi"] = frame.info.get("dpi", out.info.get("dpi"))
             yield out
 
@@ -398,7 +416,9 @@ def pages_without_text(texts: list[str]) -> list[int]:
 
 
 def _page_dpi(path: Path, page: int, dpi: int) -> int:
-    """``dpi``, lowered so that the rendered page stays under ``MAX_PIXELS``."""
+    """``dpi``, lowered so that the rendered page stays within what :func:`_bomb_limit` lets
+    Pillow open (``MAX_PIXELS // 2``: it warns above that, and the warning is an error), e.g. a
+    poster of 44 × 21 inches is read at 260 dpi instead of failing."""
     try:
         import pypdf
 
@@ -408,7 +428,7 @@ def _page_dpi(path: Path, page: int, dpi: int) -> int:
         return dpi
     if w_in <= 0 or h_in <= 0:
         return dpi
-    cap = (MAX_PIXELS / (w_in * h_in)) ** 0.5
+    cap = (MAX_PIXELS // 2 / (w_in * h_in)) ** 0.5
     return max(1, min(dpi, int(cap)))
 
 
@@ -536,6 +556,7 @@ def _outcome(
         out = _result(text, f"{base.extractor}+ocr" if layer and base.extractor else "ocr")
         out.reason = base.reason if layer else None
         out.details = info
+        out.words = {str(p.page): p.words for p in pages if p.words} or None
         return out
     problems = [f"page {p.page}: {p.reason}" for p in pages if p.status == "failed"]
     if failure or (problems and not any(p.status == "empty" for p in pages)):

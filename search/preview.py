@@ -26,7 +26,13 @@ it. Outcomes (page count, or why a content cannot be shown) are cached beside th
 
 The service functions authorize a preview exactly like a content read (a document the caller
 may not read is 404, a destroyed one 409) and record a ``document.previewed`` audit event after
-the render succeeded.
+the render succeeded: the outline and every page image each time; a thumbnail, or the search
+terms' positions on a page, only when the person has not previewed the document in the last
+hour (``QUIET_SECONDS``: a page of search results shows 20 thumbnails).
+
+Word positions (:mod:`search.word_boxes`) give the boxes of the search terms on a page image
+(:func:`page_highlights`, :func:`term_boxes`): of OCR'd pages from ``BlobText.words_z``, of a
+PDF's text layer from ``pdftotext -bbox-layout``, cached as ``words.json.z`` beside the pages.
 """
 
 from __future__ import annotations
@@ -36,15 +42,21 @@ import html
 import json
 import os
 import re
+import shutil
+import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genpon.core.clock import utcnow
 from genpon.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from genpon.records import audit, documents
 from genpon.records.audit.actions import AuditAction
-from genpon.records.models import BlobText, Case, Document
+from genpon.records.audit.format import format_time
+from genpon.records.models import AuditEvent, BlobText, Case, Document
+from genpon.search import word_boxes
 from genpon.search.analyzer import normalize
 from genpon.search.indexer import stored_text
 from genpon.search.render import (
@@ -56,7 +68,8 @@ from genpon.search.render import (
     render_file,
     render_slot,
 )
-from sqlmodel import Session
+from genpon.search.word_boxes import Box, Line
+from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
     from genpon.core.settings import Settings
@@ -64,7 +77,12 @@ if TYPE_CHECKING:
     from genpon.storage.base import BlobStore
 
 KINDS = ("pdf", "image", "text", "none")
+# A thumbnail or the highlights of a document the person previewed less than this long ago are
+# not recorded again (a page of search results shows 20 thumbnails, each view of it would add
+# 20 events); the outline and every page image are recorded each time.
+QUIET_SECONDS = 3600
 OUTLINE = "outline.json"
+WORDS = "words.json.z"  # word boxes of a PDF's text layer (search.word_boxes)
 
 # Content types whose extracted text is the preview (besides text/*).
 TEXT_TYPES = (
@@ -269,14 +287,7 @@ def render_page(
 def highlight_html(text: str, query: str | None) -> str:
     """``text`` escaped for HTML, every occurrence of the query's terms in ``<mark>`` (matched
     on the normalized text, as search does: full-width and half-width alike)."""
-    from genpon.search.service import parse_query
-
-    needles: list[str] = []
-    if query and query.strip():
-        try:
-            needles = sorted({n for n in parse_query(query).highlight if n}, key=len, reverse=True)
-        except InvalidInput:
-            needles = []
+    needles = sorted(set(_needles(query)), key=len, reverse=True)
     if not needles:
         return html.escape(text)
     chars: list[str] = []
@@ -298,6 +309,115 @@ def highlight_html(text: str, query: str | None) -> str:
         pos = b
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+def _needles(query: str | None) -> list[str]:
+    """The normalized terms of a search query that are marked (none for a bad query)."""
+    from genpon.search.service import parse_query
+
+    if not query or not query.strip():
+        return []
+    try:
+        return [n for n in parse_query(query).highlight if n]
+    except InvalidInput:
+        return []
+
+
+@dataclass
+class Highlights:
+    """Where the terms of ``query`` are on page ``page``: ``boxes`` as fractions of the page;
+    ``positions`` says whether the page has word positions at all (OCR'd pages and pages of a
+    PDF's text layer do)."""
+
+    document_id: int
+    page: int
+    query: str
+    positions: bool
+    boxes: list[Box]
+
+
+def _layout_words(store: BlobStore, settings: Settings, sha256: str) -> dict[int, list[Line]]:
+    """The word boxes of a PDF's text layer (``pdftotext -bbox-layout``, bounded like a
+    render), from the derived cache or read and cached; {} when poppler cannot read them."""
+    target = cache_dir(settings, sha256) / WORDS
+    with contextlib.suppress(FileNotFoundError):
+        return word_boxes.decode(target.read_bytes())
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        return {}
+    with render_slot(settings), store.as_file(sha256, settings.spool_dir) as path:
+        try:
+            r = subprocess.run(
+                [exe, "-q", "-enc", "UTF-8", "-bbox-layout", str(path), "-"],
+                capture_output=True,
+                timeout=settings.preview_timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return {}  # perhaps the machine's load: not cached, tried again next time
+    pages = {}
+    if r.returncode == 0:
+        pages = word_boxes.pdf_layout_words(r.stdout.decode("utf-8", "replace"))
+    _write_atomic(target, word_boxes.encode({k: v for k, v in pages.items() if v}) or b"")
+    return pages
+
+
+def page_words(
+    session: Session, store: BlobStore, settings: Settings, doc: Document
+) -> dict[int, list[Line]]:
+    """The word positions of every page that has them: OCR'd pages (``BlobText.words_z``), and
+    the pages of a PDF with a text layer."""
+    row = session.get(BlobText, doc.sha256)
+    pages = word_boxes.decode(row.words_z if row else None)
+    outline = content_outline(store, settings, doc.sha256, doc.mime_type, session)
+    if outline.kind != "pdf" or outline.status != "ok":
+        return pages
+    layer = _layout_words(store, settings, doc.sha256)
+    return {**{k: v for k, v in layer.items() if v}, **pages}
+
+
+def term_boxes(
+    session: Session, store: BlobStore, settings: Settings, doc: Document, page: int, query: str
+) -> tuple[bool, list[Box]]:
+    """(the page has word positions, the boxes of the query's terms on it); no authorization:
+    the caller has checked the document may be read."""
+    lines = page_words(session, store, settings, doc).get(page)
+    if lines is None:
+        return False, []
+    return True, word_boxes.term_boxes(lines, _needles(query))
+
+
+def first_page_with(
+    session: Session, store: BlobStore, settings: Settings, doc: Document, query: str
+) -> int | None:
+    """The first page on which the query's terms are marked, if any."""
+    needles = _needles(query)
+    for page, lines in sorted(page_words(session, store, settings, doc).items()):
+        if needles and word_boxes.term_boxes(lines, needles):
+            return page
+    return None
+
+
+def viewer_marks(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    doc: Document,
+    shown: Preview | None,
+    page: int | None,
+    query: str,
+) -> tuple[int, bool, list[Box]]:
+    """For the document page: the page to show (without one asked for, the first where the
+    query's terms are marked), whether it has word positions, and the terms' boxes on it."""
+    paged = shown is not None and shown.kind in ("pdf", "image") and shown.status == "ok"
+    if page is None:
+        page = (
+            first_page_with(session, store, settings, doc, query) if query and paged else 1
+        ) or 1
+    page = min(max(page, 1), (shown.pages or 1) if shown else 1)
+    if not (query and paged):
+        return page, False, []
+    return page, *term_boxes(session, store, settings, doc, page, query)
 
 
 # --- the service (authorized, audited) ----------------------------------------------------------
@@ -325,6 +445,24 @@ def _audit(session: Session, actor: Actor, doc: Document, details: dict[str, Any
         case_id=case.case_id if case else None,
         details={"sha256": doc.sha256, **details},
     )
+
+
+def _previewed_recently(session: Session, actor: Actor, doc: Document) -> bool:
+    """Whether ``actor`` has a ``document.previewed`` event for ``doc`` of the last
+    ``QUIET_SECONDS`` (found through the index on the target)."""
+    since = format_time(utcnow() - timedelta(seconds=QUIET_SECONDS))
+    stmt = (
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.target_type == "document",
+            AuditEvent.target_id == str(doc.id),
+            AuditEvent.action == AuditAction.DOCUMENT_PREVIEWED.value,
+            AuditEvent.actor == actor.login,
+            col(AuditEvent.at) >= since,
+        )
+        .limit(1)
+    )
+    return session.exec(stmt).first() is not None
 
 
 def describe(
@@ -369,7 +507,8 @@ def page_image(
     """Page ``page`` of a document as PNG (authorized and audited)."""
     doc = readable_document(session, actor, document_id)
     image = render_page(store, settings, doc.sha256, doc.mime_type, page, width)
-    _audit(session, actor, doc, {"view": view, "page": page, "width": image.width})
+    if view == "page" or not _previewed_recently(session, actor, doc):
+        _audit(session, actor, doc, {"view": view, "page": page, "width": image.width})
     return image
 
 
@@ -379,3 +518,24 @@ def thumbnail(
     """The first page at the smallest width (search results, folder lists)."""
     smallest = min(settings.preview_widths or (160,))
     return page_image(session, store, settings, actor, document_id, 1, smallest, view="thumbnail")
+
+
+def page_highlights(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    actor: Actor,
+    document_id: int,
+    page: int,
+    query: str,
+) -> Highlights:
+    """Where the terms of ``query`` are on page ``page`` (authorized like the page image and
+    audited, it tells whether words occur on the page; it goes with a page image, recorded
+    anyway, so not again within ``QUIET_SECONDS``)."""
+    doc = readable_document(session, actor, document_id)
+    if not settings.preview_enabled:
+        raise Unavailable("preview_disabled", "文書の表示は無効に設定されています。")
+    positions, boxes = term_boxes(session, store, settings, doc, page, query)
+    if not _previewed_recently(session, actor, doc):
+        _audit(session, actor, doc, {"view": "highlights", "page": page})
+    return Highlights(doc.id or 0, page, query, positions, boxes)

@@ -23,3 +23,23 @@ class PreviewPublic(BaseModel):
     message: str | None
     text: str | None = Field(description="本文（text のみ、HTML としてではなく文字として表示）")
     text_truncated: bool
+
+
+class HighlightBoxPublic(BaseModel):
+    """An area to mark on the page image: fractions (0–1) of its width and height."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+class HighlightsPublic(BaseModel):
+    """Where the terms of ``query`` are on page ``page``. ``positions`` is false when the page
+    has no word positions (only OCR'd pages have them): then ``boxes`` is empty."""
+
+    document_id: int
+    page: int
+    query: str
+    positions: bool
+    boxes: list[HighlightBoxPublic]

@@ -1,7 +1,10 @@
-"""Document viewer: page images (PNG), thumbnails and the preview outline of a document.
+"""Document viewer: page images (PNG), thumbnails, the preview outline of a document and where
+the search terms are on a page.
 
-Each request is authorized like a download (hidden: 404) and audited (``document.previewed``);
-rendering runs in the thread pool (sync route functions), bounded by :mod:`genpon.search.preview`.
+Each request is authorized like a download (hidden: 404) and audited (``document.previewed``;
+a thumbnail or highlights only once an hour per person and document, see
+:mod:`genpon.search.preview`); rendering runs in the thread pool (sync route functions), bounded
+by :mod:`genpon.search.preview`.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from genpon.api.contracts.common import FileDownload, errors, file_response
-from genpon.api.contracts.preview import PreviewPublic
+from genpon.api.contracts.preview import HighlightsPublic, PreviewPublic
 from genpon.api.deps import ActorDep, CtxDep, Id, Limit, SessionDep
 from genpon.search import preview
 from genpon.search.preview import PageImage
@@ -63,3 +66,20 @@ def get_page(
 )
 def get_thumbnail(document_id: Id, session: SessionDep, actor: ActorDep, ctx: CtxDep) -> Response:
     return _png(preview.thumbnail(session, ctx.store, ctx.settings, actor, document_id))
+
+
+@router.get("/documents/{document_id}/pages/{page}/highlights", response_model=HighlightsPublic)
+def get_highlights(
+    document_id: Id,
+    page: Id,
+    session: SessionDep,
+    actor: ActorDep,
+    ctx: CtxDep,
+    q: str = Query(..., min_length=1, max_length=200),
+) -> dict[str, Any]:
+    """Where the terms of the search ``q`` are on page ``page``, as boxes to draw over its
+    image (fractions of the page); for pages whose word positions are known (OCR'd pages and
+    a PDF's text layer)."""
+    return asdict(
+        preview.page_highlights(session, ctx.store, ctx.settings, actor, document_id, page, q)
+    )

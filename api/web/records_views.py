@@ -72,7 +72,7 @@ def document_page(
     session: SessionDep,
     actor: WebActor,
     msg: str = "",
-    page: int = 1,
+    page: int | None = None,
     q: str = "",
 ) -> Response:
     v = documents.view(session, actor, document_id)
@@ -88,6 +88,9 @@ def document_page(
             shown_error = exc.message
     text_html = (
         Markup(preview.highlight_html(shown.text, q[:200])) if shown and shown.text else None
+    )
+    page, positions, marks = preview.viewer_marks(
+        session, request.app.state.ctx.store, settings, doc, shown, page, q[:200]
     )
     n = names(session)
     cls = n.classes.get(doc.document_class_id or 0)
@@ -114,7 +117,9 @@ def document_page(
         shown_error=shown_error,
         text_html=text_html,
         q=q[:200],
-        page=min(max(page, 1), (shown.pages or 1) if shown else 1),
+        page=page,
+        positions=positions,
+        marks=marks,
         widths=[w for w in sorted(settings.preview_widths) if w > min(settings.preview_widths)],
     )
 

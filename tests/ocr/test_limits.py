@@ -126,3 +126,19 @@ def test_only_pages_without_text_are_ocrd(tmp_path: Path, settings: Settings) ->
     assert HORIZONTAL[0] in (ex.text or "").replace(" ", "")
     assert ex.details is not None and ex.details["page_count"] == 2
     assert [p["page"] for p in ex.details["pages"]] == [2]
+
+
+def test_poster_sized_page_is_rendered_within_the_pixel_limit(tmp_path: Path) -> None:
+    """A 44 × 21 inch page (a real file in ../shared/data has one) is read at a resolution whose
+    image Pillow opens: at 300 dpi it would be 83 million pixels, refused as a bomb."""
+    from genpon.search.ocr import MAX_PIXELS, _page_dpi
+
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=3146, height=1529)
+    path = tmp_path / "poster.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    dpi = _page_dpi(path, 1, 300)
+    assert 200 < dpi < 300
+    assert (3146 / 72 * dpi) * (1529 / 72 * dpi) <= MAX_PIXELS // 2
+    assert _page_dpi(path, 1, 150) == 150  # already small enough

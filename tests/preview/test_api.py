@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from genpon.records.audit.format import event_hash
 from genpon.records.models import AuditEvent, Folder
+from genpon.search import preview
 from genpon.search.indexer import drain
 from PIL import Image
 from sqlmodel import Session, select
@@ -221,19 +222,27 @@ def test_hidden_documents_are_404_and_nothing_is_audited(
     assert r.status_code == 404
 
 
-def test_every_preview_is_audited(client: Any, demo: Any, put: Any, ctx: Any) -> None:
+def test_every_preview_is_audited(
+    client: Any, demo: Any, put: Any, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     doc = put(files.pdf(2), "監査.pdf", "application/pdf")
     auth = demo.auth("tanaka")
+    client.get(f"/api/v1/documents/{doc}/thumbnail.png", headers=auth)
     client.get(f"/api/v1/documents/{doc}/preview", headers=auth)
     client.get(f"/api/v1/documents/{doc}/pages/2.png?width=1200", headers=auth)
+    client.get(f"/api/v1/documents/{doc}/pages/2.png?width=1200", headers=auth)  # cached: a read
+    # a thumbnail of a document previewed within the hour is not recorded again (search results
+    # show 20 of them at a time) ...
     client.get(f"/api/v1/documents/{doc}/thumbnail.png", headers=auth)
-    client.get(
-        f"/api/v1/documents/{doc}/thumbnail.png", headers=auth
-    )  # from the cache: still a read
     events = previewed(ctx, doc)
     assert [e.actor for e in events] == ["tanaka"] * 4
-    assert [e.details.get("view") for e in events] == ["outline", "page", "thumbnail", "thumbnail"]
-    assert events[1].details["page"] == 2 and events[1].details["width"] == 1200
+    assert [e.details.get("view") for e in events] == ["thumbnail", "outline", "page", "page"]
+    assert events[2].details["page"] == 2 and events[2].details["width"] == 1200
+    # ... after that it is
+    monkeypatch.setattr(preview, "QUIET_SECONDS", 0)
+    client.get(f"/api/v1/documents/{doc}/thumbnail.png", headers=auth)
+    events = previewed(ctx, doc)
+    assert [e.details.get("view") for e in events][-1] == "thumbnail" and len(events) == 5
     # in the hash chain like every other event
     with Session(ctx.engine) as s:
         chain = list(s.exec(select(AuditEvent).order_by(AuditEvent.seq)).all())  # type: ignore[arg-type]

@@ -252,6 +252,9 @@ RULES: dict[str, Rule] = {
     "GET /api/v1/documents/{document_id}/pages/{page}.png": Rule(
         get("/api/v1/documents/{doc}/pages/1.png"), "ppppp", "dpppd"
     ),
+    "GET /api/v1/documents/{document_id}/pages/{page}/highlights": Rule(
+        get("/api/v1/documents/{doc}/pages/1/highlights?q=x"), "ooooo", "doood"
+    ),
     "GET /api/v1/documents/{document_id}/thumbnail.png": Rule(
         get("/api/v1/documents/{doc}/thumbnail.png"), "ppppp", "dpppd"
     ),

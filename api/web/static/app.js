@@ -33,7 +33,7 @@
     var widths = (bar.getAttribute("data-widths") || "800").split(",").map(function (w) { return parseInt(w, 10); });
     var label = bar.getAttribute("data-page-label") || "ページ";
     var img = bar.parentNode.querySelector('[data-testid="page-image"]');
-    var box = img.parentNode;
+    var box = img.closest(".viewer-page");
     var input = bar.querySelector('[data-viewer="page"]');
     var prev = bar.querySelector('[data-viewer="prev"]');
     var next = bar.querySelector('[data-viewer="next"]');
@@ -61,6 +61,35 @@
       params.delete("msg");
       params.set("page", page);
       history.replaceState(null, "", "?" + params.toString());
+      if (hits && hits.getAttribute("data-q") && page !== shownPage) { mark(page); }
+    }
+    // The search terms on the page (OCR'd pages): boxes from the server, drawn over the image.
+    var hits = box.querySelector("svg.hits");
+    var shownPage = page;  // the page whose boxes the server put in the HTML
+    function mark(n) {
+      shownPage = n;
+      while (hits.firstChild) { hits.removeChild(hits.firstChild); }
+      var url = "/api/v1/documents/" + doc + "/pages/" + n + "/highlights?q=" + encodeURIComponent(hits.getAttribute("data-q"));
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (body) {
+        if (!body || n !== page) { return; }
+        var status = bar.parentNode.querySelector('[data-testid="hit-status"]');
+        var q = body.query, k = body.boxes.length;
+        if (status) {
+          status.textContent = !body.positions
+            ? (ja ? "このページには文字の位置情報がないため、検索語を画像上に表示できません。" : "This page has no word positions: the search terms cannot be marked on it.")
+            : k ? (ja ? "「" + q + "」をこのページで " + k + " か所表示しています。" : k + " match(es) of “" + q + "” marked on this page.")
+            : (ja ? "「" + q + "」はこのページにありません。" : "“" + q + "” is not on this page.");
+        }
+        body.boxes.forEach(function (b) {
+          var r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+          r.setAttribute("x", Math.round(b.x * 10000));
+          r.setAttribute("y", Math.round(b.y * 10000));
+          r.setAttribute("width", Math.round(b.w * 10000));
+          r.setAttribute("height", Math.round(b.h * 10000));
+          r.setAttribute("data-testid", "hit-box");
+          hits.appendChild(r);
+        });
+      });
     }
     function link(n) {
       var params = new URLSearchParams(location.search);
