@@ -39,6 +39,7 @@ CHAIN = [
     "0011",
     "0012",
     "0013",
+    "0014",
 ]
 # Parents before the history became one line (revision ids are unchanged).
 BRANCHED_PARENTS = {
