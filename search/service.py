@@ -40,7 +40,7 @@ from genpon.search.analyzer import (
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import SearchQuery, Term
 from genpon.search.snippets import snippet as snippet  # (re-exported)
-from genpon.search.snippets import stored_snippet
+from genpon.search.snippets import stored_snippets
 from genpon.search.text_status import pending_index
 from genpon.search.wareki import fiscal_year_label
 from sqlmodel import Session, col, select
@@ -244,8 +244,15 @@ def search_documents(
             facets=facets,
         ),
     )
+    copies, _held = _prefetch(session, [doc_id for doc_id, _ in res.hits])
+    shas = list(dict.fromkeys(sha for sha in copies))
+    snippets = hit_snippets(session, shas, parsed.highlight)
     hits = [
-        h for h in (_hit(session, actor, doc_id, score, parsed) for doc_id, score in res.hits) if h
+        h
+        for h in (
+            _hit(session, actor, doc_id, score, copies, snippets) for doc_id, score in res.hits
+        )
+        if h
     ]
     return SearchResult(
         total=res.total,
@@ -257,10 +264,33 @@ def search_documents(
     )
 
 
-def hit_snippet(session: Session, sha256: str, needles: list[str]) -> str:
-    """The snippet of a hit: the stored chunks around the first match (the benchmark swaps in
-    the former whole-text cut to compare)."""
-    return stored_snippet(session, sha256, needles)
+def hit_snippets(session: Session, shas: list[str], needles: list[str]) -> dict[str, str]:
+    """The snippets of a page of hits: the stored chunks around the first match, read
+    together (the benchmark swaps in the former whole-text cut to compare)."""
+    return stored_snippets(session, shas, needles)
+
+
+def _prefetch(
+    session: Session, doc_ids: list[int]
+) -> tuple[dict[str, list[Document]], list[object]]:
+    """Load a page's documents, their live placements, folders and cases in four queries (the
+    hits then find them in the session); returns the live placements by content hash, and
+    everything loaded (held while the hits are built: the session keeps only weak ones)."""
+    docs = session.exec(select(Document).where(col(Document.id).in_(doc_ids))).all()
+    shas = {d.sha256 for d in docs if d.state == "live"}
+    placed = session.exec(
+        select(Document)
+        .where(col(Document.sha256).in_(shas), Document.state == "live")
+        .order_by(col(Document.id))
+    ).all()
+    out: dict[str, list[Document]] = {}
+    for d in placed:
+        out.setdefault(d.sha256, []).append(d)
+    folder_ids = {d.folder_id for d in placed}
+    folders = session.exec(select(Folder).where(col(Folder.id).in_(folder_ids))).all()
+    case_pks = {f.case_pk for f in folders if f.case_pk}
+    cases = session.exec(select(Case).where(col(Case.id).in_(case_pks))).all() if case_pks else []
+    return out, [*docs, *placed, *folders, *cases]
 
 
 def _readable(
@@ -274,7 +304,12 @@ def _readable(
 
 
 def _hit(
-    session: Session, actor: Actor, doc_id: int, score: float, parsed: ParsedQuery
+    session: Session,
+    actor: Actor,
+    doc_id: int,
+    score: float,
+    copies: dict[str, list[Document]],
+    snippets: dict[str, str],
 ) -> SearchHit | None:
     doc = session.get(Document, doc_id)
     if doc is None or doc.state != "live":
@@ -282,11 +317,7 @@ def _hit(
     ok, folder, case = _readable(session, actor, doc)
     if not ok or folder is None:
         return None  # defence in depth: the query already filtered by permission
-    others = session.exec(
-        select(Document)
-        .where(Document.sha256 == doc.sha256, Document.state == "live", Document.id != doc.id)
-        .order_by(col(Document.id))
-    ).all()
+    others = [o for o in copies.get(doc.sha256, []) if o.id != doc.id]
     locations: list[dict[str, object]] = []
     for o in others:
         o_ok, o_folder, _ = _readable(session, actor, o)
@@ -304,7 +335,7 @@ def _hit(
         document_id=doc.id or 0,
         title=doc.title,
         filename=doc.filename,
-        snippet_html=hit_snippet(session, doc.sha256, parsed.highlight),
+        snippet_html=snippets.get(doc.sha256, ""),
         case_id=case.case_id if case else None,
         folder_id=folder.id or 0,
         folder_path=folder_path(session, folder),

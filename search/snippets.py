@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from genpon.records.models import BlobText, BlobTextChunk
 from genpon.search.analyzer import normalize, soft_breaks
-from sqlalchemy import delete
+from sqlalchemy import delete, tuple_
 from sqlmodel import Session, col, select
 
 MAX_TEXT = 500_000  # characters of a text a snippet is cut from
@@ -352,20 +352,58 @@ def store_chunks(session: Session, sha256: str, text: str | None) -> bytes | Non
     return directory.pack()
 
 
-def stored_snippet(session: Session, sha256: str, needles: list[str]) -> str:
-    """The snippet of a stored content, reading only the chunks it needs; a content whose
-    chunks were not built yet (indexed before they existed) is cut from its whole text."""
-    data = session.exec(select(BlobText.chunk_dir).where(BlobText.sha256 == sha256)).first()
-    directory = Directory.unpack(data) if data else None
-    if directory is None:
-        row = session.get(BlobText, sha256)
-        text = zlib.decompress(row.text_z).decode("utf-8") if row and row.text_z else None
-        return snippet(text, needles)
+def _first_candidate(directory: Directory, needles: list[str]) -> int:
+    """The chunk a snippet reads first: the first that may hold a needle (else the start)."""
+    bits = [_needle_bits(n) for n in needles if n]
+    for k in range(len(directory.nstarts)):
+        if any(directory.may_hold(k, b) for b in bits):
+            return k
+    return 0
 
-    def load(k: int) -> Chunk:
-        row = session.exec(
-            select(BlobTextChunk.data).where(BlobTextChunk.sha256 == sha256, BlobTextChunk.seq == k)
-        ).one()
-        return Chunk.unpack(row)
 
-    return render(ChunkedText(directory, load), needles)
+def stored_snippets(session: Session, shas: list[str], needles: list[str]) -> dict[str, str]:
+    """The snippets of stored contents, reading only the chunks they need: the directories in
+    one query, the first chunk each needs in another, any further chunk (rare: a window across
+    a chunk's edge, a bloom's false positive) by itself. A content whose chunks were not built
+    yet (indexed before they existed) is cut from its whole text."""
+    out: dict[str, str] = {}
+    if not shas:
+        return out
+    dirs: dict[str, Directory] = {}
+    rows = session.exec(
+        select(BlobText.sha256, BlobText.chunk_dir).where(col(BlobText.sha256).in_(shas))
+    ).all()
+    for sha, data in rows:
+        d = Directory.unpack(data) if data else None
+        if d is None:
+            row = session.get(BlobText, sha)
+            text = zlib.decompress(row.text_z).decode("utf-8") if row and row.text_z else None
+            out[sha] = snippet(text, needles)
+        else:
+            dirs[sha] = d
+    want = [(sha, _first_candidate(d, needles)) for sha, d in dirs.items()]
+    got: dict[tuple[str, int], bytes] = {}
+    if want:
+        for sha, seq, blob in session.exec(
+            select(BlobTextChunk.sha256, BlobTextChunk.seq, BlobTextChunk.data).where(
+                tuple_(col(BlobTextChunk.sha256), col(BlobTextChunk.seq)).in_(want)
+            )
+        ).all():
+            got[(sha, seq)] = blob
+
+    def loader(sha: str) -> Callable[[int], Chunk]:
+        def load(k: int) -> Chunk:
+            blob = got.get((sha, k))
+            if blob is None:
+                blob = session.exec(
+                    select(BlobTextChunk.data).where(
+                        BlobTextChunk.sha256 == sha, BlobTextChunk.seq == k
+                    )
+                ).one()
+            return Chunk.unpack(blob)
+
+        return load
+
+    for sha, d in dirs.items():
+        out[sha] = render(ChunkedText(d, loader(sha)), needles)
+    return out
