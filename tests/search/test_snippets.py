@@ -62,8 +62,12 @@ class Counted:
         self.dir = S.Directory.unpack(directory.pack())
         self.data = [c.pack() for c in chunks]
 
+    def load(self, k: int) -> S.Chunk:
+        return S.Chunk.unpack(self.data[k])
+
     def snippet(self, needles: list[str]) -> tuple[str, int]:
-        t = S.ChunkedText(self.dir, lambda k: S.Chunk.unpack(self.data[k]))  # type: ignore[arg-type]
+        assert self.dir is not None
+        t = S.ChunkedText(self.dir, self.load)
         return S.render(t, needles), t.loaded
 
 
@@ -102,10 +106,11 @@ def test_stored_chunks_give_the_whole_text_snippet_everywhere() -> None:
             if len(text) > edge + 10:
                 text = text[: edge - 2] + "できる" + text[edge + 1 :]
         c = Counted(text)
+        assert c.dir is not None
         for q in queries:
             needles = parse_query(q).highlight
             for width in (160, 30):
-                t = S.ChunkedText(c.dir, lambda k: S.Chunk.unpack(c.data[k]))  # type: ignore[arg-type]
+                t = S.ChunkedText(c.dir, c.load)
                 assert S.render(t, needles, width) == reference(text, needles, width), q
                 assert S.snippet(text, needles, width) == reference(text, needles, width)
 
