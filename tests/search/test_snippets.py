@@ -166,3 +166,29 @@ def test_empty_and_tiny_texts(width: int) -> None:
     assert S.snippet(None, ["a"], width) == ""
     c = Counted("<a>")
     assert c.snippet(["a"])[0] == "&lt;<mark>a</mark>&gt;"
+
+
+@pytest.mark.parametrize(
+    "search_backend", ["tantivy", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_destroyed_content_takes_its_chunks_along(client, demo, ctx, search_backend):
+    """Disposal deletes a content's text and its chunks (the chunks refer to the text: on
+    PostgreSQL the order matters)."""
+    from genpon.core.clock import utcnow
+    from genpon.records.models import Document
+    from genpon.retention.disposal import _remove_unreferenced
+
+    auth = demo.auth("tanaka")
+    d = deposit(client, auth, (FILLER * 400).encode(), folder_id=team_folder(ctx)).json()
+    sync(ctx)
+    with Session(ctx.engine) as s:
+        assert s.exec(select(BlobTextChunk).where(BlobTextChunk.sha256 == d["sha256"])).all()
+        doc = s.get(Document, d["id"])
+        assert doc is not None
+        doc.state = "destroyed"  # type: ignore[assignment]
+        s.add(doc)
+        s.flush()
+        assert _remove_unreferenced(s, [doc], utcnow()) == {d["sha256"]}
+        s.commit()
+        assert s.get(BlobText, d["sha256"]) is None
+        assert not s.exec(select(BlobTextChunk).where(BlobTextChunk.sha256 == d["sha256"])).all()
