@@ -59,7 +59,7 @@ from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
 from genpon.search.extract import Extraction, extract
 from genpon.search.models import SearchState
-from genpon.search.snippets import store_chunks
+from genpon.search.snippets import Directory, store_chunks
 from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
@@ -274,7 +274,7 @@ def process(
                 s.delete(row)  # content destroyed: its text goes too
                 row = None
             text = stored_text(row)
-            if row is not None and text and row.chunk_dir is None:  # indexed before chunks
+            if row is not None and text and not Directory.current(row.chunk_dir):  # before chunks
                 row.chunk_dir = store_chunks(s, sha, text)
                 s.add(row)
             batch[sha] = build_entries(s, sha, text)

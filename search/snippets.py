@@ -132,6 +132,11 @@ class Directory:
         nstarts = list(struct.unpack_from(f"<{n}I", data, at))
         return cls(length, norm_length, nstarts, data[at + 4 * n :])
 
+    @staticmethod
+    def current(data: bytes | None) -> bool:
+        """``data`` is a directory of today's format (else the chunks are built again)."""
+        return data is not None and data[:4] == _MAGIC and Directory.unpack(data) is not None
+
     def may_hold(self, k: int, bits: list[int] | None) -> bool:
         if self.blooms is None or bits is None:
             return True
