@@ -298,10 +298,10 @@ def pct(lat: list[float]) -> tuple[float, float, float]:
     return statistics.median(lat), lat[max(0, int(len(lat) * 0.95) - 1)], lat[-1]
 
 
-def _old_hit_snippet(session: Any, sha256: str, needles: list[str]) -> str:
+def _old_hit_snippets(session: Any, shas: list[str], needles: list[str]) -> dict[str, str]:
     from genpon.search.indexer import text_of
 
-    return old_snippet(text_of(session, sha256), needles)
+    return {sha: old_snippet(text_of(session, sha), needles) for sha in shas}
 
 
 def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[float]]:
@@ -319,13 +319,13 @@ def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[
         user = s.exec(select(User).where(User.login == "tanaka")).one()
         acl = actor_for_user(s, user).acl_tokens()
         s.rollback()
-    new = service.hit_snippet
+    new = service.hit_snippets
     lat: dict[str, list[float]] = {"index": [], "before": [], "after": []}
     hits: list[int] = []
     with TestClient(create_app(ctx.settings, ctx), raise_server_exceptions=True) as client:
 
         def http(q: str, which: str) -> None:
-            service.hit_snippet = new if which == "after" else _old_hit_snippet  # type: ignore[assignment]
+            service.hit_snippets = new if which == "after" else _old_hit_snippets  # type: ignore[assignment]
             t = time.perf_counter()
             r = client.get("/api/v1/search", params={"q": q, "per_page": PER_PAGE},
                            headers={"Authorization": f"Bearer {key}"})  # fmt: skip
@@ -346,7 +346,7 @@ def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[
             order = ["after", "before"] if j % 2 else ["before", "after"]
             for which in order if compare else ["after"]:
                 http(q, which)
-    service.hit_snippet = new  # type: ignore[assignment]
+    service.hit_snippets = new  # type: ignore[assignment]
     print(f"  mean total hits per query: {statistics.mean(hits):.0f}", flush=True)
     return lat
 
