@@ -31,16 +31,16 @@ from dataclasses import dataclass
 
 from genpon.records.models import BlobText, BlobTextChunk
 from genpon.search.analyzer import normalize, soft_breaks
-from sqlalchemy import delete, tuple_
+from sqlalchemy import and_, delete, or_
 from sqlmodel import Session, col, select
 
 MAX_TEXT = 500_000  # characters of a text a snippet is cut from
-CHUNK = 8192  # original characters per chunk
+CHUNK = 4096  # original characters per chunk
 OVERLAP = 1024  # normalized characters of the next chunk repeated at a chunk's end
-BLOOM_BITS = 16384  # per chunk; two bits per character or character pair
+BLOOM_BITS = 8192  # per chunk; two bits per character or character pair
 BLOOM_BYTES = BLOOM_BITS // 8
 SNIPPET_CHARS = 160
-_MAGIC = b"GSN1"
+_MAGIC = b"GSN2"
 _DIR_HEAD = struct.Struct("<4sIIIII")  # magic, chunk size, length, normalized length, n, bloom
 
 
@@ -391,7 +391,14 @@ def stored_snippets(session: Session, shas: list[str], needles: list[str]) -> di
     if want:
         for sha, seq, blob in session.exec(
             select(BlobTextChunk.sha256, BlobTextChunk.seq, BlobTextChunk.data).where(
-                tuple_(col(BlobTextChunk.sha256), col(BlobTextChunk.seq)).in_(want)
+                # (sha, seq) = ... OR ...: each term a primary key lookup (SQLite scans the
+                # whole table for a row-value IN)
+                or_(
+                    *(
+                        and_(col(BlobTextChunk.sha256) == sha, col(BlobTextChunk.seq) == k)
+                        for sha, k in want
+                    )
+                )
             )
         ).all():
             got[(sha, seq)] = blob
