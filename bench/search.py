@@ -6,24 +6,31 @@ deposits) and runs mixed queries (2-character words, longer words, two-term AND,
 each with a filter and a caller's permission tokens, top 10 with the exact total.
 
     .venv/bin/python bench/search.py --docs 100000 --whoosh-docs 10000
+    .venv/bin/python bench/search.py --only none --http laws --http-docs 100000
+
+The corpus is streamed (a generator, one batch in memory), so --docs 1000000 fits. ``--http``
+(bench/search_http.py): the full HTTP path, database and index seeded in bulk, before and
+after the stored snippet chunks, in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import search_http  # bench/search_http.py (this script's folder is on sys.path)
 from genpon.search.analyzer import index_tokens, query_tokens
 from genpon.search.backends.base import IndexEntry, SearchBackend, SearchQuery, Term
 
@@ -122,12 +129,12 @@ def gen_text(rng: random.Random) -> str:
     return "".join(out)
 
 
-def entries(n: int, seed: int = 7) -> list[IndexEntry]:
+def entries(n: int, seed: int = 7) -> Iterator[IndexEntry]:
+    """The corpus, streamed: never more than one batch is in memory (1,000,000 documents)."""
     rng = random.Random(seed)
-    out = []
     for i in range(1, n + 1):
         org = ORGS[i % len(ORGS)]
-        out.append(
+        yield (
             IndexEntry(
                 document_id=i,
                 sha256=f"{i:064x}",
@@ -148,7 +155,12 @@ def entries(n: int, seed: int = 7) -> list[IndexEntry]:
                 doc_date=date(2020 + i % 7, 1 + i % 12, 1 + i % 28),
             )
         )
-    return out
+
+
+def batches(ents: Iterable[IndexEntry], size: int) -> Iterator[list[IndexEntry]]:
+    it = iter(ents)
+    while part := list(itertools.islice(it, size)):
+        yield part
 
 
 def queries(k: int, seed: int = 11) -> list[SearchQuery]:
@@ -196,7 +208,7 @@ class Result:
 
 def measure(
     name: str,
-    ents: list[IndexEntry],
+    ents: Iterable[IndexEntry],
     qs: list[SearchQuery],
     add: Callable[[list[IndexEntry]], None],
     search: Callable[[SearchQuery], int],
@@ -204,16 +216,20 @@ def measure(
     batch: int = 2000,
 ) -> Result:
     t0 = time.perf_counter()
-    for start in range(0, len(ents), batch):
-        add(ents[start : start + batch])
-    build = time.perf_counter() - t0
+    n = 0
+    for part in batches(ents, batch):
+        add(part)
+        n += len(part)
+        if n % 100_000 == 0:
+            print(f"  {name}: {n} documents in {time.perf_counter() - t0:.0f} s", flush=True)
+    build = time.perf_counter() - t0  # (generating and analyzing the documents included)
     lat = []
     totals = 0
     for q in qs:
         t = time.perf_counter()
         totals += search(q)
         lat.append((time.perf_counter() - t) * 1000)
-    r = Result(name, len(ents), len(ents) / build, size() / 1e6, lat)
+    r = Result(name, n, n / build, size() / 1e6, lat)
     print(
         f"{name:12s} docs={r.docs:7d} build={r.build_rate:7.0f} docs/s "
         f"size={r.size:7.1f} MB  p50={r.p50:7.1f} ms "
@@ -224,7 +240,11 @@ def measure(
 
 
 def run_backend(
-    name: str, backend: SearchBackend, ents: list[IndexEntry], qs: list[SearchQuery], path: Path
+    name: str,
+    backend: SearchBackend,
+    ents: Iterable[IndexEntry],
+    qs: list[SearchQuery],
+    path: Path,
 ) -> Result:
     return measure(
         name,
@@ -236,7 +256,7 @@ def run_backend(
     )
 
 
-def run_bare_tantivy(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+def run_bare_tantivy(ents: Iterable[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
     """tantivy bindings directly: one whitespace-tokenized body field with positions, the
     terms as phrase queries (AND), top 10 by BM25 with the exact count, no filters."""
     import tantivy
@@ -279,7 +299,7 @@ def run_bare_tantivy(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) 
     return measure("bare-tantivy", ents, qs, add, search, lambda: dir_size(path))
 
 
-def run_fts5(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+def run_fts5(ents: Iterable[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
     """SQLite FTS5: tokens joined by spaces (unicode61 with < and > as token characters),
     phrase MATCH per term (AND), count(*) and the top 10 by bm25, no filters."""
     import sqlite3
@@ -312,7 +332,7 @@ def run_fts5(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Resul
         con.close()
 
 
-def run_bare_whoosh(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
+def run_bare_whoosh(ents: Iterable[IndexEntry], qs: list[SearchQuery], path: Path) -> Result:
     """Whoosh directly: one space-tokenized body field with positions, terms as phrases (AND),
     top 10 with the exact count, no filters."""
     from whoosh import index as windex
@@ -344,7 +364,7 @@ def run_bare_whoosh(ents: list[IndexEntry], qs: list[SearchQuery], path: Path) -
     return measure("bare-whoosh", ents, qs, add, search, lambda: dir_size(path))
 
 
-def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> Result:
+def run_postgres(ents: Iterable[IndexEntry], qs: list[SearchQuery], work: Path) -> Result:
     """The project's PostgreSQL backend (settings search_backend="postgres") on a throwaway
     server (tests.servers.PostgresServer); each batch commits in its own transaction."""
     from genpon.api.context import build_context
@@ -391,8 +411,10 @@ def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> R
             t0 = time.perf_counter()
             backend.clear(session)
             session.commit()
-            for start in range(0, len(ents), 2000):
-                add(ents[start : start + 2000])
+            n = 0
+            for part in batches(ents, 2000):
+                add(part)
+                n += len(part)
             backend.mark_built(session)
             session.commit()
             build = time.perf_counter() - t0
@@ -404,7 +426,7 @@ def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> R
                 t = time.perf_counter()
                 totals += search(q)
                 lat.append((time.perf_counter() - t) * 1000)
-            r = Result("postgres", len(ents), len(ents) / build, sz / 1e6, lat)
+            r = Result("postgres", n, n / build, sz / 1e6, lat)
             print(
                 f"{'postgres':12s} docs={r.docs:7d} build={r.build_rate:7.0f} docs/s "
                 f"size={r.size:7.1f} MB  p50={r.p50:7.1f} ms "
@@ -415,7 +437,7 @@ def run_postgres(ents: list[IndexEntry], qs: list[SearchQuery], work: Path) -> R
             # steady state: new documents into the built index, 100 per transaction (the
             # indexer's outbox batches)
             extra = [
-                replace(e, document_id=len(ents) + i + 1, sha256=f"{len(ents) + i + 1:064x}")
+                replace(e, document_id=n + i + 1, sha256=f"{n + i + 1:064x}")
                 for i, e in enumerate(entries(1000, seed=99))
             ]
             t0 = time.perf_counter()
@@ -488,48 +510,45 @@ def main() -> None:
     ap.add_argument(
         "--only",
         default=",".join(ENGINES),
-        help=f"comma-separated engines to run, of {','.join(ENGINES)} (default: all)",
+        help=f"comma-separated engines to run, of {','.join(ENGINES)} (default: all; "
+        "none: only --http)",
     )
     ap.add_argument("--relevance", action="store_true", help="also recall@10/MRR@10 (tantivy)")
+    search_http.add_args(ap)
     args = ap.parse_args()
-    only = [e.strip() for e in args.only.split(",") if e.strip()]
+    only = [e.strip() for e in args.only.split(",") if e.strip() and e.strip() != "none"]
     unknown = [e for e in only if e not in ENGINES]
     if unknown:
         ap.error(f"unknown engine(s): {', '.join(unknown)}")
     pg_docs = args.postgres_docs if args.postgres_docs is not None else args.docs
-    sizes = [args.docs if e in ("tantivy", "bare-tantivy", "fts5") else 0 for e in only]
-    sizes += [args.whoosh_docs if e in ("whoosh", "bare-whoosh") else 0 for e in only]
-    sizes += [pg_docs if "postgres" in only else 0]
     work = Path(tempfile.mkdtemp(prefix="genpon-bench-search-"))
     res: dict[str, Result] = {}
     try:
-        if max(sizes, default=0):
-            t = time.perf_counter()
-            ents = entries(max(sizes))
-            print(f"generated+analyzed {len(ents)} documents in {time.perf_counter() - t:.1f} s")
-            qs = queries(args.queries)
-        for e in only:
+        qs = queries(args.queries)
+        for e in only:  # each engine streams its own copy of the corpus (same seed)
             if e == "tantivy":
                 from genpon.search.backends.tantivy_backend import TantivyBackend
 
                 p = work / "tantivy"
-                res[e] = run_backend(e, TantivyBackend(p), ents[: args.docs], qs, p)
+                res[e] = run_backend(e, TantivyBackend(p), entries(args.docs), qs, p)
             elif e == "bare-tantivy":
-                res[e] = run_bare_tantivy(ents[: args.docs], qs, work / e)
+                res[e] = run_bare_tantivy(entries(args.docs), qs, work / e)
             elif e == "fts5":
-                res[e] = run_fts5(ents[: args.docs], qs, work / e)
+                res[e] = run_fts5(entries(args.docs), qs, work / e)
             elif e == "whoosh":
                 from genpon.search.backends.whoosh_backend import WhooshBackend
 
                 p = work / "whoosh"
-                res[e] = run_backend(e, WhooshBackend(p), ents[: args.whoosh_docs], qs, p)
+                res[e] = run_backend(e, WhooshBackend(p), entries(args.whoosh_docs), qs, p)
             elif e == "bare-whoosh":
-                res[e] = run_bare_whoosh(ents[: args.whoosh_docs], qs, work / e)
+                res[e] = run_bare_whoosh(entries(args.whoosh_docs), qs, work / e)
             elif e == "postgres":
-                res[e] = run_postgres(ents[:pg_docs], qs, work)
+                res[e] = run_postgres(entries(pg_docs), qs, work)
+            shutil.rmtree(work / e, ignore_errors=True)
         targets(res)
         if args.relevance:
             relevance_tantivy(work)
+        search_http.main_http(args, work, sys.modules[__name__])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

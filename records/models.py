@@ -452,3 +452,17 @@ class BlobText(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     # OCR: per page its lines of words with their boxes (search.ocr.page_words), zlib JSON
     words_z: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    # the directory of the snippet chunks (search.snippets): per chunk its start in the
+    # normalized text and a bloom filter of its characters; None: not built yet
+    chunk_dir: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+
+
+class BlobTextChunk(SQLModel, table=True):
+    """One fixed-size piece of a content's text for snippets (search.snippets): the original
+    characters, their normalized form and the offsets where the two differ in length, zlib-
+    compressed, so a snippet reads the piece holding the match instead of the whole text."""
+
+    __tablename__ = "blob_text_chunk"
+    sha256: str = Field(primary_key=True, max_length=64, foreign_key="blob_text.sha256")
+    seq: int = Field(primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

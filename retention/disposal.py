@@ -36,6 +36,7 @@ from genpon.records.models import (
     Blob,
     BlobState,
     BlobText,
+    BlobTextChunk,
     Case,
     Document,
     DocumentClass,
@@ -411,6 +412,7 @@ def _remove_unreferenced(s: Session, docs: list[Document], now: datetime) -> set
                 blob.state = BlobState.DELETED
                 blob.deleted_at = now
                 s.add(blob)
+        s.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256).in_(part)))
         s.execute(delete(BlobText).where(col(BlobText.sha256).in_(part)))
     return gone
 

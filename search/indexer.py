@@ -44,6 +44,7 @@ from genpon.records.access import folder_acl_tokens
 from genpon.records.models import (
     Blob,
     BlobText,
+    BlobTextChunk,
     Case,
     Document,
     DocumentClass,
@@ -59,6 +60,7 @@ from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
 from genpon.search.extract import Extraction, extract
 from genpon.search.models import SearchState
+from genpon.search.snippets import Directory, store_chunks
 from sqlalchemy import delete, func, or_, text, update
 from sqlmodel import Session, col, select
 
@@ -112,6 +114,8 @@ def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
     row.words_z = word_boxes.encode({int(k): v for k, v in (ex.words or {}).items()})
     row.extracted_at = utcnow()
     session.add(row)
+    session.flush()  # (the chunks refer to the row)
+    row.chunk_dir = store_chunks(session, sha256, ex.text)
     return row
 
 
@@ -268,9 +272,14 @@ def process(
             else:
                 row = s.get(BlobText, sha)
             if blob is not None and blob.state != "stored" and row is not None:
+                s.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha))
                 s.delete(row)  # content destroyed: its text goes too
                 row = None
-            batch[sha] = build_entries(s, sha, stored_text(row))
+            text = stored_text(row)
+            if row is not None and text and not Directory.current(row.chunk_dir):  # before chunks
+                row.chunk_dir = store_chunks(s, sha, text)
+                s.add(row)
+            batch[sha] = build_entries(s, sha, text)
         s.flush()
         try:
             backend.apply(s, batch)

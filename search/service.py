@@ -17,9 +17,7 @@ even where the original in case A is readable too. Date filters test that same p
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -38,11 +36,11 @@ from genpon.search.analyzer import (
     query_tokens,
     reference_token,
     runs,
-    soft_breaks,
 )
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import SearchQuery, Term
-from genpon.search.indexer import text_of
+from genpon.search.snippets import snippet as snippet  # (re-exported)
+from genpon.search.snippets import stored_snippets
 from genpon.search.text_status import pending_index
 from genpon.search.wareki import fiscal_year_label
 from sqlmodel import Session, col, select
@@ -54,7 +52,6 @@ MAX_QUERY_CHARS = 500
 MAX_TERMS = 24
 MAX_PER_PAGE = 100
 MAX_OFFSET = 10_000
-SNIPPET_CHARS = 160
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "〝": '"', "〟": '"'})
 _TERM = re.compile(r'(-?)"([^"]*)"|(\S+)')
@@ -202,94 +199,6 @@ def parse_query(q: str, mode: str = "all") -> ParsedQuery:
     return ParsedQuery(terms, highlight)
 
 
-# --- snippets -------------------------------------------------------------------------------
-
-
-def _normalized_with_map(text: str) -> tuple[str, Sequence[int]]:
-    """``text`` normalized as the analyzer sees it (soft breaks removed, so a word wrapped
-    across a line is matched whole), and for each of its characters the position in ``text``
-    it comes from: highlights are drawn on the original text."""
-    idx: Sequence[int]
-    norm = normalize(text)  # one C call; almost always one character for one
-    if len(norm) == len(text):
-        idx = range(len(text))
-    else:  # a compatibility character expanded (㈱ → (株)): map character by character
-        chars: list[str] = []
-        idx = []
-        for i, ch in enumerate(text):
-            n = normalize(ch) if not ch.isascii() else ch.lower()
-            for c in n:
-                chars.append(c)
-                idx.append(i)
-        norm = "".join(chars)
-    cuts = list(soft_breaks(norm))
-    if not cuts:
-        return norm, idx
-    keep_chars: list[str] = []
-    keep_idx: list[int] = []  # (slices of a range extend in C)
-    pos = 0
-    for a, b in cuts:
-        keep_chars.append(norm[pos:a])
-        keep_idx += idx[pos:a]
-        pos = b
-    keep_chars.append(norm[pos:])
-    keep_idx += idx[pos:]
-    return "".join(keep_chars), keep_idx
-
-
-def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) -> str:
-    """An escaped window of ``text`` around the first match, every match in ``<mark>``."""
-    if not text:
-        return ""
-    text = text[:500_000]
-    norm, idx = _normalized_with_map(text)
-    needles = sorted({n for n in needles if n}, key=len, reverse=True)
-    first = None
-    for n in needles:
-        p = norm.find(n)
-        if p >= 0 and (first is None or p < first):
-            first = p
-    if first is None:
-        window = (0, min(len(text), width))
-    else:
-        s = idx[max(0, first - width // 4)]
-        window = (s, min(len(text), s + width))
-    a, b = window
-    spans: list[tuple[int, int]] = []
-    if needles:
-        lo = max(0, norm_index(idx, a))
-        region = norm[lo : lo + width * 3]
-        for n in needles:
-            for m in re.finditer(re.escape(n), region):
-                sa, sb = idx[lo + m.start()], idx[lo + m.end() - 1] + 1
-                if sa >= a and sb <= b:
-                    spans.append((sa, sb))
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for sa, sb in spans:
-        if merged and sa <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], sb))
-        else:
-            merged.append((sa, sb))
-    out: list[str] = ["…"] if a > 0 else []
-    pos = a
-    for sa, sb in merged:
-        out.append(html.escape(text[pos:sa]))
-        out.append("<mark>" + html.escape(text[sa:sb]) + "</mark>")
-        pos = sb
-    out.append(html.escape(text[pos:b]))
-    if b < len(text):
-        out.append("…")
-    return re.sub(r"\s+", " ", "".join(out)).strip()
-
-
-def norm_index(idx: Sequence[int], orig: int) -> int:
-    """First position in the normalized text that comes from original position ``orig``."""
-    import bisect
-
-    return bisect.bisect_left(idx, orig)
-
-
 # --- the service ------------------------------------------------------------------------------
 
 
@@ -335,8 +244,15 @@ def search_documents(
             facets=facets,
         ),
     )
+    copies, _held = _prefetch(session, [doc_id for doc_id, _ in res.hits])
+    shas = list(dict.fromkeys(sha for sha in copies))
+    snippets = hit_snippets(session, shas, parsed.highlight)
     hits = [
-        h for h in (_hit(session, actor, doc_id, score, parsed) for doc_id, score in res.hits) if h
+        h
+        for h in (
+            _hit(session, actor, doc_id, score, copies, snippets) for doc_id, score in res.hits
+        )
+        if h
     ]
     return SearchResult(
         total=res.total,
@@ -346,6 +262,35 @@ def search_documents(
         per_page=per_page,
         pending_index=pending_index(session, actor),
     )
+
+
+def hit_snippets(session: Session, shas: list[str], needles: list[str]) -> dict[str, str]:
+    """The snippets of a page of hits: the stored chunks around the first match, read
+    together (the benchmark swaps in the former whole-text cut to compare)."""
+    return stored_snippets(session, shas, needles)
+
+
+def _prefetch(
+    session: Session, doc_ids: list[int]
+) -> tuple[dict[str, list[Document]], list[object]]:
+    """Load a page's documents, their live placements, folders and cases in four queries (the
+    hits then find them in the session); returns the live placements by content hash, and
+    everything loaded (held while the hits are built: the session keeps only weak ones)."""
+    docs = session.exec(select(Document).where(col(Document.id).in_(doc_ids))).all()
+    shas = {d.sha256 for d in docs if d.state == "live"}
+    placed = session.exec(
+        select(Document)
+        .where(col(Document.sha256).in_(shas), Document.state == "live")
+        .order_by(col(Document.id))
+    ).all()
+    out: dict[str, list[Document]] = {}
+    for d in placed:
+        out.setdefault(d.sha256, []).append(d)
+    folder_ids = {d.folder_id for d in placed}
+    folders = session.exec(select(Folder).where(col(Folder.id).in_(folder_ids))).all()
+    case_pks = {f.case_pk for f in folders if f.case_pk}
+    cases = session.exec(select(Case).where(col(Case.id).in_(case_pks))).all() if case_pks else []
+    return out, [*docs, *placed, *folders, *cases]
 
 
 def _readable(
@@ -359,7 +304,12 @@ def _readable(
 
 
 def _hit(
-    session: Session, actor: Actor, doc_id: int, score: float, parsed: ParsedQuery
+    session: Session,
+    actor: Actor,
+    doc_id: int,
+    score: float,
+    copies: dict[str, list[Document]],
+    snippets: dict[str, str],
 ) -> SearchHit | None:
     doc = session.get(Document, doc_id)
     if doc is None or doc.state != "live":
@@ -367,11 +317,7 @@ def _hit(
     ok, folder, case = _readable(session, actor, doc)
     if not ok or folder is None:
         return None  # defence in depth: the query already filtered by permission
-    others = session.exec(
-        select(Document)
-        .where(Document.sha256 == doc.sha256, Document.state == "live", Document.id != doc.id)
-        .order_by(col(Document.id))
-    ).all()
+    others = [o for o in copies.get(doc.sha256, []) if o.id != doc.id]
     locations: list[dict[str, object]] = []
     for o in others:
         o_ok, o_folder, _ = _readable(session, actor, o)
@@ -389,7 +335,7 @@ def _hit(
         document_id=doc.id or 0,
         title=doc.title,
         filename=doc.filename,
-        snippet_html=snippet(text_of(session, doc.sha256), parsed.highlight),
+        snippet_html=snippets.get(doc.sha256, ""),
         case_id=case.case_id if case else None,
         folder_id=folder.id or 0,
         folder_path=folder_path(session, folder),

@@ -40,6 +40,7 @@ CHAIN = [
     "0012",
     "0013",
     "0014",
+    "0015",
 ]
 # Parents before the history became one line (revision ids are unchanged).
 BRANCHED_PARENTS = {

@@ -1,0 +1,412 @@
+"""Search through the HTTP API over a streamed corpus (``bench/search.py --http``).
+
+Seeds a Genpon database (SQLite) and its tantivy index in bulk, batch by batch from a
+generator (the corpus is never in memory: only its *pool* of distinct texts, prepared once
+each), then times ``GET /api/v1/search`` in process (query, facets, exact total, 20 hits with
+snippets) as a staff member who may read 3 of the 5 demo folders, next to the index query
+alone. The snippets are timed twice in one run, query by query in alternating order: the
+former cut from the whole stored text (before) and the stored chunks (after).
+
+Corpora:
+
+- ``laws``: every document is one of the laws in ``../shared/data/ja/laws`` (drawn at random,
+  so lengths follow theirs, long tail included: median ~4,600, mean ~13,500, max ~299,000
+  characters); each document is its own content (own hash, title, folder and date).
+- ``generated``: ``bench/search.py``'s documents (350–1,700 characters of administrative
+  words); a pool of ``--pool`` texts generated once, documents take them in turn.
+
+Queries: for ``laws``, words cut from the laws (a CJK run of 2–4 characters at a random place,
+a quarter of them two words); for ``generated``, those of ``bench/search.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import random
+import re
+import statistics
+import time
+import zlib
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from genpon.search.analyzer import CJK_RUN, index_tokens, normalize, soft_breaks
+from genpon.search.backends.base import IndexEntry, SearchQuery
+
+LAWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ja" / "laws"
+PER_PAGE = 20
+
+
+# --- the snippet before chunks (search/service.py until issue 16), for "before" --------------
+
+
+def _old_normalized_with_map(text: str) -> tuple[str, Sequence[int]]:
+    idx: Sequence[int]
+    norm = normalize(text)
+    if len(norm) == len(text):
+        idx = range(len(text))
+    else:
+        chars: list[str] = []
+        idx = []
+        for i, ch in enumerate(text):
+            n = normalize(ch) if not ch.isascii() else ch.lower()
+            for c in n:
+                chars.append(c)
+                idx.append(i)
+        norm = "".join(chars)
+    cuts = list(soft_breaks(norm))
+    if not cuts:
+        return norm, idx
+    keep_chars: list[str] = []
+    keep_idx: list[int] = []
+    pos = 0
+    for a, b in cuts:
+        keep_chars.append(norm[pos:a])
+        keep_idx += idx[pos:a]
+        pos = b
+    keep_chars.append(norm[pos:])
+    keep_idx += idx[pos:]
+    return "".join(keep_chars), keep_idx
+
+
+def old_snippet(text: str | None, needles: list[str], width: int = 160) -> str:
+    if not text:
+        return ""
+    text = text[:500_000]
+    norm, idx = _old_normalized_with_map(text)
+    needles = sorted({n for n in needles if n}, key=len, reverse=True)
+    first = None
+    for n in needles:
+        p = norm.find(n)
+        if p >= 0 and (first is None or p < first):
+            first = p
+    if first is None:
+        a, b = 0, min(len(text), width)
+    else:
+        a = idx[max(0, first - width // 4)]
+        b = min(len(text), a + width)
+    spans: list[tuple[int, int]] = []
+    if needles:
+        lo = max(0, bisect_left(idx, a))
+        region = norm[lo : lo + width * 3]
+        for n in needles:
+            for m in re.finditer(re.escape(n), region):
+                sa, sb = idx[lo + m.start()], idx[lo + m.end() - 1] + 1
+                if sa >= a and sb <= b:
+                    spans.append((sa, sb))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for sa, sb in spans:
+        if merged and sa <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], sb))
+        else:
+            merged.append((sa, sb))
+    out: list[str] = ["…"] if a > 0 else []
+    pos = a
+    for sa, sb in merged:
+        out.append(html.escape(text[pos:sa]))
+        out.append("<mark>" + html.escape(text[sa:sb]) + "</mark>")
+        pos = sb
+    out.append(html.escape(text[pos:b]))
+    if b < len(text):
+        out.append("…")
+    return re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+# --- the corpus ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A text as the indexer stores it: compressed, its chunks, its index tokens."""
+
+    chars: int
+    text_z: bytes
+    chunk_dir: bytes | None
+    chunks: list[bytes]
+    body: list[str]
+
+
+def prepare(text: str) -> Prepared:
+    from genpon.search.snippets import build
+
+    directory, chunks = build(text)
+    return Prepared(
+        len(text),
+        zlib.compress(text.encode("utf-8"), 6),
+        directory.pack(),
+        [c.pack() for c in chunks],
+        index_tokens(text),
+    )
+
+
+class Corpus:
+    """Documents ``(pool index, title)`` streamed from a pool of texts prepared on first use."""
+
+    def __init__(self, name: str, pool: int, gen: Any = None, seed: int = 5) -> None:
+        self.name, self.gen = name, gen  # gen: bench/search.py (gen_text, WORDS)
+        self._memo: dict[int, Prepared] = {}
+        self.rng = random.Random(seed)
+        if name == "laws":
+            self.files = sorted(LAWS.glob("*.txt"))
+            if not self.files:
+                raise SystemExit(f"no laws in {LAWS}")
+            self.size = len(self.files)
+        else:
+            self.size = pool
+
+    def text(self, k: int) -> str:
+        if self.name == "laws":
+            return self.files[k].read_text(encoding="utf-8")
+        return str(self.gen.gen_text(random.Random(1000 + k)))
+
+    def get(self, k: int) -> Prepared:
+        p = self._memo.get(k)
+        if p is None:
+            p = self._memo[k] = prepare(self.text(k))
+        return p
+
+    def docs(self, n: int) -> Iterator[tuple[int, int]]:
+        for i in range(n):
+            k = self.rng.randrange(self.size) if self.name == "laws" else i % self.size
+            yield i, k
+
+    def queries(self, n: int, seed: int = 11) -> list[str]:
+        rng = random.Random(seed)
+        if self.name != "laws":
+            return [" ".join(_gen_words(self.gen, rng, j)) for j in range(n)]
+        out: list[str] = []
+        while len(out) < n:
+            text = self.text(rng.randrange(self.size))
+            words = []
+            for _ in range(2 if len(out) % 4 == 3 else 1):
+                pos = rng.randrange(len(text))
+                m = CJK_RUN.search(text, pos)
+                if m is None or len(m.group()) < 2:
+                    break
+                a = rng.randrange(m.start(), max(m.start() + 1, m.end() - 1))
+                words.append(text[a : min(m.end(), a + rng.randint(2, 4))])
+            if words and all(len(w) >= 2 for w in words):
+                out.append(" ".join(words))
+        return out
+
+
+def _gen_words(bench_search: Any, rng: random.Random, j: int) -> list[str]:
+    words = bench_search.WORDS
+    kind = j % 4
+    if kind == 0:
+        return [rng.choice([w for w in words if len(w) == 2])]
+    if kind == 1:
+        return [rng.choice([w for w in words if len(w) >= 3])]
+    if kind == 2:
+        return [rng.choice(words), rng.choice(words)]
+    return [rng.choice(words) + rng.choice(bench_search.PARTICLES) + rng.choice(words)]
+
+
+# --- seeding ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Place:
+    folder_id: int
+    organization_id: int
+    org_code: str
+    kind: str
+    acl: list[str]
+
+
+def _places(session: Any) -> list[Place]:
+    from genpon.records.access import folder_acl_tokens
+    from genpon.records.models import Folder, Organization
+    from sqlmodel import select
+
+    out = []
+    for f in session.exec(select(Folder).order_by(Folder.id)).all():
+        org = session.get(Organization, f.organization_id)
+        out.append(Place(f.id, f.organization_id, org.code, f.kind, folder_acl_tokens(f, None)))
+    return out
+
+
+def seed(ctx: Any, corpus: Corpus, n: int, batch: int = 1000) -> float:
+    """Insert ``n`` documents (blob, document, text and its chunks) and index them, batch by
+    batch; returns documents per second."""
+    from genpon.records.models import Blob, BlobText, BlobTextChunk, Document
+    from genpon.search.backends import make_backend
+    from sqlalchemy import insert
+    from sqlmodel import Session
+
+    backend = make_backend(ctx)
+    with Session(ctx.engine) as s:
+        places = _places(s)
+        s.rollback()
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    docs = corpus.docs(n)
+    done = 0
+    while done < n:
+        part = [next(docs) for _ in range(min(batch, n - done))]
+        blobs, documents, texts, chunks, entries = [], [], [], [], {}
+        for i, k in part:
+            p = corpus.get(k)
+            sha = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+            pl = places[i % len(places)]
+            d = date(2019 + i % 8, 1 + i % 12, 1 + i % 28)
+            title = f"{corpus.name} {k} 第{i}号"
+            blobs.append({"sha256": sha, "size": p.chars * 3, "mime_type": "text/plain",
+                          "state": "stored", "stored_at": now})  # fmt: skip
+            documents.append({
+                "id": i + 1000, "folder_id": pl.folder_id, "organization_id": pl.organization_id,
+                "title": title, "filename": f"doc-{i}.txt", "sha256": sha, "size": p.chars * 3,
+                "mime_type": "text/plain", "status": "official" if i % 3 == 0 else "working",
+                "state": "live", "version": 1, "doc_date": d, "created_at": now,
+                "updated_at": now,
+            })  # fmt: skip
+            texts.append({"sha256": sha, "status": "ok", "extractor": "text", "text_z": p.text_z,
+                          "chars": p.chars, "extracted_at": now, "chunk_dir": p.chunk_dir})  # fmt: skip
+            chunks += [{"sha256": sha, "seq": q, "data": c} for q, c in enumerate(p.chunks)]
+            fy = d.year if d.month >= 4 else d.year - 1
+            entries[sha] = [
+                IndexEntry(
+                    i + 1000, sha, p.body, index_tokens(title), index_tokens(f"doc-{i}.txt"),
+                    [], pl.acl, [], True, True, "", pl.org_code, "", pl.kind,
+                    "official" if i % 3 == 0 else "working", fy, d,
+                )
+            ]  # fmt: skip
+        with ctx.engine.begin() as conn:
+            for model, rows in (
+                (Blob, blobs), (Document, documents), (BlobText, texts), (BlobTextChunk, chunks)
+            ):  # fmt: skip
+                conn.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+        backend.apply(None, entries)
+        done += len(part)
+        if done % (batch * 20) == 0 or done == n:
+            rate = done / (time.perf_counter() - t0)
+            print(f"  seeded {done} documents ({rate:.0f} docs/s)", flush=True)
+    return n / (time.perf_counter() - t0)
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def pct(lat: list[float]) -> tuple[float, float, float]:
+    lat = sorted(lat)
+    return statistics.median(lat), lat[max(0, int(len(lat) * 0.95) - 1)], lat[-1]
+
+
+def _old_hit_snippets(session: Any, shas: list[str], needles: list[str]) -> dict[str, str]:
+    from genpon.search.indexer import text_of
+
+    return {sha: old_snippet(text_of(session, sha), needles) for sha in shas}
+
+
+def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[float]]:
+    """Latencies (ms) per path: index query alone, HTTP before (whole text), HTTP after."""
+    from fastapi.testclient import TestClient
+    from genpon.api.app import create_app
+    from genpon.records.access import actor_for_user
+    from genpon.records.models import User
+    from genpon.search import service
+    from genpon.search.backends import make_backend
+    from sqlmodel import Session, select
+
+    backend = make_backend(ctx)
+    with Session(ctx.engine) as s:
+        user = s.exec(select(User).where(User.login == "tanaka")).one()
+        acl = actor_for_user(s, user).acl_tokens()
+        s.rollback()
+    new = service.hit_snippets
+    lat: dict[str, list[float]] = {"index": [], "before": [], "after": []}
+    hits: list[int] = []
+    with TestClient(create_app(ctx.settings, ctx), raise_server_exceptions=True) as client:
+
+        def http(q: str, which: str) -> None:
+            service.hit_snippets = new if which == "after" else _old_hit_snippets  # type: ignore[assignment]
+            t = time.perf_counter()
+            r = client.get("/api/v1/search", params={"q": q, "per_page": PER_PAGE},
+                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+            lat[which].append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200, r.text
+            if which == "after":
+                hits.append(r.json()["total"])
+
+        for q in qs[:5]:  # warm up (not counted)
+            client.get(
+                "/api/v1/search", params={"q": q}, headers={"Authorization": f"Bearer {key}"}
+            )
+        for j, q in enumerate(qs):
+            sq = SearchQuery(terms=service.parse_query(q).terms, acl=acl, limit=PER_PAGE)
+            t = time.perf_counter()
+            backend.search(None, sq)
+            lat["index"].append((time.perf_counter() - t) * 1000)
+            order = ["after", "before"] if j % 2 else ["before", "after"]
+            for which in order if compare else ["after"]:
+                http(q, which)
+    service.hit_snippets = new  # type: ignore[assignment]
+    print(f"  mean total hits per query: {statistics.mean(hits):.0f}", flush=True)
+    return lat
+
+
+def run(
+    corpus_name: str, docs: int, queries: int, pool: int, work: Path, compare: bool, gen: Any
+) -> None:
+    from genpon.api.context import build_context
+    from genpon.core.db import migrate
+    from genpon.core.settings import Settings
+    from genpon.records.bootstrap import InitResult, load_demo
+    from sqlmodel import Session
+
+    settings = Settings(
+        data_dir=work / f"http-{corpus_name}", database_url=f"sqlite:///{work}/{corpus_name}.db",
+        search_backend="tantivy", index_autostart=False, environment="test",
+    )  # fmt: skip
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.db_url)
+    ctx = build_context(settings)
+    result = InitResult()
+    with Session(ctx.engine) as s:
+        load_demo(s, result)
+        s.commit()
+    corpus = Corpus(corpus_name, pool, gen)
+    t = time.perf_counter()
+    rate = seed(ctx, corpus, docs)
+    print(f"http {corpus_name}: seeded {docs} documents in {time.perf_counter() - t:.0f} s "
+          f"({rate:.0f} docs/s, pool of {len(corpus._memo)} distinct texts)", flush=True)  # fmt: skip
+    lens = sorted(p.chars for p in corpus._memo.values())
+    print(f"  text characters of the pool: median={statistics.median(lens):.0f} "
+          f"mean={statistics.mean(lens):.0f} max={lens[-1]}", flush=True)  # fmt: skip
+    lat = measure(ctx, result.demo_keys["tanaka"], corpus.queries(queries), compare)
+    for name, label in (
+        ("index", "index query only (filters, facets, exact total)"),
+        ("before", "HTTP full path, snippets from the whole text (before)"),
+        ("after", "HTTP full path, snippets from stored chunks (after)"),
+    ):
+        if lat[name]:
+            p50, p95, mx = pct(lat[name])
+            print(f"http {corpus_name:9s} docs={docs:7d} {label:55s} p50={p50:7.1f} ms "
+                  f"p95={p95:7.1f} ms max={mx:7.1f} ms (queries={len(lat[name])})", flush=True)  # fmt: skip
+    p95 = pct(lat["after"])[1]
+    verdict = "OK" if p95 <= 50 else "MISSED"
+    print(
+        f"target  http {corpus_name} full path p95={p95:.1f} ms <= 50 ms (docs={docs}): {verdict}"
+    )
+    ctx.engine.dispose()
+
+
+def add_args(ap: Any) -> None:
+    ap.add_argument("--http", choices=("laws", "generated"), action="append", default=[],
+                    help="the full HTTP path over a streamed corpus (repeatable)")  # fmt: skip
+    ap.add_argument("--http-docs", type=int, default=100_000)
+    ap.add_argument("--pool", type=int, default=50_000,
+                    help="distinct texts of the generated corpus for --http")  # fmt: skip
+    ap.add_argument("--no-before", action="store_true", help="--http: skip the former snippets")
+
+
+def main_http(args: Any, work: Path, gen: Any) -> None:
+    """``gen``: the module of bench/search.py (its generated corpus and queries)."""
+    for name in args.http:
+        run(name, args.http_docs, args.queries, args.pool, work, not args.no_before, gen)
