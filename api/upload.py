@@ -27,9 +27,14 @@ class DuplicateField(Exception):
 
 
 class _StagerTarget(BaseTarget):
-    def __init__(self, stager: Stager, name: str) -> None:
+    """The file part. Its stager (a temp file) is opened when the part starts: the parser runs
+    in a worker thread, so opening it there costs no extra hop off the event loop."""
+
+    def __init__(self, store: BlobStore, max_bytes: int, name: str) -> None:
         super().__init__()
-        self.stager = stager
+        self.store = store
+        self.max_bytes = max_bytes
+        self.stager: Stager | None = None
         self.name = name
         self.seen = False
 
@@ -37,9 +42,21 @@ class _StagerTarget(BaseTarget):
         if self.seen:
             raise DuplicateField(self.name)
         self.seen = True
+        self.stager = self.store.stager(max_bytes=self.max_bytes)
 
     def on_data_received(self, chunk: bytes) -> None:
+        assert self.stager is not None
         self.stager.write(chunk)
+
+    # (not ``finish``/``abort``: the parser calls ``finish`` at the end of each part)
+    def finish_file(self) -> StagedBlob:
+        if self.stager is None:
+            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
+        return self.stager.finish()
+
+    def abort_file(self) -> None:
+        if self.stager is not None:
+            self.stager.abort()
 
 
 class _FieldTarget(ValueTarget):
@@ -82,10 +99,13 @@ def _check_headers(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-async def _feed(request: Request, parser: StreamingFormDataParser) -> None:
-    """Stream the body into the parser. Double buffering: while a worker thread parses, hashes
-    and writes one batch (hashlib and os.write release the GIL), the event loop keeps reading
-    the next from the socket."""
+async def _feed(
+    request: Request, parser: StreamingFormDataParser, target: _StagerTarget
+) -> StagedBlob:
+    """Stream the body into the parser and return the staged file. Double buffering: while a
+    worker thread parses, hashes and writes one batch (hashlib and os.write release the GIL),
+    the event loop keeps reading the next from the socket. The last batch is parsed, and the
+    file finished (fsync), in one worker call: a small upload costs a single hop."""
     pending = bytearray()
     busy: asyncio.Future[None] | None = None
     try:
@@ -101,8 +121,13 @@ async def _feed(request: Request, parser: StreamingFormDataParser) -> None:
             await asyncio.gather(busy, return_exceptions=True)
     if busy is not None:
         busy.result()
-    if pending:
-        await run_in_threadpool(parser.data_received, bytes(pending))
+    return await run_in_threadpool(_last_batch, parser, bytes(pending), target)
+
+
+def _last_batch(parser: StreamingFormDataParser, data: bytes, target: _StagerTarget) -> StagedBlob:
+    if data:
+        parser.data_received(data)
+    return target.finish_file()
 
 
 def _translate(exc: Exception, max_bytes: int) -> GenponError:
@@ -149,22 +174,23 @@ async def receive(
     """Parse the form: the file part into a stager, the named fields as text. Any error
     (including a part sent twice: ``duplicate_field``) leaves nothing staged."""
     _check_headers(request, max_bytes)
-    stager = await run_in_threadpool(store.stager, max_bytes=max_bytes)  # opens a temp file
+    target = _StagerTarget(store, max_bytes, file_field)
     try:
         parser = StreamingFormDataParser(headers=dict(request.headers))
-        target = _StagerTarget(stager, file_field)
         parser.register(file_field, target)
         values = {name: _FieldTarget(name) for name in field_names}
         for name, t in values.items():
             parser.register(name, t)
-        await _feed(request, parser)
-        if not target.seen:
-            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
-        fields = _decode_fields(values)
-        staged = await run_in_threadpool(stager.finish)
+        staged = await _feed(request, parser, target)
     except Exception as exc:
-        await run_in_threadpool(stager.abort)
+        if target.stager is not None:
+            await run_in_threadpool(target.abort_file)
         raise _translate(exc, max_bytes) from None
+    try:
+        fields = _decode_fields(values)
+    except InvalidInput:
+        await run_in_threadpool(store.discard, staged)
+        raise
     return Upload(
         staged=staged,
         filename=target.multipart_filename or "file",

@@ -29,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, select
 
 _BUFFER = "genpon.audit.buffer"  # key in Session.info
@@ -227,8 +228,14 @@ def _append_before_reading_the_log(state: ORMExecuteState) -> None:
     buf = state.session.info.get(_BUFFER)
     if buf is None or not buf.pending or not state.is_select:
         return
-    mappers = {m.class_ for m in state.all_mappers}
-    froms: list[Any] = getattr(state.statement, "get_final_froms", lambda: [])()
-    tables = {getattr(f, "name", None) for f in froms}
-    if mappers & {AuditEvent, AuditHead} or tables & _AUDIT_TABLES:
+    # A plain walk over the statement's tables (subqueries included). Not
+    # ``Select.get_final_froms()``: that compiles the whole statement on every call, uncached —
+    # it was the largest single cost of answering a deposit (each SELECT after ``record``).
+    tables = {
+        t.name
+        for t in find_tables(
+            state.statement, include_aliases=True, include_joins=True, check_columns=True
+        )
+    }
+    if tables & _AUDIT_TABLES:
         append_pending(state.session)
