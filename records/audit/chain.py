@@ -34,6 +34,9 @@ from sqlmodel import Session, select
 
 _BUFFER = "genpon.audit.buffer"  # key in Session.info
 _AUDIT_TABLES = frozenset({AuditEvent.__tablename__, AuditHead.__tablename__})
+# events written in one statement with the head's update; a larger batch (an import) is
+# written by executemany (PostgreSQL binds at most 65,535 parameters in one statement)
+_ONE_STATEMENT_ROWS = 500
 
 
 @dataclass
@@ -166,18 +169,31 @@ def append_pending(session: OrmSession) -> None:
             item.event.prev_hash, item.event.hash = row["prev_hash"], row["hash"]
         if item.hashes is not None:
             item.hashes[:] = [r["hash"] for r in rows[first:]]
-    session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    session.execute(
-        update(AuditHead.__table__)  # type: ignore[attr-defined]
-        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
-        .values(seq=seq, hash=prev)
-    )
+    _write_events(session, rows, seq, prev)
     loaded = session.identity_map.get(identity_key(AuditHead, 1))
     if loaded is not None:  # keep a head object this session already holds current
         set_committed_value(loaded, "seq", seq)
         set_committed_value(loaded, "hash", prev)
     where = session.get_nested_transaction()
     buf.appended.extend((item, where) for item in pending)
+
+
+def _write_events(session: OrmSession, rows: list[dict[str, Any]], seq: int, head: str) -> None:
+    """Insert the events and move the head. On PostgreSQL in one statement (the insert as a
+    data-modifying CTE of the head's update): every round trip made while the head is locked
+    lengthens the lock for all writers, by the network and, in a busy server, by the wait for
+    the GIL when the answer comes back."""
+    move = (
+        update(AuditHead.__table__)  # type: ignore[attr-defined]
+        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
+        .values(seq=seq, hash=head)
+    )
+    events = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql" and len(rows) <= _ONE_STATEMENT_ROWS:
+        session.execute(move.add_cte(events.values(rows).cte("appended")))
+        return
+    session.execute(events, rows)
+    session.execute(move)
 
 
 def _within(txn: SessionTransaction | None, boundary: SessionTransaction) -> bool:
