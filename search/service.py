@@ -28,7 +28,7 @@ from genpon.core.clock import fiscal_year_of
 from genpon.core.errors import InvalidInput
 from genpon.records.access import Actor, can_read_folder
 from genpon.records.folders import folder_path
-from genpon.records.models import FOLDER_KINDS, Case, Document, Folder
+from genpon.records.models import FOLDER_KINDS, BlobText, Case, Document, Folder
 from genpon.search.analyzer import (
     CJK,
     is_single_char,
@@ -335,8 +335,13 @@ def search_documents(
             facets=facets,
         ),
     )
+    placements = _prefetch(session, [doc_id for doc_id, _ in res.hits])
     hits = [
-        h for h in (_hit(session, actor, doc_id, score, parsed) for doc_id, score in res.hits) if h
+        h
+        for h in (
+            _hit(session, actor, doc_id, score, parsed, placements) for doc_id, score in res.hits
+        )
+        if h
     ]
     return SearchResult(
         total=res.total,
@@ -358,8 +363,38 @@ def _readable(
     return can_read_folder(actor, folder, case), folder, case
 
 
+def _prefetch(session: Session, ids: list[int]) -> dict[str, list[Document]]:
+    """Load what the hits show in a few queries, not a few per hit: the documents, every live
+    placement of their contents (returned by content, in id order), their folders and cases
+    and the extracted texts. The per-hit code then finds them in the session's identity map."""
+    if not ids:
+        return {}
+    docs = session.exec(select(Document).where(col(Document.id).in_(ids))).all()
+    shas = sorted({d.sha256 for d in docs})
+    live = session.exec(
+        select(Document)
+        .where(col(Document.sha256).in_(shas), Document.state == "live")
+        .order_by(col(Document.id))
+    ).all()
+    placements: dict[str, list[Document]] = {}
+    for d in live:
+        placements.setdefault(d.sha256, []).append(d)
+    folder_ids = sorted({d.folder_id for d in (*docs, *live)})
+    folders = session.exec(select(Folder).where(col(Folder.id).in_(folder_ids))).all()
+    case_pks = sorted({f.case_pk for f in folders if f.case_pk})
+    if case_pks:
+        session.exec(select(Case).where(col(Case.id).in_(case_pks))).all()
+    session.exec(select(BlobText).where(col(BlobText.sha256).in_(shas))).all()
+    return placements
+
+
 def _hit(
-    session: Session, actor: Actor, doc_id: int, score: float, parsed: ParsedQuery
+    session: Session,
+    actor: Actor,
+    doc_id: int,
+    score: float,
+    parsed: ParsedQuery,
+    placements: dict[str, list[Document]],
 ) -> SearchHit | None:
     doc = session.get(Document, doc_id)
     if doc is None or doc.state != "live":
@@ -367,11 +402,7 @@ def _hit(
     ok, folder, case = _readable(session, actor, doc)
     if not ok or folder is None:
         return None  # defence in depth: the query already filtered by permission
-    others = session.exec(
-        select(Document)
-        .where(Document.sha256 == doc.sha256, Document.state == "live", Document.id != doc.id)
-        .order_by(col(Document.id))
-    ).all()
+    others = [o for o in placements.get(doc.sha256, []) if o.id != doc.id]
     locations: list[dict[str, object]] = []
     for o in others:
         o_ok, o_folder, _ = _readable(session, actor, o)
