@@ -18,6 +18,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from genpon.core.clock import as_utc, utcnow
 from genpon.core.errors import Forbidden, NotFound, Unauthorized
@@ -31,7 +32,7 @@ from genpon.records.models import (
     User,
     WebSignIn,
 )
-from sqlalchemy import delete, literal
+from sqlalchemy import bindparam, delete, literal
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -79,13 +80,35 @@ SYSTEM_ACTOR = Actor(
 )
 
 
-def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
-    """The organization and every one above it: one recursive query (``UNION`` ends a cycle)."""
+def _ancestors_query() -> Any:
     org = Organization.__table__.alias("o")  # type: ignore[attr-defined]
-    up = sa_select(org.c.id, org.c.parent_id).where(org.c.id == org_id).cte("up", recursive=True)
+    up = (
+        sa_select(org.c.id, org.c.parent_id)
+        .where(org.c.id == bindparam("org_id"))
+        .cte("up", recursive=True)
+    )
     parent = Organization.__table__.alias("p")  # type: ignore[attr-defined]
     up = up.union(sa_select(parent.c.id, parent.c.parent_id).where(parent.c.id == up.c.parent_id))
-    return frozenset(session.execute(sa_select(up.c.id)).scalars())
+    return sa_select(up.c.id)
+
+
+def _grants_and_cases_query() -> Any:
+    uid = bindparam("user_id")
+    return (
+        sa_select(literal("grant"), ServiceGrant.organization_id)
+        .where(ServiceGrant.user_id == uid)
+        .union_all(sa_select(literal("case"), CaseMember.case_pk).where(CaseMember.user_id == uid))
+    )
+
+
+# Built once: constructing a CTE's column proxies costs more than running the query.
+_ANCESTORS = _ancestors_query()
+_GRANTS_AND_CASES = _grants_and_cases_query()
+
+
+def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
+    """The organization and every one above it: one recursive query (``UNION`` ends a cycle)."""
+    return frozenset(session.execute(_ANCESTORS, {"org_id": org_id}).scalars())
 
 
 def actor_for_user(session: Session, user: User) -> Actor:
@@ -93,13 +116,7 @@ def actor_for_user(session: Session, user: User) -> Actor:
     if not user.active:
         raise Unauthorized("user_inactive", "この利用者は無効化されています。")
     assert user.id is not None
-    rows = session.execute(
-        sa_select(literal("grant"), ServiceGrant.organization_id)
-        .where(ServiceGrant.user_id == user.id)
-        .union_all(
-            sa_select(literal("case"), CaseMember.case_pk).where(CaseMember.user_id == user.id)
-        )
-    ).all()
+    rows = session.execute(_GRANTS_AND_CASES, {"user_id": user.id}).all()
     return Actor(
         user_id=user.id,
         login=user.login,
