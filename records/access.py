@@ -32,7 +32,7 @@ from genpon.records.models import (
     User,
     WebSignIn,
 )
-from sqlalchemy import bindparam, delete, literal
+from sqlalchemy import Integer, bindparam, delete, literal
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -93,11 +93,11 @@ def _ancestors_query() -> Any:
 
 
 def _grants_and_cases_query() -> Any:
-    uid = bindparam("user_id")
-    return (
-        sa_select(literal("grant"), ServiceGrant.organization_id)
-        .where(ServiceGrant.user_id == uid)
-        .union_all(sa_select(literal("case"), CaseMember.case_pk).where(CaseMember.user_id == uid))
+    uid = bindparam("user_id", type_=Integer)
+    grants = sa_select(literal("grant"), col(ServiceGrant.organization_id))
+    cases = sa_select(literal("case"), col(CaseMember.case_pk))
+    return grants.where(col(ServiceGrant.user_id) == uid).union_all(
+        cases.where(col(CaseMember.user_id) == uid)
     )
 
 

@@ -59,6 +59,7 @@ from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_
 from genpon.search.extract import Extraction, extract
 from genpon.search.models import SearchState
 from sqlalchemy import delete, func, or_, text, update
+from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> None:
         (DocumentClass, {d.document_class_id for d in docs if d.document_class_id}),
     ):
         if ids:
-            s.exec(select(model).where(col(model.id).in_(ids))).all()  # type: ignore[attr-defined]
+            s.exec(select(model).where(col(model.id).in_(ids))).all()
 
 
 def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
@@ -365,11 +366,12 @@ def renew(ctx: AppContext, owner: str, outbox_ids: list[int]) -> int:
     """Extend the lease of the rows ``owner`` still holds; returns how many it still holds."""
     with Session(ctx.engine) as s:
         until = _db_now(s) + timedelta(seconds=ctx.settings.index_lease_seconds)
-        n = s.execute(
+        result: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             update(IndexOutbox)
             .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
             .values(lease_until=until)
-        ).rowcount
+        )
+        n = result.rowcount
         s.commit()
     return int(n or 0)
 

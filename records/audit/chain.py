@@ -18,7 +18,7 @@ There is deliberately no function here that updates or deletes an event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from genpon.core.clock import utcnow
 from genpon.records.audit.format import event_hash, format_time
@@ -29,6 +29,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, select
 
@@ -250,7 +251,10 @@ def _append_before_reading_the_log(state: ORMExecuteState) -> None:
     tables = {
         t.name
         for t in find_tables(
-            state.statement, include_aliases=True, include_joins=True, check_columns=True
+            cast(ClauseElement, state.statement),
+            include_aliases=True,
+            include_joins=True,
+            check_columns=True,
         )
     }
     if tables & _AUDIT_TABLES:
