@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import Request
 from genpon.core.errors import GenponError, InvalidInput, PayloadTooLarge
@@ -13,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
+
+T = TypeVar("T")
 
 FIELD_LIMIT = 64 * 1024
 BATCH = 1 << 20
@@ -99,13 +103,12 @@ def _check_headers(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-async def _feed(
-    request: Request, parser: StreamingFormDataParser, target: _StagerTarget
-) -> StagedBlob:
-    """Stream the body into the parser and return the staged file. Double buffering: while a
-    worker thread parses, hashes and writes one batch (hashlib and os.write release the GIL),
-    the event loop keeps reading the next from the socket. The last batch is parsed, and the
-    file finished (fsync), in one worker call: a small upload costs a single hop."""
+async def _feed(request: Request, parser: StreamingFormDataParser, last: Callable[[bytes], T]) -> T:
+    """Stream the body into the parser; ``last(final batch)`` parses the rest and finishes.
+    Double buffering: while a worker thread parses, hashes and writes one batch (hashlib and
+    os.write release the GIL), the event loop keeps reading the next from the socket. The
+    last batch, the file's finish (fsync) and what the caller does with the upload run in one
+    worker call: a small upload costs a single hop."""
     pending = bytearray()
     busy: asyncio.Future[None] | None = None
     try:
@@ -121,13 +124,15 @@ async def _feed(
             await asyncio.gather(busy, return_exceptions=True)
     if busy is not None:
         busy.result()
-    return await run_in_threadpool(_last_batch, parser, bytes(pending), target)
+    return await run_in_threadpool(last, bytes(pending))
 
 
-def _last_batch(parser: StreamingFormDataParser, data: bytes, target: _StagerTarget) -> StagedBlob:
-    if data:
-        parser.data_received(data)
-    return target.finish_file()
+class _WorkFailed(Exception):
+    """What the caller's work raised: passed on as it is, not read as a malformed body."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc
 
 
 def _translate(exc: Exception, max_bytes: int) -> GenponError:
@@ -173,27 +178,58 @@ async def receive(
 ) -> Upload:
     """Parse the form: the file part into a stager, the named fields as text. Any error
     (including a part sent twice: ``duplicate_field``) leaves nothing staged."""
+    return await receive_then(
+        request,
+        store,
+        max_bytes=max_bytes,
+        field_names=field_names,
+        file_field=file_field,
+        work=lambda up: up,
+    )
+
+
+async def receive_then(
+    request: Request,
+    store: BlobStore,
+    *,
+    max_bytes: int,
+    field_names: tuple[str, ...],
+    work: Callable[[Upload], T],
+    file_field: str = "file",
+) -> T:
+    """:func:`receive`, then ``work(upload)`` in the worker-thread call that parses the last
+    batch and finishes the file: a small deposit costs one hop for its body and its
+    transaction together. Nothing stays staged when parsing or ``work`` fails; the errors of
+    ``work`` are raised as they are."""
     _check_headers(request, max_bytes)
     target = _StagerTarget(store, max_bytes, file_field)
+    values = {name: _FieldTarget(name) for name in field_names}
+
+    def last(data: bytes) -> T:
+        if data:
+            parser.data_received(data)
+        staged = target.finish_file()
+        try:
+            up = Upload(
+                staged=staged,
+                filename=target.multipart_filename or "file",
+                content_type=target.multipart_content_type,
+                fields=_decode_fields(values),
+            )
+            return work(up)
+        except BaseException as exc:
+            store.discard(staged)
+            raise _WorkFailed(exc) from exc
+
     try:
         parser = StreamingFormDataParser(headers=dict(request.headers))
         parser.register(file_field, target)
-        values = {name: _FieldTarget(name) for name in field_names}
         for name, t in values.items():
             parser.register(name, t)
-        staged = await _feed(request, parser, target)
+        return await _feed(request, parser, last)
+    except _WorkFailed as failed:
+        raise failed.exc from None
     except Exception as exc:
         if target.stager is not None:
             await run_in_threadpool(target.abort_file)
         raise _translate(exc, max_bytes) from None
-    try:
-        fields = _decode_fields(values)
-    except InvalidInput:
-        await run_in_threadpool(store.discard, staged)
-        raise
-    return Upload(
-        staged=staged,
-        filename=target.multipart_filename or "file",
-        content_type=target.multipart_content_type,
-        fields=fields,
-    )

@@ -109,10 +109,8 @@ async def deposit(
 ) -> dict[str, Any]:
     """Deposit a file (multipart: ``file`` plus ``case_id`` or ``folder_id``, optional ``title``,
     ``doc_date``, ``approval`` as JSON {approved_on, approvers, external_system, external_id})."""
-    up = await upload.receive(
-        request, ctx.store, max_bytes=ctx.settings.max_upload_bytes, field_names=DEPOSIT_FIELDS
-    )
-    try:
+
+    def work(up: upload.Upload) -> dict[str, Any]:
         req = DepositIn(
             filename=up.filename,
             case_id=up.fields.get("case_id") or None,
@@ -123,24 +121,30 @@ async def deposit(
             approval=ApprovalIn.parse(up.fields.get("approval")),
             idempotency_key=idempotency_key,
         )
-    except Exception:
-        await run_in_threadpool(ctx.store.discard, up.staged)
-        raise
 
-    def work(session: Session) -> dict[str, Any]:
-        outcome = documents.deposit(
-            session,
-            ctx.store,
-            actor,
-            up.staged,
-            req,
-            allowed_types=ctx.settings.allowed_types,
-            timezone=ctx.settings.timezone,
-        )
-        return _deposit_response(session, actor, outcome, response)
+        def transaction(session: Session) -> dict[str, Any]:
+            outcome = documents.deposit(
+                session,
+                ctx.store,
+                actor,
+                up.staged,
+                req,
+                allowed_types=ctx.settings.allowed_types,
+                timezone=ctx.settings.timezone,
+            )
+            return _deposit_response(session, actor, outcome, response)
 
-    # the whole transaction in one worker call: no lock held across an await
-    return await run_in_threadpool(in_transaction, ctx.engine, work)
+        return in_transaction(ctx.engine, transaction)
+
+    # the last part of the body, the file's fsync and the whole transaction in one worker
+    # call (a staged file is discarded if anything fails): no lock is held across an await
+    return await upload.receive_then(
+        request,
+        ctx.store,
+        max_bytes=ctx.settings.max_upload_bytes,
+        field_names=DEPOSIT_FIELDS,
+        work=work,
+    )
 
 
 @router.get("/documents/{document_id}", response_model=DocumentViewPublic)
