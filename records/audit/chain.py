@@ -248,14 +248,9 @@ def _append_before_reading_the_log(state: ORMExecuteState) -> None:
     # A plain walk over the statement's tables (subqueries included). Not
     # ``Select.get_final_froms()``: that compiles the whole statement on every call, uncached —
     # it was the largest single cost of answering a deposit (each SELECT after ``record``).
-    tables = {
-        t.name
-        for t in find_tables(
-            cast(ClauseElement, state.statement),
-            include_aliases=True,
-            include_joins=True,
-            check_columns=True,
-        )
-    }
+    # (the walk goes through joins and aliases to their tables; a column outside any table,
+    # e.g. a label, has none)
+    found = find_tables(cast(ClauseElement, state.statement), check_columns=True)
+    tables = {getattr(t, "name", None) for t in found if t is not None}
     if tables & _AUDIT_TABLES:
         append_pending(state.session)
