@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
-from genpon.core.db import read_engine, replica_caught_up
+from genpon.core.db import read_engine, read_only, replica_caught_up
 from genpon.core.errors import TooManyRequests, Unauthorized
 from genpon.records import audit
 from genpon.records.access import Actor, authenticate_key
@@ -15,7 +15,10 @@ from genpon.records.audit.actions import AuditAction
 from genpon.records.users import SignInThrottle
 from genpon.storage.context import AppContext
 from pydantic import Field
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+T = TypeVar("T")
 
 # Every integer a client sends (path, query, body) is bounded here: the database columns are
 # 64-bit, and a larger number reaching a query is a 500 (OverflowError), not a 422.
@@ -33,8 +36,27 @@ Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 _DEFAULT_THROTTLE = SignInThrottle()
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
+    # async: a plain attribute read, not worth a hop to the thread pool (FastAPI runs a sync
+    # dependency there)
     return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction, opened, used and committed in the calling thread.
+
+    For async routes (uploads): they receive the body on the event loop and then do all the
+    database work in one worker-thread call, so no transaction (and no lock it took: SQLite's
+    write lock, row locks) is held across an ``await``, and a request costs one hop, not one per
+    step plus the commit."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            out = work(session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return out
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -116,29 +138,33 @@ def _authenticate_key(request: Request, ctx: AppContext, token: str) -> Actor:
     client = request.client.host if request.client else "unknown"
     throttle = key_throttle(request)
     key = f"apikey:{client}"
-    with Session(ctx.engine) as s:
+    # A valid key only reads: on SQLite that transaction must not queue for the write lock
+    # behind every deposit in flight. Counting a failure writes, in a transaction of its own.
+    with Session(read_only(ctx.engine)) as s:
         try:
             return authenticate_key(s, token)
-        except Unauthorized:
-            wait = throttle.retry_after(s, key)
-            if wait > 0:
-                raise TooManyRequests(
-                    "too_many_failures",
-                    f"無効なAPIキーによる認証の失敗が続いたため、{math.ceil(wait)}秒間お待ちください。",
-                    {"retry_after": math.ceil(wait)},
-                ) from None
-            failures = throttle.failed(s, key)
-            if failures == throttle.threshold:
-                audit.record(
-                    s,
-                    actor="-",
-                    action=AuditAction.SIGN_IN_LOCKED,
-                    target_type="client",
-                    target_id=client,
-                    details={"client": client, "via": "api_key", "failures": failures},
-                )
-            s.commit()
-            raise
+        except Unauthorized as exc:
+            refused = exc
+    with Session(ctx.engine) as s:
+        wait = throttle.retry_after(s, key)
+        if wait > 0:
+            raise TooManyRequests(
+                "too_many_failures",
+                f"無効なAPIキーによる認証の失敗が続いたため、{math.ceil(wait)}秒間お待ちください。",
+                {"retry_after": math.ceil(wait)},
+            ) from None
+        failures = throttle.failed(s, key)
+        if failures == throttle.threshold:
+            audit.record(
+                s,
+                actor="-",
+                action=AuditAction.SIGN_IN_LOCKED,
+                target_type="client",
+                target_id=client,
+                details={"client": client, "via": "api_key", "failures": failures},
+            )
+        s.commit()
+    raise refused
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]

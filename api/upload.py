@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import Request
 from genpon.core.errors import GenponError, InvalidInput, PayloadTooLarge
@@ -13,6 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from streaming_form_data import StreamingFormDataParser
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
+
+T = TypeVar("T")
 
 FIELD_LIMIT = 64 * 1024
 BATCH = 1 << 20
@@ -27,9 +31,14 @@ class DuplicateField(Exception):
 
 
 class _StagerTarget(BaseTarget):
-    def __init__(self, stager: Stager, name: str) -> None:
+    """The file part. Its stager (a temp file) is opened when the part starts: the parser runs
+    in a worker thread, so opening it there costs no extra hop off the event loop."""
+
+    def __init__(self, store: BlobStore, max_bytes: int, name: str) -> None:
         super().__init__()
-        self.stager = stager
+        self.store = store
+        self.max_bytes = max_bytes
+        self.stager: Stager | None = None
         self.name = name
         self.seen = False
 
@@ -37,9 +46,21 @@ class _StagerTarget(BaseTarget):
         if self.seen:
             raise DuplicateField(self.name)
         self.seen = True
+        self.stager = self.store.stager(max_bytes=self.max_bytes)
 
     def on_data_received(self, chunk: bytes) -> None:
+        assert self.stager is not None
         self.stager.write(chunk)
+
+    # (not ``finish``/``abort``: the parser calls ``finish`` at the end of each part)
+    def finish_file(self) -> StagedBlob:
+        if self.stager is None:
+            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
+        return self.stager.finish()
+
+    def abort_file(self) -> None:
+        if self.stager is not None:
+            self.stager.abort()
 
 
 class _FieldTarget(ValueTarget):
@@ -82,10 +103,12 @@ def _check_headers(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-async def _feed(request: Request, parser: StreamingFormDataParser) -> None:
-    """Stream the body into the parser. Double buffering: while a worker thread parses, hashes
-    and writes one batch (hashlib and os.write release the GIL), the event loop keeps reading
-    the next from the socket."""
+async def _feed(request: Request, parser: StreamingFormDataParser, last: Callable[[bytes], T]) -> T:
+    """Stream the body into the parser; ``last(final batch)`` parses the rest and finishes.
+    Double buffering: while a worker thread parses, hashes and writes one batch (hashlib and
+    os.write release the GIL), the event loop keeps reading the next from the socket. The
+    last batch, the file's finish (fsync) and what the caller does with the upload run in one
+    worker call: a small upload costs a single hop."""
     pending = bytearray()
     busy: asyncio.Future[None] | None = None
     try:
@@ -101,8 +124,15 @@ async def _feed(request: Request, parser: StreamingFormDataParser) -> None:
             await asyncio.gather(busy, return_exceptions=True)
     if busy is not None:
         busy.result()
-    if pending:
-        await run_in_threadpool(parser.data_received, bytes(pending))
+    return await run_in_threadpool(last, bytes(pending))
+
+
+class _WorkFailed(Exception):
+    """What the caller's work raised: passed on as it is, not read as a malformed body."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(repr(exc))
+        self.exc = exc
 
 
 def _translate(exc: Exception, max_bytes: int) -> GenponError:
@@ -148,26 +178,58 @@ async def receive(
 ) -> Upload:
     """Parse the form: the file part into a stager, the named fields as text. Any error
     (including a part sent twice: ``duplicate_field``) leaves nothing staged."""
+    return await receive_then(
+        request,
+        store,
+        max_bytes=max_bytes,
+        field_names=field_names,
+        file_field=file_field,
+        work=lambda up: up,
+    )
+
+
+async def receive_then(
+    request: Request,
+    store: BlobStore,
+    *,
+    max_bytes: int,
+    field_names: tuple[str, ...],
+    work: Callable[[Upload], T],
+    file_field: str = "file",
+) -> T:
+    """:func:`receive`, then ``work(upload)`` in the worker-thread call that parses the last
+    batch and finishes the file: a small deposit costs one hop for its body and its
+    transaction together. Nothing stays staged when parsing or ``work`` fails; the errors of
+    ``work`` are raised as they are."""
     _check_headers(request, max_bytes)
-    stager = await run_in_threadpool(store.stager, max_bytes=max_bytes)  # opens a temp file
+    target = _StagerTarget(store, max_bytes, file_field)
+    values = {name: _FieldTarget(name) for name in field_names}
+
+    def last(data: bytes) -> T:
+        if data:
+            parser.data_received(data)
+        staged = target.finish_file()
+        try:
+            up = Upload(
+                staged=staged,
+                filename=target.multipart_filename or "file",
+                content_type=target.multipart_content_type,
+                fields=_decode_fields(values),
+            )
+            return work(up)
+        except BaseException as exc:
+            store.discard(staged)
+            raise _WorkFailed(exc) from exc
+
     try:
         parser = StreamingFormDataParser(headers=dict(request.headers))
-        target = _StagerTarget(stager, file_field)
         parser.register(file_field, target)
-        values = {name: _FieldTarget(name) for name in field_names}
         for name, t in values.items():
             parser.register(name, t)
-        await _feed(request, parser)
-        if not target.seen:
-            raise InvalidInput("file_required", "ファイル（項目名 file）がありません。")
-        fields = _decode_fields(values)
-        staged = await run_in_threadpool(stager.finish)
+        return await _feed(request, parser, last)
+    except _WorkFailed as failed:
+        raise failed.exc from None
     except Exception as exc:
-        await run_in_threadpool(stager.abort)
+        if target.stager is not None:
+            await run_in_threadpool(target.abort_file)
         raise _translate(exc, max_bytes) from None
-    return Upload(
-        staged=staged,
-        filename=target.multipart_filename or "file",
-        content_type=target.multipart_content_type,
-        fields=fields,
-    )

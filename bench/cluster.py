@@ -9,7 +9,13 @@ and then **3**:
   files (all different) through HAProxy for ``--seconds`` s;
 - search p95: the same clients searching for words of the deposited files;
 - CPU seconds per process (the process and its children: PostgreSQL backends, weed, haproxy)
-  during each phase, from /proc.
+  during each phase, from /proc;
+- the audit head lock: per committing transaction, the wait for ``SELECT … FROM audit_head …
+  FOR UPDATE`` and the hold time from its return to the end of the commit, measured inside
+  every genpon process (servers and workers) by a probe the benchmark puts on their
+  ``PYTHONPATH`` (a ``sitecustomize`` with SQLAlchemy event listeners; nothing in genpon);
+- indexing: the outbox rows left when the deposits stop and how long the workers take to
+  empty it, i.e. the documents/s the index kept up with.
 
 Usage: ``.venv/bin/python bench/cluster.py [--clients 8] [--kb 20] [--seconds 20]
 [--searches 20] [--keep]``  (as root: PostgreSQL runs as the postgres user)
@@ -34,7 +40,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.cluster import APPS, Cluster
+from tests.cluster.cluster import APPS, WORKERS, Cluster
 
 WORDS = (
     "道路",
@@ -57,6 +63,73 @@ WORDS = (
     "固定資産税",
 )
 TICK = os.sysconf("SC_CLK_TCK")
+
+PROBE = """
+import os, threading, time
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+_local = threading.local()
+_out = os.path.join(os.path.dirname(__file__), f"holds-{os.getpid()}.txt")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _before(conn, cursor, statement, *rest):
+    if "FROM audit_head" in statement and "FOR UPDATE" in statement:
+        _local.asked = time.perf_counter()
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _after(conn, cursor, statement, *rest):
+    if getattr(_local, "asked", None) is not None and getattr(_local, "at", None) is None:
+        _local.at = time.perf_counter()
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session):
+    at = getattr(_local, "at", None)
+    if at is not None:
+        with open(_out, "a") as fh:
+            fh.write(f"{(at - _local.asked) * 1000:.3f} {(time.perf_counter() - at) * 1000:.3f}\\n")
+    _local.at = _local.asked = None
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session):
+    _local.at = _local.asked = None
+"""
+
+
+def install_probe(cluster: Cluster, probe: Path) -> None:
+    """Put the lock probe on every genpon process's PYTHONPATH and restart them."""
+    probe.mkdir()
+    probe.chmod(0o755)
+    (probe / "sitecustomize.py").write_text(PROBE)
+    env = cluster.secrets / "genpon.env"
+    env.write_text(env.read_text() + f"PYTHONPATH={probe}\n")
+    for name in (*APPS, *WORKERS):
+        if name in cluster.components:
+            cluster.stop(name)
+            cluster.start(name, wait=False)
+    for name in APPS:
+        cluster.wait_answers(name, timeout=120)
+
+
+def lock_figures(probe: Path) -> tuple[list[float], list[float]]:
+    """Waits and holds (ms) recorded since the last call; the files are emptied."""
+    waits: list[float] = []
+    holds: list[float] = []
+    for f in probe.glob("holds-*.txt"):
+        lines = f.read_text().split()
+        f.write_text("")
+        waits += [float(x) for x in lines[0::2]]
+        holds += [float(x) for x in lines[1::2]]
+    return waits, holds
+
+
+def outbox(cluster: Cluster) -> int:
+    return int(cluster.psql("SELECT count(*) FROM index_outbox", "genpon").strip() or 0)
 
 
 def japanese_text(token: str, kb: int, rng: random.Random) -> bytes:
@@ -118,7 +191,7 @@ def component_cpu(cluster: Cluster) -> dict[str, float]:
     return out
 
 
-def run_phase(cluster: Cluster, label: str, args: argparse.Namespace) -> None:
+def run_phase(cluster: Cluster, label: str, args: argparse.Namespace, probe: Path) -> None:
     auth = {"Authorization": f"Bearer {cluster.api_key('admin')}"}
     front = cluster.front_url
     lat: list[float] = []
@@ -148,6 +221,7 @@ def run_phase(cluster: Cluster, label: str, args: argparse.Namespace) -> None:
                     else:
                         errors.append(f"{r.status_code} {r.text[:100]}")
 
+    lock_figures(probe)  # forget what came before the phase
     cpu0 = component_cpu(cluster)
     own0 = sum(os.times()[:2])
     t0 = time.monotonic()
@@ -171,6 +245,24 @@ def run_phase(cluster: Cluster, label: str, args: argparse.Namespace) -> None:
         + ", ".join(
             f"{n} {v:.1f}" for n, v in sorted(busy.items(), key=lambda x: -x[1]) if v >= 0.1
         )
+    )
+    waits, holds = lock_figures(probe)
+    if holds:
+        print(
+            f"{label}: audit head lock over {len(holds)} commits: hold mean "
+            f"{statistics.mean(holds):.1f} ms, p95 {p95(holds):.1f} ms, max {max(holds):.1f} ms; "
+            f"wait mean {statistics.mean(waits):.1f} ms, p95 {p95(waits):.1f} ms; "
+            f"held {sum(holds) / 1000 / wall * 100:.0f} % of the wall time"
+        )
+    left, t0 = outbox(cluster), time.monotonic()
+    while outbox(cluster) and time.monotonic() - t0 < args.drain_timeout:
+        time.sleep(0.5)
+    drained, rest = time.monotonic() - t0, outbox(cluster)
+    print(
+        f"{label}: outbox {left} rows when the deposits stopped, "
+        + (f"{rest} still left after {drained:.0f} s" if rest else f"empty {drained:.1f} s later")
+        + f": indexing {len(lat) / (wall + drained):.1f} docs/s over the phase "
+        f"({len(WORKERS)} workers), deposits {rate:.1f}/s"
     )
 
     slat: list[float] = []
@@ -214,6 +306,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--searches", type=int, default=20, help="searches per client and phase")
     ap.add_argument("--keep", action="store_true", help="leave the cluster running")
+    ap.add_argument("--drain-timeout", type=float, default=300, help="s to wait for the outbox")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="genpon-bench-cluster-", dir="/tmp"))
     root.chmod(0o755)
@@ -222,14 +315,16 @@ def main() -> int:
         t = time.monotonic()
         cluster.up()
         print(f"cluster up in {time.monotonic() - t:.1f} s (worker mode: {cluster.worker_mode})")
+        probe = root / "probe"
+        install_probe(cluster, probe)
         for name in APPS[1:]:
             cluster.stop(name)
         time.sleep(2.5)  # HAProxy: inter 500 fall 2
-        run_phase(cluster, "1 app server ", args)
+        run_phase(cluster, "1 app server ", args, probe)
         for name in APPS[1:]:
             cluster.start(name)
         time.sleep(2.5)  # rise 2
-        run_phase(cluster, "3 app servers", args)
+        run_phase(cluster, "3 app servers", args, probe)
     finally:
         if not args.keep:
             cluster.down()

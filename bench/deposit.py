@@ -8,10 +8,11 @@ the deposit path is measured) in a throwaway data directory and measures, in one
 2. large files (default 8 × 256 MB) through the HTTP API versus the raw rate of
    ``hashlib.sha256`` + write + fsync over the same bytes — the floor any durable store pays;
 3. small files (default 5,000 × 20 KB): documents/s through the HTTP API and through a direct
-   service call (``records.documents.deposit``), and their ratio.
+   service call (``records.documents.deposit``), and their ratio; the two alternate in
+   ``--rounds`` blocks so that changes in the machine's load hit both.
 
 Usage: ``.venv/bin/python bench/deposit.py [--big-mb 2048] [--large-count 8] [--large-mb 256]
-[--small-count 5000] [--small-kb 20] [--workdir DIR]``
+[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR]``
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--large-mb", type=int, default=256)
     ap.add_argument("--small-count", type=int, default=5000)
     ap.add_argument("--small-kb", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=10, help="HTTP/service alternations")
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
 
@@ -203,28 +205,34 @@ def main() -> None:
             p = small_dir / f"s{i:05d}.bin"
             p.write_bytes(rand(size))
             paths.append(p)
-        t0 = time.perf_counter()
-        for p in paths:
-            upload(client, key, folder_id, p)
-        http_rate = n / (time.perf_counter() - t0)
         store = make_store(settings)
         with session_scope(engine) as s:
             user = s.exec(select(User).where(User.login == "tanaka")).one()
             actor = actor_for_user(s, user)
-        t0 = time.perf_counter()
-        for i in range(n):
-            staged = store.stage([rand(size)])
-            with session_scope(engine) as s:
-                documents.deposit(
-                    s,
-                    store,
-                    actor,
-                    staged,
-                    documents.DepositIn(filename=f"direct-{i}.bin", folder_id=folder_id),
-                    allowed_types=settings.allowed_types,
-                    timezone=settings.timezone,
-                )
-        direct_rate = n / (time.perf_counter() - t0)
+        # HTTP and service alternate in --rounds blocks, so drift in the machine's load (it
+        # is shared) hits both alike
+        http_s = direct_s = 0.0
+        block = -(-n // args.rounds)
+        for start in range(0, n, block):
+            t0 = time.perf_counter()
+            for p in paths[start : start + block]:
+                upload(client, key, folder_id, p)
+            http_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(start, min(n, start + block)):
+                staged = store.stage([rand(size)])
+                with session_scope(engine) as s:
+                    documents.deposit(
+                        s,
+                        store,
+                        actor,
+                        staged,
+                        documents.DepositIn(filename=f"direct-{i}.bin", folder_id=folder_id),
+                        allowed_types=settings.allowed_types,
+                        timezone=settings.timezone,
+                    )
+            direct_s += time.perf_counter() - t0
+        http_rate, direct_rate = n / http_s, n / direct_s
         print(
             f"small files   {n} x {args.small_kb} KB: HTTP {http_rate:.0f} docs/s, "
             f"service {direct_rate:.0f} docs/s, ratio {http_rate / direct_rate:.2f}"

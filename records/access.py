@@ -18,6 +18,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from genpon.core.clock import as_utc, utcnow
 from genpon.core.errors import Forbidden, NotFound, Unauthorized
@@ -31,7 +32,8 @@ from genpon.records.models import (
     User,
     WebSignIn,
 )
-from sqlalchemy import delete
+from sqlalchemy import Integer, bindparam, delete, literal
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 CITYWIDE_READ_ROLES = frozenset({"records_officer", "auditor", "admin"})
@@ -78,24 +80,43 @@ SYSTEM_ACTOR = Actor(
 )
 
 
+def _ancestors_query() -> Any:
+    org = Organization.__table__.alias("o")  # type: ignore[attr-defined]
+    up = (
+        sa_select(org.c.id, org.c.parent_id)
+        .where(org.c.id == bindparam("org_id"))
+        .cte("up", recursive=True)
+    )
+    parent = Organization.__table__.alias("p")  # type: ignore[attr-defined]
+    up = up.union(sa_select(parent.c.id, parent.c.parent_id).where(parent.c.id == up.c.parent_id))
+    return sa_select(up.c.id)
+
+
+def _grants_and_cases_query() -> Any:
+    uid = bindparam("user_id", type_=Integer)
+    grants = sa_select(literal("grant"), col(ServiceGrant.organization_id))
+    cases = sa_select(literal("case"), col(CaseMember.case_pk))
+    return grants.where(col(ServiceGrant.user_id) == uid).union_all(
+        cases.where(col(CaseMember.user_id) == uid)
+    )
+
+
+# Built once: constructing a CTE's column proxies costs more than running the query.
+_ANCESTORS = _ancestors_query()
+_GRANTS_AND_CASES = _grants_and_cases_query()
+
+
 def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
-    seen: list[int] = []
-    current: int | None = org_id
-    while current is not None and current not in seen:
-        seen.append(current)
-        org = session.get(Organization, current)
-        current = org.parent_id if org else None
-    return frozenset(seen)
+    """The organization and every one above it: one recursive query (``UNION`` ends a cycle)."""
+    return frozenset(session.execute(_ANCESTORS, {"org_id": org_id}).scalars())
 
 
 def actor_for_user(session: Session, user: User) -> Actor:
+    """The actor of an active user; its grants and case memberships in one round trip."""
     if not user.active:
         raise Unauthorized("user_inactive", "この利用者は無効化されています。")
-    granted = frozenset(
-        session.exec(select(ServiceGrant.organization_id).where(ServiceGrant.user_id == user.id))
-    )
-    cases = frozenset(session.exec(select(CaseMember.case_pk).where(CaseMember.user_id == user.id)))
     assert user.id is not None
+    rows = session.execute(_GRANTS_AND_CASES, {"user_id": user.id}).all()
     return Actor(
         user_id=user.id,
         login=user.login,
@@ -103,8 +124,8 @@ def actor_for_user(session: Session, user: User) -> Actor:
         roles=frozenset(user.roles),
         organization_id=user.organization_id,
         org_and_ancestors=org_ancestors(session, user.organization_id),
-        granted_orgs=granted,
-        member_cases=cases,
+        granted_orgs=frozenset(v for what, v in rows if what == "grant"),
+        member_cases=frozenset(v for what, v in rows if what == "case"),
     )
 
 
@@ -204,13 +225,17 @@ def authenticate_key(session: Session, presented: str) -> Actor:
     if not presented.startswith(KEY_PREFIX) or presented.count("_") < 2:
         raise bad
     prefix, _, secret = presented[len(KEY_PREFIX) :].partition("_")
-    key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
-    if key is None or key.revoked_at is not None:
+    found = session.exec(
+        select(ApiKey, User)
+        .join(User, col(User.id) == ApiKey.user_id)
+        .where(ApiKey.prefix == prefix)
+    ).first()
+    if found is None:
+        raise bad
+    key, user = found
+    if key.revoked_at is not None:
         raise bad
     if not secrets.compare_digest(key.secret_hash, _hash_secret(secret)):
-        raise bad
-    user = session.get(User, key.user_id)
-    if user is None:
         raise bad
     return actor_for_user(session, user)
 

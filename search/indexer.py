@@ -62,6 +62,7 @@ from genpon.search.extract import Extraction, extract
 from genpon.search.models import SearchState
 from genpon.search.snippets import Directory, store_chunks
 from sqlalchemy import delete, func, or_, text, update
+from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
 def _need_extraction(ctx: AppContext, shas: Iterable[str]) -> dict[str, str]:
     """Content hashes (with their type) whose text was never extracted and that are stored."""
     with Session(ctx.engine) as s:
+        _prefetch(s, list(shas), placements=False)
         todo: dict[str, str] = {}
         for sha in shas:
             bt = s.get(BlobText, sha)
@@ -212,6 +214,30 @@ def _need_extraction(ctx: AppContext, shas: Iterable[str]) -> dict[str, str]:
                 todo[sha] = blob.mime_type
         s.rollback()
     return todo
+
+
+def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> None:
+    """Load the rows a batch reads per content in a few ``IN`` queries, so the per-content
+    code (``session.get``) finds them in the identity map instead of asking one by one: the
+    blobs, their texts and, with ``placements``, the live documents with their folders,
+    cases, organizations and classes."""
+    if not shas:
+        return
+    s.exec(select(Blob).where(col(Blob.sha256).in_(shas))).all()
+    s.exec(select(BlobText).where(col(BlobText.sha256).in_(shas))).all()
+    if not placements:
+        return
+    docs = s.exec(
+        select(Document).where(col(Document.sha256).in_(shas), Document.state == "live")
+    ).all()
+    folders = s.exec(select(Folder).where(col(Folder.id).in_({d.folder_id for d in docs}))).all()
+    for model, ids in (
+        (Case, {f.case_pk for f in folders if f.case_pk}),
+        (Organization, {d.organization_id for d in docs}),
+        (DocumentClass, {d.document_class_id for d in docs if d.document_class_id}),
+    ):
+        if ids:
+            s.exec(select(model).where(col(model.id).in_(ids))).all()
 
 
 def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
@@ -264,6 +290,7 @@ def process(
                 s.rollback()
                 return 0
         _lock_hashes(s, shas)
+        _prefetch(s, shas)  # (after the locks: what it reads is what this batch applies)
         batch: dict[str, list[IndexEntry]] = {}
         for sha in shas:
             blob = s.get(Blob, sha)
@@ -350,18 +377,14 @@ def renew(ctx: AppContext, owner: str, outbox_ids: list[int]) -> int:
     """Extend the lease of the rows ``owner`` still holds; returns how many it still holds."""
     with Session(ctx.engine) as s:
         until = _db_now(s) + timedelta(seconds=ctx.settings.index_lease_seconds)
-        held = s.exec(
-            select(func.count())
-            .select_from(IndexOutbox)
-            .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
-        ).one()
-        s.execute(
+        result: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             update(IndexOutbox)
             .where(col(IndexOutbox.id).in_(outbox_ids), col(IndexOutbox.claimed_by) == owner)
             .values(lease_until=until)
         )
+        n = result.rowcount
         s.commit()
-    return int(held)
+    return int(n or 0)
 
 
 class LeaseKeeper:

@@ -17,11 +17,12 @@ from genpon.api.contracts.records import (
     HoldingPublic,
     VersionsPublic,
 )
-from genpon.api.deps import ActorDep, CtxDep, Id, ReadSessionDep, SessionDep
+from genpon.api.deps import ActorDep, CtxDep, Id, ReadSessionDep, SessionDep, in_transaction
 from genpon.core.errors import InvalidInput
 from genpon.records import documents
 from genpon.records.documents import ApprovalIn, DepositIn
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/api/v1", tags=["documents"], responses=errors(401, 403, 404, 422))
@@ -102,17 +103,14 @@ def _deposit_response(
 async def deposit(
     request: Request,
     response: Response,
-    session: SessionDep,
     actor: ActorDep,
     ctx: CtxDep,
     idempotency_key: str | None = Header(default=None),
 ) -> dict[str, Any]:
     """Deposit a file (multipart: ``file`` plus ``case_id`` or ``folder_id``, optional ``title``,
     ``doc_date``, ``approval`` as JSON {approved_on, approvers, external_system, external_id})."""
-    up = await upload.receive(
-        request, ctx.store, max_bytes=ctx.settings.max_upload_bytes, field_names=DEPOSIT_FIELDS
-    )
-    try:
+
+    def work(up: upload.Upload) -> dict[str, Any]:
         req = DepositIn(
             filename=up.filename,
             case_id=up.fields.get("case_id") or None,
@@ -123,20 +121,30 @@ async def deposit(
             approval=ApprovalIn.parse(up.fields.get("approval")),
             idempotency_key=idempotency_key,
         )
-    except Exception:
-        await run_in_threadpool(ctx.store.discard, up.staged)
-        raise
-    outcome = await run_in_threadpool(
-        documents.deposit,
-        session,
+
+        def transaction(session: Session) -> dict[str, Any]:
+            outcome = documents.deposit(
+                session,
+                ctx.store,
+                actor,
+                up.staged,
+                req,
+                allowed_types=ctx.settings.allowed_types,
+                timezone=ctx.settings.timezone,
+            )
+            return _deposit_response(session, actor, outcome, response)
+
+        return in_transaction(ctx.engine, transaction)
+
+    # the last part of the body, the file's fsync and the whole transaction in one worker
+    # call (a staged file is discarded if anything fails): no lock is held across an await
+    return await upload.receive_then(
+        request,
         ctx.store,
-        actor,
-        up.staged,
-        req,
-        allowed_types=ctx.settings.allowed_types,
-        timezone=ctx.settings.timezone,
+        max_bytes=ctx.settings.max_upload_bytes,
+        field_names=DEPOSIT_FIELDS,
+        work=work,
     )
-    return await run_in_threadpool(_deposit_response, session, actor, outcome, response)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentViewPublic)
@@ -211,24 +219,25 @@ def approve(
     openapi_extra=_multipart(),
 )
 async def new_version(
-    document_id: Id, request: Request, session: SessionDep, actor: ActorDep, ctx: CtxDep
+    document_id: Id, request: Request, actor: ActorDep, ctx: CtxDep
 ) -> dict[str, Any]:
     up = await upload.receive(
         request, ctx.store, max_bytes=ctx.settings.max_upload_bytes, field_names=()
     )
-    await run_in_threadpool(
-        documents.add_version,
-        session,
-        ctx.store,
-        actor,
-        document_id,
-        up.staged,
-        up.filename,
-        allowed_types=ctx.settings.allowed_types,
-    )
-    return await run_in_threadpool(
-        lambda: schemas.document_view(documents.view(session, actor, document_id))
-    )
+
+    def work(session: Session) -> dict[str, Any]:
+        documents.add_version(
+            session,
+            ctx.store,
+            actor,
+            document_id,
+            up.staged,
+            up.filename,
+            allowed_types=ctx.settings.allowed_types,
+        )
+        return schemas.document_view(documents.view(session, actor, document_id))
+
+    return await run_in_threadpool(in_transaction, ctx.engine, work)
 
 
 @router.get("/documents/{document_id}/versions", response_model=VersionsPublic)
@@ -261,7 +270,6 @@ async def correction(
     document_id: Id,
     request: Request,
     response: Response,
-    session: SessionDep,
     actor: ActorDep,
     ctx: CtxDep,
 ) -> dict[str, Any]:
@@ -273,7 +281,7 @@ async def correction(
         field_names=("title", "doc_date", "approval"),
     )
 
-    def run() -> documents.DepositOutcome:
+    def work(session: Session) -> dict[str, Any]:
         old = documents.get_document(session, actor, document_id)
         req = DepositIn(
             filename=up.filename,
@@ -284,7 +292,7 @@ async def correction(
             approval=ApprovalIn.parse(up.fields.get("approval")),
             supersedes_id=document_id,
         )
-        return documents.deposit(
+        outcome = documents.deposit(
             session,
             ctx.store,
             actor,
@@ -293,12 +301,12 @@ async def correction(
             allowed_types=ctx.settings.allowed_types,
             timezone=ctx.settings.timezone,
         )
+        return _deposit_response(session, actor, outcome, response)
 
     try:
-        outcome = await run_in_threadpool(run)
+        return await run_in_threadpool(in_transaction, ctx.engine, work)
     finally:
         await run_in_threadpool(ctx.store.discard, up.staged)
-    return await run_in_threadpool(_deposit_response, session, actor, outcome, response)
 
 
 @router.get("/originals/{sha256}", response_model=HoldingPublic)

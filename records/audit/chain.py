@@ -18,7 +18,7 @@ There is deliberately no function here that updates or deletes an event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from genpon.core.clock import utcnow
 from genpon.records.audit.format import event_hash, format_time
@@ -29,10 +29,15 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, select
 
 _BUFFER = "genpon.audit.buffer"  # key in Session.info
 _AUDIT_TABLES = frozenset({AuditEvent.__tablename__, AuditHead.__tablename__})
+# events written in one statement with the head's update; a larger batch (an import) is
+# written by executemany (PostgreSQL binds at most 65,535 parameters in one statement)
+_ONE_STATEMENT_ROWS = 500
 
 
 @dataclass
@@ -165,18 +170,31 @@ def append_pending(session: OrmSession) -> None:
             item.event.prev_hash, item.event.hash = row["prev_hash"], row["hash"]
         if item.hashes is not None:
             item.hashes[:] = [r["hash"] for r in rows[first:]]
-    session.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    session.execute(
-        update(AuditHead.__table__)  # type: ignore[attr-defined]
-        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
-        .values(seq=seq, hash=prev)
-    )
+    _write_events(session, rows, seq, prev)
     loaded = session.identity_map.get(identity_key(AuditHead, 1))
     if loaded is not None:  # keep a head object this session already holds current
         set_committed_value(loaded, "seq", seq)
         set_committed_value(loaded, "hash", prev)
     where = session.get_nested_transaction()
     buf.appended.extend((item, where) for item in pending)
+
+
+def _write_events(session: OrmSession, rows: list[dict[str, Any]], seq: int, head: str) -> None:
+    """Insert the events and move the head. On PostgreSQL in one statement (the insert as a
+    data-modifying CTE of the head's update): every round trip made while the head is locked
+    lengthens the lock for all writers, by the network and, in a busy server, by the wait for
+    the GIL when the answer comes back."""
+    move = (
+        update(AuditHead.__table__)  # type: ignore[attr-defined]
+        .where(AuditHead.__table__.c.id == 1)  # type: ignore[attr-defined]
+        .values(seq=seq, hash=head)
+    )
+    events = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql" and len(rows) <= _ONE_STATEMENT_ROWS:
+        session.execute(move.add_cte(events.values(rows).cte("appended")))
+        return
+    session.execute(events, rows)
+    session.execute(move)
 
 
 def _within(txn: SessionTransaction | None, boundary: SessionTransaction) -> bool:
@@ -227,8 +245,12 @@ def _append_before_reading_the_log(state: ORMExecuteState) -> None:
     buf = state.session.info.get(_BUFFER)
     if buf is None or not buf.pending or not state.is_select:
         return
-    mappers = {m.class_ for m in state.all_mappers}
-    froms: list[Any] = getattr(state.statement, "get_final_froms", lambda: [])()
-    tables = {getattr(f, "name", None) for f in froms}
-    if mappers & {AuditEvent, AuditHead} or tables & _AUDIT_TABLES:
+    # A plain walk over the statement's tables (subqueries included). Not
+    # ``Select.get_final_froms()``: that compiles the whole statement on every call, uncached —
+    # it was the largest single cost of answering a deposit (each SELECT after ``record``).
+    # (the walk goes through joins and aliases to their tables; a column outside any table,
+    # e.g. a label, has none)
+    found = find_tables(cast(ClauseElement, state.statement), check_columns=True)
+    tables = {getattr(t, "name", None) for t in found if t is not None}
+    if tables & _AUDIT_TABLES:
         append_pending(state.session)

@@ -12,7 +12,8 @@ from genpon.core.db import session_scope
 from genpon.records import audit
 from genpon.records.audit import format as audit_format
 from genpon.records.models import AuditEvent, AuditHead
-from sqlalchemy import text
+from sqlalchemy import func, text
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from tests.conftest import BOTH_DBS
@@ -91,6 +92,23 @@ def test_a_transaction_reads_its_own_events(ctx: AppContext) -> None:
         rows = s.exec(select(AuditEvent).where(AuditEvent.action == "x.read_back")).all()
         assert [r.seq for r in rows] == [1] and ev.seq == 1
         assert audit.case_timeline(s, "none") == []
+    _chain(ctx.engine)
+
+
+@BOTH_DBS
+def test_counts_and_aliases_of_the_log_see_the_own_events_too(ctx: AppContext) -> None:
+    """The read hook finds the log behind an aggregate, an alias or a subquery, and a query
+    whose columns belong to no table (a bare count) neither breaks it nor appends."""
+    with session_scope(ctx.engine) as s:
+        _record(s, "x.counted")
+        assert s.exec(select(func.count())).one() == 1  # no table: nothing appended yet
+        assert s.exec(select(func.count()).select_from(AuditEvent)).one() == 1
+        _record(s, "x.aliased")
+        seen = aliased(AuditEvent)
+        assert s.exec(select(seen.action).where(seen.seq == 2)).one() == "x.aliased"
+        _record(s, "x.sub")
+        inner = select(AuditEvent.seq).where(AuditEvent.action == "x.sub")
+        assert s.exec(select(AuditHead.seq).where(col(AuditHead.seq).in_(inner))).one() == 3
     _chain(ctx.engine)
 
 
