@@ -427,7 +427,7 @@ class IndexOutbox(SQLModel, table=True):
     sha256: str = Field(max_length=64, index=True)
     reason: IndexReason = Field(sa_type=String(32))
     created_at: datetime = _ts()
-    # lease of the worker applying it (search.indexer.claim); expired leases are taken again
+    # lease of the worker applying it (search.leases.claim); expired leases are taken again
     claimed_by: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
