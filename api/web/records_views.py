@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from genpon.api import upload
-from genpon.api.deps import SessionDep
+from genpon.api.deps import SessionDep, in_transaction
 from genpon.api.web import hooks
 from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
@@ -21,7 +21,7 @@ from genpon.core import clock
 from genpon.core.errors import GenponError, InvalidInput
 from genpon.records import bundle, cases, documents, folders, master
 from genpon.records.access import Actor, can_write_folder
-from genpon.records.documents import ApprovalIn, DepositIn
+from genpon.records.documents import ApprovalIn, DepositIn, DepositOutcome, DocumentView
 from genpon.records.models import Case, Folder
 from genpon.retention import batches as retention_batches
 from genpon.retention import holding
@@ -539,41 +539,44 @@ def _wants_json(request: Request) -> bool:
 
 
 @router.post("/folders/{folder_id}/upload")
-async def folder_upload(
-    folder_id: int, request: Request, session: SessionDep, actor: WebActor
-) -> Response:
+async def folder_upload(folder_id: int, request: Request, actor: WebActor) -> Response:
     """Deposit through the form or drag and drop (JS asks for JSON). A file whose content
-    already has an original becomes a copy and the answer says so, with a link to the original."""
+    already has an original becomes a copy and the answer says so, with a link to the original.
+    The last part of the body, the file's fsync and the whole transaction run in one worker
+    call (as the API's deposit): no transaction is held across an ``await``."""
     ctx = request.app.state.ctx
-    up = await upload.receive(
+
+    def work(up: upload.Upload) -> tuple[DepositOutcome, DocumentView]:
+        check_csrf(request, up.fields.get("csrf"))
+        req = DepositIn(
+            filename=up.filename,
+            folder_id=folder_id,
+            title=up.fields.get("title") or None,
+            declared_type=up.content_type,
+        )
+
+        def transaction(session: Session) -> tuple[DepositOutcome, DocumentView]:
+            outcome = documents.deposit(
+                session,
+                ctx.store,
+                actor,
+                up.staged,
+                req,
+                allowed_types=ctx.settings.allowed_types,
+                timezone=ctx.settings.timezone,
+            )
+            return outcome, documents.view(session, actor, outcome.document.id or 0)
+
+        return in_transaction(ctx.engine, transaction)
+
+    outcome, v = await upload.receive_then(
         request,
         ctx.store,
         max_bytes=ctx.settings.max_upload_bytes,
         field_names=("csrf", "title"),
-    )
-    try:
-        check_csrf(request, up.fields.get("csrf"))
-    except Exception:
-        await run_in_threadpool(ctx.store.discard, up.staged)
-        raise
-    req = DepositIn(
-        filename=up.filename,
-        folder_id=folder_id,
-        title=up.fields.get("title") or None,
-        declared_type=up.content_type,
-    )
-    outcome = await run_in_threadpool(
-        documents.deposit,
-        session,
-        ctx.store,
-        actor,
-        up.staged,
-        req,
-        allowed_types=ctx.settings.allowed_types,
-        timezone=ctx.settings.timezone,
+        work=work,
     )
     doc_id = outcome.document.id or 0
-    v = await run_in_threadpool(documents.view, session, actor, doc_id)
     kind = "copy" if outcome.is_copy else "original"
     if not _wants_json(request):
         return RedirectResponse(f"/documents/{doc_id}?msg={kind}", 303)
