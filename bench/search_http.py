@@ -29,14 +29,15 @@ import statistics
 import time
 import zlib
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from genpon.search.analyzer import CJK_RUN, index_tokens, normalize, soft_breaks
+from genpon.search.analyzer import CJK_RUN, index_tokens
 from genpon.search.backends.base import IndexEntry, SearchQuery
+from genpon.search.snippets import normalized_with_map
 
 LAWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ja" / "laws"
 PER_PAGE = 20
@@ -45,40 +46,11 @@ PER_PAGE = 20
 # --- the snippet before chunks (search/service.py until issue 16), for "before" --------------
 
 
-def _old_normalized_with_map(text: str) -> tuple[str, Sequence[int]]:
-    idx: Sequence[int]
-    norm = normalize(text)
-    if len(norm) == len(text):
-        idx = range(len(text))
-    else:
-        chars: list[str] = []
-        idx = []
-        for i, ch in enumerate(text):
-            n = normalize(ch) if not ch.isascii() else ch.lower()
-            for c in n:
-                chars.append(c)
-                idx.append(i)
-        norm = "".join(chars)
-    cuts = list(soft_breaks(norm))
-    if not cuts:
-        return norm, idx
-    keep_chars: list[str] = []
-    keep_idx: list[int] = []
-    pos = 0
-    for a, b in cuts:
-        keep_chars.append(norm[pos:a])
-        keep_idx += idx[pos:a]
-        pos = b
-    keep_chars.append(norm[pos:])
-    keep_idx += idx[pos:]
-    return "".join(keep_chars), keep_idx
-
-
 def old_snippet(text: str | None, needles: list[str], width: int = 160) -> str:
     if not text:
         return ""
     text = text[:500_000]
-    norm, idx = _old_normalized_with_map(text)
+    norm, idx = normalized_with_map(text)  # unchanged by the chunks
     needles = sorted({n for n in needles if n}, key=len, reverse=True)
     first = None
     for n in needles:
