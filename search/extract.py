@@ -7,10 +7,11 @@ is ``ok`` (text found), ``empty`` (readable, no text), ``failed`` (broken, encry
 Plain text, CSV, Markdown, HTML and saved e-mail (:mod:`search.mail`) are decoded in this
 process (bounded by size; :mod:`search.extract_text`). PDF (:mod:`search.extract_pdf`: the best
 text of pypdf, pdftotext and pdfminer, with form field values), OOXML (DOCX, XLSX, PPTX) and
-Office 97–2003 (DOC, XLS, PPT; :mod:`search.extract_office`) are parsed in a child process
-(``python -m genpon.search.extract``, :mod:`search.extract_child`) with a wall-clock timeout and
-an address-space limit, in its own process group, so a PDF that loops or a zip bomb is killed
-with everything it started (pdftotext) and reported as ``failed``.
+Office 97–2003 (DOC, XLS, PPT; :mod:`search.extract_office`) are parsed in a process of their
+own (:mod:`search.extract_child`, forked by a :mod:`search.extract_server` that has the parsers
+imported) with a wall-clock timeout and an address-space limit, in its own session, so a PDF
+that loops or a zip bomb is killed with everything it started (pdftotext) and reported as
+``failed``.
 
 OCR (:mod:`search.ocr`, when ``settings.ocr_enabled``): PDF pages with (almost) no text layer
 and images (PNG, JPEG, TIFF with all its pages) are read with Tesseract in the same child, each
@@ -19,17 +20,16 @@ may OCR. The text of OCR'd pages follows the text layer; ``extractor`` ends in `
 ``details`` holds the engine, models and per-page confidence (stored in ``BlobText.details``).
 
 This module is the extraction API (the public names of the modules above are re-exported
-here, for callers and for :mod:`search.ocr`, :mod:`search.mail`, :mod:`search.legacy_office`)
-and the child's entry point.
+here, for callers and for :mod:`search.ocr`, :mod:`search.mail`,
+:mod:`search.legacy_office`).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from genpon.search.extract_child import OCR_KINDS, child_main, ocr_budget, ocr_wait, run_in_child
+from genpon.search.extract_child import OCR_KINDS, ocr_budget, ocr_wait, run_in_child
 from genpon.search.extract_office import (
     ZIP_MAX_RATIO,
     ZIP_MAX_TOTAL,
@@ -144,7 +144,3 @@ def extract(
         return run_in_child(path, kind, timeout, memory_mb, ocr)
     except Exception as exc:  # a bad file must never break the caller
         return Extraction(None, "failed", f"{type(exc).__name__}: {str(exc)[:300]}", None)
-
-
-if __name__ == "__main__":
-    sys.exit(child_main(sys.argv[1:], extract_kind))

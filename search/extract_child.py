@@ -1,37 +1,44 @@
-"""The bounded child process that parses PDF, Office files and images (part of
-:mod:`search.extract`): both ends of its pipe.
+"""The bounded process that parses PDF, Office files and images (part of :mod:`search.extract`):
+the caller's end.
 
-The parent (:func:`run_in_child`) starts ``python -P -m genpon.search.extract <path> <kind>
-<timeout> [<ocr options as JSON>]`` in its own process group (a timeout kills it with everything
-it started, e.g. pdftotext) with its address space limited (``RLIMIT_AS``) and waits at most the
-timeout, grown by the OCR budget when pages may be OCR'd. The child (:func:`child_main`) writes
-one :class:`Extraction` as JSON to stdout. The child imports ``genpon.search.extract`` like any
-installed module: no working directory or ``PYTHONPATH`` of ours (that would put ``core``,
-``records``, ``search`` … on its path as bare top-level names), and ``-P`` keeps the caller's
-working directory off ``sys.path`` too.
+A parser bug, a PDF that loops or a zip bomb must never hang or kill the caller, and one
+hostile file must not affect the next. So each file is parsed in a process of its own, with
+a wall-clock timeout (grown by the OCR budget when pages may be OCR'd) and an address-space
+limit, in its own session, killed with everything it started (pdftotext) when it overruns.
+Those processes are forked by an extraction server (:mod:`search.extract_server`) that has
+the parsers imported already; :func:`run_in_child` takes an idle server from this process's
+small pool (starting one when none is idle, so threads extract in parallel), sends it one
+request and reads one answer.
+
+The server enforces the file's timeout itself; this side waits a margin longer and, if the
+server does not answer (it hung, or it was killed), kills it and reports the file ``failed``.
+A server found dead before it took the request (killed while idle) is replaced and the
+request sent again once. Servers are started with ``python -P -m
+genpon.search.extract_server``: like any installed module, with no working directory or
+``PYTHONPATH`` of ours on its path, and exec'd, not forked from this (threaded) process.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import io
 import json
 import os
-import signal
+import select
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+import time
 from dataclasses import asdict
-from pathlib import Path
+from typing import IO, Any
 
 from genpon.search.extract_text import Extraction
 from genpon.search.ocr import OcrOptions
 
-CHILD_MODULE = "genpon.search.extract"  # run with python -m; its __main__ calls child_main
-
+SERVER_MODULE = "genpon.search.extract_server"
 OCR_KINDS = ("pdf", "image")  # the kinds the child may OCR
-
-ExtractKind = Callable[[Path, str, float, OcrOptions | None], Extraction]
+SERVER_MARGIN_S = 15.0  # how much longer than the file's own wait we wait for the server
+MAX_IDLE = 4  # servers kept per process
 
 
 def ocr_budget(ocr: OcrOptions) -> float:
@@ -46,79 +53,147 @@ def ocr_wait(timeout: float, ocr: OcrOptions) -> float:
     return timeout + ocr_budget(ocr) * 1.1 + 10
 
 
-def _limit_memory(mb: int) -> Callable[[], None]:
-    def apply() -> None:
-        import resource
+class _Gone(Exception):
+    """The server was dead before it answered anything."""
 
-        limit = mb * 1024 * 1024
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
-    return apply
+class _Server:
+    """One running extraction server and its two pipes."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract on one core
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", SERVER_MODULE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # parser warnings
+            bufsize=0,
+            start_new_session=True,  # a Ctrl-C to our terminal is ours to handle
+            env=env,
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ask(self, request: dict[str, Any], deadline: float) -> Extraction | None:
+        """The server's answer to ``request``; None when it did not answer by ``deadline``."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+        except (BrokenPipeError, OSError) as exc:
+            raise _Gone from exc
+        line = _read_line(stdout, deadline)
+        if line is None:
+            return None
+        if not line:
+            raise _Gone
+        return Extraction(**json.loads(line))
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+
+
+def _read_line(pipe: IO[bytes], deadline: float) -> bytes | None:
+    """One line from ``pipe`` (b"" at EOF), or None when ``deadline`` passes first."""
+    fd, buf = pipe.fileno(), bytearray()
+    while not buf.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b""
+        buf += chunk
+    return bytes(buf)
+
+
+_lock = threading.Lock()
+_idle: list[_Server] = []
+
+
+def _forget_after_fork() -> None:
+    """A forked process (the import's workers) starts its own servers: the inherited ones'
+    pipes are the parent's."""
+    global _lock
+    _lock = threading.Lock()
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@atexit.register
+def stop_servers() -> None:
+    """Stop this process's idle servers (they also exit when our end of their stdin closes)."""
+    with _lock:
+        servers = list(_idle)
+        _idle.clear()
+    for server in servers:
+        server.stop()
+
+
+def _take() -> _Server:
+    with _lock:
+        while _idle:
+            server = _idle.pop()
+            if server.alive():
+                return server
+            server.stop()
+    return _Server()
+
+
+def _give_back(server: _Server) -> None:
+    with _lock:
+        if len(_idle) < MAX_IDLE:
+            _idle.append(server)
+            return
+    server.stop()
 
 
 def run_in_child(
-    path: Path, kind: str, timeout: float, memory_mb: int, ocr: OcrOptions | None = None
+    path: os.PathLike[str] | str,
+    kind: str,
+    timeout: float,
+    memory_mb: int,
+    ocr: OcrOptions | None = None,
 ) -> Extraction:
-    """``kind``'s text of the file at ``path`` from a fresh child with the limits above; a
-    child that times out, runs out of memory or crashes gives a ``failed`` extraction."""
-    env = dict(os.environ)
-    env.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract on one core
-    args = [sys.executable, "-P", "-m", CHILD_MODULE, str(path), kind, str(timeout)]
+    """``kind``'s text of the file at ``path`` from a process of its own with the limits above;
+    one that times out, runs out of memory or crashes gives a ``failed`` extraction."""
+    request: dict[str, Any] = {
+        "path": str(path),
+        "kind": kind,
+        "timeout": timeout,
+        "wait": timeout,
+        "memory_mb": memory_mb,
+        "ocr": None,
+    }
     if ocr is not None and kind in OCR_KINDS:
-        budget = ocr_budget(ocr)
-        args.append(json.dumps({**asdict(ocr), "deadline": None, "budget": budget}))
-        timeout = ocr_wait(timeout, ocr)
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # its own process group: pdftotext dies with it
-        preexec_fn=_limit_memory(memory_mb),
-        env=env,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return Extraction(None, "failed", f"timeout after {timeout:g} s", None)
-    finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    if proc.returncode != 0:
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        why = "memory limit exceeded" if b"MemoryError" in err else f"exit {proc.returncode}"
-        return Extraction(None, "failed", f"{kind}: {why} {tail[0][:200]}".strip(), None)
-    try:
-        data = json.loads(out)
-        return Extraction(**data)
-    except (ValueError, TypeError):
-        return Extraction(None, "failed", "extractor returned garbage", None)
-
-
-def child_main(argv: list[str], extract_kind: ExtractKind) -> int:
-    """The child: ``extract_kind`` on the file named by ``argv`` (as :func:`run_in_child`
-    passes it), its result as JSON on stdout."""
-    path, kind, timeout = Path(argv[0]), argv[1], float(argv[2])
-    ocr = None
-    if len(argv) > 3:
-        import time
-
-        from genpon.search.ocr import child_env
-
-        child_env()
-        raw = json.loads(argv[3])
-        budget = float(raw.pop("budget"))
-        ocr = OcrOptions(**{**raw, "deadline": time.monotonic() + budget})
-    try:
-        result = extract_kind(path, kind, timeout, ocr)
-    except MemoryError:
-        result = Extraction(None, "failed", "memory limit exceeded", None)
-    except RecursionError:
-        result = Extraction(None, "failed", "recursion limit (hostile structure)", None)
-    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8")
-    json.dump(asdict(result), out, ensure_ascii=False)
-    out.flush()
-    return 0
+        request["ocr"] = {**asdict(ocr), "deadline": None, "budget": ocr_budget(ocr)}
+        request["wait"] = ocr_wait(timeout, ocr)
+    for attempt in range(2):
+        server = _take()
+        try:
+            answer = server.ask(request, time.monotonic() + request["wait"] + SERVER_MARGIN_S)
+        except _Gone:
+            server.stop()
+            if attempt:
+                return Extraction(None, "failed", f"{kind}: extractor server exited", None)
+            continue
+        except (ValueError, TypeError):
+            server.stop()
+            return Extraction(None, "failed", "extractor returned garbage", None)
+        if answer is None:
+            server.stop()
+            return Extraction(None, "failed", f"timeout after {request['wait']:g} s", None)
+        _give_back(server)
+        return answer
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -121,17 +121,23 @@ def test_console_scripts_run_from_the_install(installed: dict[str, Path]) -> Non
 
 
 def test_extractor_child_runs_from_the_install(installed: dict[str, Path]) -> None:
-    """``python -m genpon.search.extract`` (the child process every PDF/Office file goes
-    through) works in the installed copy."""
+    """The extraction server (``python -P -m genpon.search.extract_server``, which forks the
+    process every PDF/Office file is parsed in) works in the installed copy."""
     import docx
 
     doc = docx.Document()
     doc.add_paragraph("令和8年度の予算要求書")
     path = installed["tmp"] / "request.docx"
     doc.save(str(path))
-    p = _run(
-        [str(installed["python"]), "-m", "genpon.search.extract", str(path), "docx", "30"],
+    request = {"path": str(path), "kind": "docx", "timeout": 30, "wait": 30, "memory_mb": 512}
+    p = subprocess.run(
+        [str(installed["python"]), "-P", "-m", "genpon.search.extract_server"],
+        input=json.dumps({**request, "ocr": None}) + "\n",
+        capture_output=True,
+        text=True,
         cwd=installed["tmp"],
+        timeout=120,
+        check=True,
     )
     result = json.loads(p.stdout)
     assert result["status"] == "ok" and "予算要求書" in result["text"]

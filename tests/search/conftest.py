@@ -34,4 +34,5 @@ def settings(tmp_path: Path, db_url: str, search_backend: str) -> Settings:
         search_backend=search_backend,  # type: ignore[arg-type]
         index_autostart=False,
         extract_timeout_s=20,
+        ocr_enabled=False,  # as tests/conftest.py: OCR is tested in tests/ocr
     )

@@ -24,4 +24,5 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         index_autostart=False,
         index_lease_seconds=2,
         extract_timeout_s=20,
+        ocr_enabled=False,  # as tests/conftest.py: OCR is tested in tests/ocr
     )
