@@ -12,7 +12,8 @@ the deposit path is measured) in a throwaway data directory and measures, in one
    ``--rounds`` blocks so that changes in the machine's load hit both.
 
 Usage: ``.venv/bin/python bench/deposit.py [--big-mb 2048] [--large-count 8] [--large-mb 256]
-[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR]``
+[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR] [--profile OUT]``.
+``--big-mb 0`` and ``--large-count 0`` skip parts 1 and 2; ``--profile`` needs ``py-spy``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +57,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_random(path: Path, size: int) -> None:
@@ -107,6 +115,50 @@ def upload(client: httpx.Client, key: str, folder_id: int, path: Path) -> None:
         raise SystemExit(f"deposit failed: {r.status_code} {r.text[:200]}")
 
 
+def big_file(
+    client: httpx.Client, key: str, folder_id: int, pid: int, big: Path, big_mb: int
+) -> None:
+    """Peak RSS growth of the server while one big file is deposited."""
+    write_random(big, big_mb * MB)
+    rss_before = proc_kb(pid, "VmRSS")
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM
+    t0 = time.perf_counter()
+    upload(client, key, folder_id, big)
+    dt = time.perf_counter() - t0
+    peak = proc_kb(pid, "VmHWM")
+    print(
+        f"big file      {big_mb} MB in {dt:.1f} s ({big_mb / dt:.0f} MB/s); "
+        f"server RSS before {rss_before / 1024:.1f} MB, peak {peak / 1024:.1f} MB, "
+        f"growth {(peak - rss_before) / 1024:.1f} MB (target <= 64)"
+    )
+    big.unlink()
+
+
+def large_files(
+    client: httpx.Client, key: str, folder_id: int, src: Path, work: Path, count: int, mb: int
+) -> None:
+    """Large files over HTTP versus sha256 + write + fsync of the same bytes."""
+    large = []
+    for i in range(count):
+        p = src / f"large-{i}.bin"
+        write_random(p, mb * MB)
+        large.append(p)
+    raw_dir = work / "raw"
+    raw_dir.mkdir()
+    raw = raw_rate(large, raw_dir)
+    shutil.rmtree(raw_dir)
+    t0 = time.perf_counter()
+    for p in large:
+        upload(client, key, folder_id, p)
+    http = count * mb / (time.perf_counter() - t0)
+    print(
+        f"large files   {count} x {mb} MB: HTTP {http:.0f} MB/s, "
+        f"sha256+write+fsync {raw:.0f} MB/s, ratio {http / raw:.2f} (target >= 0.7)"
+    )
+    for p in large:
+        p.unlink()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--big-mb", type=int, default=2048)
@@ -116,6 +168,9 @@ def main() -> None:
     ap.add_argument("--small-kb", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=10, help="HTTP/service alternations")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument(
+        "--profile", type=Path, default=None, help="py-spy the server (collapsed stacks here)"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="genpon-bench-", dir=args.workdir))
@@ -159,43 +214,12 @@ def main() -> None:
             f"# Genpon deposit benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
         )
 
-        # 1. peak RSS while depositing one big file
-        big = src / "big.bin"
-        write_random(big, args.big_mb * MB)
-        rss_before = proc_kb(server.pid, "VmRSS")
-        Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset VmHWM
-        t0 = time.perf_counter()
-        upload(client, key, folder_id, big)
-        dt = time.perf_counter() - t0
-        peak = proc_kb(server.pid, "VmHWM")
-        print(
-            f"big file      {args.big_mb} MB in {dt:.1f} s ({args.big_mb / dt:.0f} MB/s); "
-            f"server RSS before {rss_before / 1024:.1f} MB, peak {peak / 1024:.1f} MB, "
-            f"growth {(peak - rss_before) / 1024:.1f} MB (target <= 64)"
-        )
-        big.unlink()
-
-        # 2. large files: HTTP vs hash+write+fsync
-        large = []
-        for i in range(args.large_count):
-            p = src / f"large-{i}.bin"
-            write_random(p, args.large_mb * MB)
-            large.append(p)
-        raw_dir = work / "raw"
-        raw_dir.mkdir()
-        raw = raw_rate(large, raw_dir)
-        shutil.rmtree(raw_dir)
-        t0 = time.perf_counter()
-        for p in large:
-            upload(client, key, folder_id, p)
-        http = args.large_count * args.large_mb / (time.perf_counter() - t0)
-        print(
-            f"large files   {args.large_count} x {args.large_mb} MB: HTTP {http:.0f} MB/s, "
-            f"sha256+write+fsync {raw:.0f} MB/s, ratio {http / raw:.2f} (target >= 0.7)"
-        )
-        for p in large:
-            p.unlink()
-
+        # 1. peak RSS while depositing one big file (--big-mb 0 skips it)
+        if args.big_mb:
+            big_file(client, key, folder_id, server.pid, src / "big.bin", args.big_mb)
+        # 2. large files: HTTP vs hash+write+fsync (--large-count 0 skips them)
+        if args.large_count:
+            large_files(client, key, folder_id, src, work, args.large_count, args.large_mb)
         # 3. small files: HTTP vs direct service call
         n, size = args.small_count, args.small_kb * 1024
         small_dir = src / "small"
@@ -211,14 +235,36 @@ def main() -> None:
             actor = actor_for_user(s, user)
         # HTTP and service alternate in --rounds blocks, so drift in the machine's load (it
         # is shared) hits both alike
-        http_s = direct_s = 0.0
+        profiler = None
+        if args.profile:  # py-spy on the server (idle during service blocks)
+            profiler = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--gil",  # only the thread holding the GIL: Python CPU, not waits
+                    "--pid",
+                    str(server.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "-o",
+                    str(args.profile),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)
+        http_s = direct_s = client_cpu = server_cpu = direct_cpu = 0.0
         block = -(-n // args.rounds)
         for start in range(0, n, block):
-            t0 = time.perf_counter()
+            t0, c0, s0 = time.perf_counter(), time.process_time(), proc_cpu(server.pid)
             for p in paths[start : start + block]:
                 upload(client, key, folder_id, p)
             http_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
+            client_cpu += time.process_time() - c0
+            server_cpu += proc_cpu(server.pid) - s0
+            t0, c0 = time.perf_counter(), time.process_time()
             for i in range(start, min(n, start + block)):
                 staged = store.stage([rand(size)])
                 with session_scope(engine) as s:
@@ -232,12 +278,22 @@ def main() -> None:
                         timezone=settings.timezone,
                     )
             direct_s += time.perf_counter() - t0
+            direct_cpu += time.process_time() - c0
         http_rate, direct_rate = n / http_s, n / direct_s
         print(
             f"small files   {n} x {args.small_kb} KB: HTTP {http_rate:.0f} docs/s, "
             f"service {direct_rate:.0f} docs/s, ratio {http_rate / direct_rate:.2f}"
         )
+        print(
+            f"  per doc: HTTP {1000 * http_s / n:.1f} ms (server CPU {1000 * server_cpu / n:.1f}, "
+            f"client CPU {1000 * client_cpu / n:.1f}), service {1000 * direct_s / n:.1f} ms "
+            f"(CPU {1000 * direct_cpu / n:.1f}); "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         client.close()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
     finally:
         server.terminate()
         server.wait(10)
