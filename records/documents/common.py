@@ -67,8 +67,9 @@ def _insert_blob(session: Session, staged: StagedBlob, mime: str) -> bool:
             stored_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(col(Blob.sha256))  # a row only when inserted (rowcount is -1 on psycopg)
     )
-    if getattr(result, "rowcount", 0) == 1:
+    if result.first() is not None:
         return True
     blob = session.get(Blob, staged.sha256)
     if blob is not None and blob.state != "stored":  # content destroyed earlier, deposited again

@@ -13,6 +13,7 @@ from genpon.records.models import User
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from tests.conftest import BOTH_DBS
 from tests.records.helpers import deposit, new_case, team_folder
 
 APPROVAL = {"approved_on": "2026-07-10", "approvers": ["課長", "部長"]}
@@ -28,6 +29,7 @@ def _same_as_get(client: TestClient, auth: dict[str, str], r: Any) -> dict[str, 
     return outcome  # type: ignore[no-any-return]
 
 
+@BOTH_DBS
 def test_deposit_answer_equals_the_document_view(client, demo, ctx):
     auth = demo.auth("tanaka")
     team = team_folder(ctx)
@@ -86,6 +88,7 @@ def test_deposit_answer_equals_the_document_view(client, demo, ctx):
     assert r2.status_code == 200 and not _same_as_get(client, auth, r2)["created"]
 
 
+@BOTH_DBS
 def test_view_of_new_content_costs_no_query(ctx, demo):
     """The folder, case and approval are already in the session: the answer reads nothing."""
     team = team_folder(ctx)
