@@ -103,12 +103,35 @@ def _check_headers(request: Request, max_bytes: int) -> None:
         raise _too_large(max_bytes)
 
 
-async def _feed(request: Request, parser: StreamingFormDataParser, last: Callable[[bytes], T]) -> T:
+class _Once:
+    """The caller's check that must pass before the parser sees a byte (``first``): run at
+    the start of the first worker call, so that it costs no hop of its own."""
+
+    def __init__(self, check: Callable[[], object] | None) -> None:
+        self.check = check
+        self.done = check is None
+
+    def __call__(self) -> None:
+        if not self.done:
+            assert self.check is not None
+            self.check()
+            self.done = True
+
+
+async def _feed(
+    request: Request, parser: StreamingFormDataParser, first: _Once, last: Callable[[bytes], T]
+) -> T:
     """Stream the body into the parser; ``last(final batch)`` parses the rest and finishes.
     Double buffering: while a worker thread parses, hashes and writes one batch (hashlib and
     os.write release the GIL), the event loop keeps reading the next from the socket. The
     last batch, the file's finish (fsync) and what the caller does with the upload run in one
-    worker call: a small upload costs a single hop."""
+    worker call: a small upload costs a single hop. ``first`` runs in the first worker call,
+    before the parser: at most one batch (BATCH bytes) is read before it, into memory."""
+
+    def parse(data: bytes) -> None:
+        first()
+        parser.data_received(data)
+
     pending = bytearray()
     busy: asyncio.Future[None] | None = None
     try:
@@ -118,7 +141,7 @@ async def _feed(request: Request, parser: StreamingFormDataParser, last: Callabl
                 data, pending = bytes(pending), bytearray()
                 if busy is not None:
                     await busy
-                busy = asyncio.ensure_future(run_in_threadpool(parser.data_received, data))
+                busy = asyncio.ensure_future(run_in_threadpool(parse, data))
     finally:
         if busy is not None:  # never abort the stager under a running writer
             await asyncio.gather(busy, return_exceptions=True)
@@ -196,16 +219,33 @@ async def receive_then(
     field_names: tuple[str, ...],
     work: Callable[[Upload], T],
     file_field: str = "file",
+    first: Callable[[], object] | None = None,
 ) -> T:
     """:func:`receive`, then ``work(upload)`` in the worker-thread call that parses the last
     batch and finishes the file: a small deposit costs one hop for its body and its
     transaction together. Nothing stays staged when parsing or ``work`` fails; the errors of
-    ``work`` are raised as they are."""
-    _check_headers(request, max_bytes)
-    target = _StagerTarget(store, max_bytes, file_field)
-    values = {name: _FieldTarget(name) for name in field_names}
+    ``work`` are raised as they are.
+
+    ``first()`` (the caller's authentication) runs in a worker thread before anything else:
+    before the headers are judged, the body parsed or a file opened, so its error is the one
+    answered. Normally it shares the first worker call (no hop of its own); when the request
+    fails before that call, it runs on its own first."""
+    once = _Once(first)
+    try:
+        _check_headers(request, max_bytes)
+        target = _StagerTarget(store, max_bytes, file_field)
+        values = {name: _FieldTarget(name) for name in field_names}
+        parser = StreamingFormDataParser(headers=dict(request.headers))
+        parser.register(file_field, target)
+        for name, t in values.items():
+            parser.register(name, t)
+    except Exception as exc:
+        if not once.done:
+            await run_in_threadpool(once)
+        raise _translate(exc, max_bytes) from None
 
     def last(data: bytes) -> T:
+        once()
         if data:
             parser.data_received(data)
         staged = target.finish_file()
@@ -222,14 +262,12 @@ async def receive_then(
             raise _WorkFailed(exc) from exc
 
     try:
-        parser = StreamingFormDataParser(headers=dict(request.headers))
-        parser.register(file_field, target)
-        for name, t in values.items():
-            parser.register(name, t)
-        return await _feed(request, parser, last)
+        return await _feed(request, parser, once, last)
     except _WorkFailed as failed:
         raise failed.exc from None
     except Exception as exc:
         if target.stager is not None:
             await run_in_threadpool(target.abort_file)
+        if not once.done and not isinstance(exc, GenponError):
+            await run_in_threadpool(once)  # e.g. the body ended early: who asks comes first
         raise _translate(exc, max_bytes) from None

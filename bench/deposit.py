@@ -12,7 +12,9 @@ the deposit path is measured) in a throwaway data directory and measures, in one
    ``--rounds`` blocks so that changes in the machine's load hit both.
 
 Usage: ``.venv/bin/python bench/deposit.py [--big-mb 2048] [--large-count 8] [--large-mb 256]
-[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR]``
+[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR] [--streamed-too]
+[--profile OUT]``.
+``--big-mb 0`` and ``--large-count 0`` skip parts 1 and 2; ``--profile`` needs ``py-spy``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+import magic
 from sqlmodel import select
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +44,7 @@ from genpon.records import documents  # noqa: E402
 from genpon.records.access import actor_for_user  # noqa: E402
 from genpon.records.bootstrap import initialize  # noqa: E402
 from genpon.records.models import Folder, User  # noqa: E402
+from genpon.storage.base import HEAD_SIZE  # noqa: E402
 from genpon.storage.registry import make_store  # noqa: E402
 
 MB = 1024 * 1024
@@ -48,13 +53,25 @@ HEADER = b"\x00GENPON-BENCH\x00" * 4
 
 
 def rand(n: int) -> bytes:
-    return HEADER + os.urandom(n - len(HEADER))
+    """Random bytes that libmagic calls plain data: now and then random bytes match one of its
+    rules (a DOS program, say) and the deposit is refused with 415."""
+    while True:
+        data = HEADER + os.urandom(n - len(HEADER))
+        if magic.from_buffer(data[:HEAD_SIZE], mime=True) == "application/octet-stream":
+            return data
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def proc_cpu(pid: int, tid: int | None = None) -> float:
+    """CPU seconds (user + system) a process (or one of its threads) has used so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def write_random(path: Path, size: int) -> None:
@@ -95,16 +112,70 @@ def raw_rate(files: list[Path], out_dir: Path) -> float:
     return total / MB / (time.perf_counter() - t0)
 
 
-def upload(client: httpx.Client, key: str, folder_id: int, path: Path) -> None:
+def upload(
+    client: httpx.Client, key: str, folder_id: int, path: Path, *, streamed: bool = False
+) -> None:
+    """One deposit. The multipart body is encoded into one buffer first, as curl or a browser
+    sends it; ``streamed`` leaves it to httpx, which writes each piece of the form (boundary,
+    part headers, value, CRLF...) with a send() of its own, about ten small TCP segments per
+    request, each waking the server's event loop."""
     with path.open("rb") as fh:
-        r = client.post(
+        request = client.build_request(
+            "POST",
             "/api/v1/documents",
             files={"file": (path.name, fh, "application/octet-stream")},
             data={"folder_id": str(folder_id)},
             headers={"Authorization": f"Bearer {key}"},
         )
+        if not streamed and path.stat().st_size <= 1 << 20:
+            request.read()
+        r = client.send(request)
     if r.status_code != 201:
         raise SystemExit(f"deposit failed: {r.status_code} {r.text[:200]}")
+
+
+def big_file(
+    client: httpx.Client, key: str, folder_id: int, pid: int, big: Path, big_mb: int
+) -> None:
+    """Peak RSS growth of the server while one big file is deposited."""
+    write_random(big, big_mb * MB)
+    rss_before = proc_kb(pid, "VmRSS")
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM
+    t0 = time.perf_counter()
+    upload(client, key, folder_id, big)
+    dt = time.perf_counter() - t0
+    peak = proc_kb(pid, "VmHWM")
+    print(
+        f"big file      {big_mb} MB in {dt:.1f} s ({big_mb / dt:.0f} MB/s); "
+        f"server RSS before {rss_before / 1024:.1f} MB, peak {peak / 1024:.1f} MB, "
+        f"growth {(peak - rss_before) / 1024:.1f} MB (target <= 64)"
+    )
+    big.unlink()
+
+
+def large_files(
+    client: httpx.Client, key: str, folder_id: int, src: Path, work: Path, count: int, mb: int
+) -> None:
+    """Large files over HTTP versus sha256 + write + fsync of the same bytes."""
+    large = []
+    for i in range(count):
+        p = src / f"large-{i}.bin"
+        write_random(p, mb * MB)
+        large.append(p)
+    raw_dir = work / "raw"
+    raw_dir.mkdir()
+    raw = raw_rate(large, raw_dir)
+    shutil.rmtree(raw_dir)
+    t0 = time.perf_counter()
+    for p in large:
+        upload(client, key, folder_id, p)
+    http = count * mb / (time.perf_counter() - t0)
+    print(
+        f"large files   {count} x {mb} MB: HTTP {http:.0f} MB/s, "
+        f"sha256+write+fsync {raw:.0f} MB/s, ratio {http / raw:.2f} (target >= 0.7)"
+    )
+    for p in large:
+        p.unlink()
 
 
 def main() -> None:
@@ -116,6 +187,14 @@ def main() -> None:
     ap.add_argument("--small-kb", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=10, help="HTTP/service alternations")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument(
+        "--streamed-too",
+        action="store_true",
+        help="also time small files with httpx streaming the form, as before",
+    )
+    ap.add_argument(
+        "--profile", type=Path, default=None, help="py-spy the server (collapsed stacks here)"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="genpon-bench-", dir=args.workdir))
@@ -159,68 +238,66 @@ def main() -> None:
             f"# Genpon deposit benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
         )
 
-        # 1. peak RSS while depositing one big file
-        big = src / "big.bin"
-        write_random(big, args.big_mb * MB)
-        rss_before = proc_kb(server.pid, "VmRSS")
-        Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset VmHWM
-        t0 = time.perf_counter()
-        upload(client, key, folder_id, big)
-        dt = time.perf_counter() - t0
-        peak = proc_kb(server.pid, "VmHWM")
-        print(
-            f"big file      {args.big_mb} MB in {dt:.1f} s ({args.big_mb / dt:.0f} MB/s); "
-            f"server RSS before {rss_before / 1024:.1f} MB, peak {peak / 1024:.1f} MB, "
-            f"growth {(peak - rss_before) / 1024:.1f} MB (target <= 64)"
-        )
-        big.unlink()
-
-        # 2. large files: HTTP vs hash+write+fsync
-        large = []
-        for i in range(args.large_count):
-            p = src / f"large-{i}.bin"
-            write_random(p, args.large_mb * MB)
-            large.append(p)
-        raw_dir = work / "raw"
-        raw_dir.mkdir()
-        raw = raw_rate(large, raw_dir)
-        shutil.rmtree(raw_dir)
-        t0 = time.perf_counter()
-        for p in large:
-            upload(client, key, folder_id, p)
-        http = args.large_count * args.large_mb / (time.perf_counter() - t0)
-        print(
-            f"large files   {args.large_count} x {args.large_mb} MB: HTTP {http:.0f} MB/s, "
-            f"sha256+write+fsync {raw:.0f} MB/s, ratio {http / raw:.2f} (target >= 0.7)"
-        )
-        for p in large:
-            p.unlink()
-
+        # 1. peak RSS while depositing one big file (--big-mb 0 skips it)
+        if args.big_mb:
+            big_file(client, key, folder_id, server.pid, src / "big.bin", args.big_mb)
+        # 2. large files: HTTP vs hash+write+fsync (--large-count 0 skips them)
+        if args.large_count:
+            large_files(client, key, folder_id, src, work, args.large_count, args.large_mb)
         # 3. small files: HTTP vs direct service call
         n, size = args.small_count, args.small_kb * 1024
         small_dir = src / "small"
         small_dir.mkdir()
-        paths = []
+        paths, streamed_paths = [], []
         for i in range(n):
             p = small_dir / f"s{i:05d}.bin"
             p.write_bytes(rand(size))
             paths.append(p)
+            if args.streamed_too:
+                p = small_dir / f"t{i:05d}.bin"
+                p.write_bytes(rand(size))
+                streamed_paths.append(p)
         store = make_store(settings)
         with session_scope(engine) as s:
             user = s.exec(select(User).where(User.login == "tanaka")).one()
             actor = actor_for_user(s, user)
         # HTTP and service alternate in --rounds blocks, so drift in the machine's load (it
         # is shared) hits both alike
-        http_s = direct_s = 0.0
+        profiler = None
+        if args.profile:  # py-spy on the server (idle during service blocks)
+            profiler = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--gil",  # only the thread holding the GIL: Python CPU, not waits
+                    "--pid",
+                    str(server.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "-o",
+                    str(args.profile),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1)
+        http_s = direct_s = streamed_s = client_cpu = server_cpu = loop_cpu = direct_cpu = 0.0
         block = -(-n // args.rounds)
         for start in range(0, n, block):
-            t0 = time.perf_counter()
+            t0, c0, s0 = time.perf_counter(), time.process_time(), proc_cpu(server.pid)
+            l0 = proc_cpu(server.pid, server.pid)
             for p in paths[start : start + block]:
                 upload(client, key, folder_id, p)
             http_s += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            for i in range(start, min(n, start + block)):
-                staged = store.stage([rand(size)])
+            client_cpu += time.process_time() - c0
+            server_cpu += proc_cpu(server.pid) - s0
+            loop_cpu += proc_cpu(server.pid, server.pid) - l0
+            contents = [rand(size) for _ in range(start, min(n, start + block))]
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i, content in enumerate(contents, start):
+                staged = store.stage([content])
                 with session_scope(engine) as s:
                     documents.deposit(
                         s,
@@ -232,12 +309,32 @@ def main() -> None:
                         timezone=settings.timezone,
                     )
             direct_s += time.perf_counter() - t0
+            direct_cpu += time.process_time() - c0
+            t0 = time.perf_counter()
+            for p in streamed_paths[start : start + block]:
+                upload(client, key, folder_id, p, streamed=True)
+            streamed_s += time.perf_counter() - t0
         http_rate, direct_rate = n / http_s, n / direct_s
         print(
             f"small files   {n} x {args.small_kb} KB: HTTP {http_rate:.0f} docs/s, "
             f"service {direct_rate:.0f} docs/s, ratio {http_rate / direct_rate:.2f}"
         )
+        print(
+            f"  per doc: HTTP {1000 * http_s / n:.1f} ms (server CPU {1000 * server_cpu / n:.1f}"
+            f" of which event loop {1000 * loop_cpu / n:.1f}, "
+            f"client CPU {1000 * client_cpu / n:.1f}), service {1000 * direct_s / n:.1f} ms "
+            f"(CPU {1000 * direct_cpu / n:.1f}); "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
+        if streamed_s:
+            print(
+                f"  httpx streaming the form (a send() per piece): HTTP {n / streamed_s:.0f} "
+                f"docs/s, ratio {direct_s / streamed_s:.2f}"
+            )
         client.close()
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
     finally:
         server.terminate()
         server.wait(10)

@@ -18,7 +18,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from genpon.core.clock import as_utc, utcnow
 from genpon.core.errors import Forbidden, NotFound, Unauthorized
@@ -32,7 +32,7 @@ from genpon.records.models import (
     User,
     WebSignIn,
 )
-from sqlalchemy import Integer, bindparam, delete, literal
+from sqlalchemy import Integer, bindparam, delete, literal, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -80,7 +80,8 @@ SYSTEM_ACTOR = Actor(
 )
 
 
-def _ancestors_query() -> Any:
+def _ancestors_cte() -> Any:
+    """``up``: the organization ``:org_id`` and every one above it."""
     org = Organization.__table__.alias("o")  # type: ignore[attr-defined]
     up = (
         sa_select(org.c.id, org.c.parent_id)
@@ -88,22 +89,26 @@ def _ancestors_query() -> Any:
         .cte("up", recursive=True)
     )
     parent = Organization.__table__.alias("p")  # type: ignore[attr-defined]
-    up = up.union(sa_select(parent.c.id, parent.c.parent_id).where(parent.c.id == up.c.parent_id))
-    return sa_select(up.c.id)
+    return up.union(sa_select(parent.c.id, parent.c.parent_id).where(parent.c.id == up.c.parent_id))
 
 
-def _grants_and_cases_query() -> Any:
+def _actor_rows_query() -> Any:
+    """(what, id) rows: ``grant`` organizations, ``case`` memberships and the ``org`` with
+    every organization above it (the recursive query of :func:`org_ancestors`)."""
     uid = bindparam("user_id", type_=Integer)
     grants = sa_select(literal("grant"), col(ServiceGrant.organization_id))
     cases = sa_select(literal("case"), col(CaseMember.case_pk))
-    return grants.where(col(ServiceGrant.user_id) == uid).union_all(
-        cases.where(col(CaseMember.user_id) == uid)
+    up = _ancestors_cte()
+    return union_all(
+        grants.where(col(ServiceGrant.user_id) == uid),
+        cases.where(col(CaseMember.user_id) == uid),
+        sa_select(literal("org"), up.c.id),
     )
 
 
 # Built once: constructing a CTE's column proxies costs more than running the query.
-_ANCESTORS = _ancestors_query()
-_GRANTS_AND_CASES = _grants_and_cases_query()
+_ANCESTORS = sa_select(_ancestors_cte().c.id)
+_ACTOR_ROWS = _actor_rows_query()
 
 
 def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
@@ -111,19 +116,37 @@ def org_ancestors(session: Session, org_id: int) -> frozenset[int]:
     return frozenset(session.execute(_ANCESTORS, {"org_id": org_id}).scalars())
 
 
-def actor_for_user(session: Session, user: User) -> Actor:
-    """The actor of an active user; its grants and case memberships in one round trip."""
+class _UserFields(Protocol):
+    """What :func:`actor_for_user` reads of a user: a ``User`` or a row with these columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def roles(self) -> list[str]: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def active(self) -> bool: ...
+
+
+def actor_for_user(session: Session, user: _UserFields) -> Actor:
+    """The actor of an active user; its grants, case memberships and organizations in one
+    query (it runs on every request that presents a key)."""
     if not user.active:
         raise Unauthorized("user_inactive", "この利用者は無効化されています。")
     assert user.id is not None
-    rows = session.execute(_GRANTS_AND_CASES, {"user_id": user.id}).all()
+    rows = session.execute(_ACTOR_ROWS, {"user_id": user.id, "org_id": user.organization_id}).all()
     return Actor(
         user_id=user.id,
         login=user.login,
         kind=user.kind,
         roles=frozenset(user.roles),
         organization_id=user.organization_id,
-        org_and_ancestors=org_ancestors(session, user.organization_id),
+        org_and_ancestors=frozenset(v for what, v in rows if what == "org"),
         granted_orgs=frozenset(v for what, v in rows if what == "grant"),
         member_cases=frozenset(v for what, v in rows if what == "case"),
     )
@@ -225,19 +248,30 @@ def authenticate_key(session: Session, presented: str) -> Actor:
     if not presented.startswith(KEY_PREFIX) or presented.count("_") < 2:
         raise bad
     prefix, _, secret = presented[len(KEY_PREFIX) :].partition("_")
-    found = session.exec(
-        select(ApiKey, User)
-        .join(User, col(User.id) == ApiKey.user_id)
-        .where(ApiKey.prefix == prefix)
-    ).first()
-    if found is None:
+    found = session.execute(_KEY_AND_USER, {"prefix": prefix}).first()
+    if found is None or found.revoked_at is not None:
         raise bad
-    key, user = found
-    if key.revoked_at is not None:
+    if not secrets.compare_digest(found.secret_hash, _hash_secret(secret)):
         raise bad
-    if not secrets.compare_digest(key.secret_hash, _hash_secret(secret)):
-        raise bad
-    return actor_for_user(session, user)
+    return actor_for_user(session, found)
+
+
+# Every request with a key runs this: built once, and rows rather than ORM objects (building
+# the statement and loading two entities cost more than the query itself).
+_KEY_AND_USER = (
+    sa_select(
+        col(ApiKey.revoked_at),
+        col(ApiKey.secret_hash),
+        col(User.id),
+        col(User.login),
+        col(User.kind),
+        col(User.roles),
+        col(User.organization_id),
+        col(User.active),
+    )
+    .join(User, col(User.id) == col(ApiKey.user_id))
+    .where(col(ApiKey.prefix) == bindparam("prefix"))
+)
 
 
 # --- folder checks ----------------------------------------------------------------------------

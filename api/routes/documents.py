@@ -17,7 +17,15 @@ from genpon.api.contracts.records import (
     HoldingPublic,
     VersionsPublic,
 )
-from genpon.api.deps import ActorDep, CtxDep, Id, ReadSessionDep, SessionDep, in_transaction
+from genpon.api.deps import (
+    ActorDep,
+    CtxDep,
+    Id,
+    ReadSessionDep,
+    SessionDep,
+    get_actor,
+    in_transaction,
+)
 from genpon.core.errors import InvalidInput
 from genpon.records import documents
 from genpon.records.documents import ApprovalIn, DepositIn
@@ -77,7 +85,7 @@ def _deposit_response(
     session: Any, actor: Any, outcome: documents.DepositOutcome, response: Response
 ) -> dict[str, Any]:
     response.status_code = 201 if outcome.created else 200
-    body = schemas.document_view(documents.view(session, actor, outcome.document.id or 0))
+    body = schemas.document_view(documents.deposited_view(session, actor, outcome))
     body["deposit"] = {
         "created": outcome.created,
         "is_copy": outcome.is_copy,
@@ -103,14 +111,16 @@ def _deposit_response(
 async def deposit(
     request: Request,
     response: Response,
-    actor: ActorDep,
     ctx: CtxDep,
     idempotency_key: str | None = Header(default=None),
 ) -> dict[str, Any]:
     """Deposit a file (multipart: ``file`` plus ``case_id`` or ``folder_id``, optional ``title``,
     ``doc_date``, ``approval`` as JSON {approved_on, approvers, external_system, external_id})."""
+    # The caller is authenticated (get_actor, as ActorDep does) in the first worker call of
+    # the upload, before any byte is parsed or written, instead of in a worker call of its own.
 
     def work(up: upload.Upload) -> dict[str, Any]:
+        actor = get_actor(request)  # the first call's, kept on the request
         req = DepositIn(
             filename=up.filename,
             case_id=up.fields.get("case_id") or None,
@@ -144,6 +154,7 @@ async def deposit(
         max_bytes=ctx.settings.max_upload_bytes,
         field_names=DEPOSIT_FIELDS,
         work=work,
+        first=lambda: get_actor(request),
     )
 
 

@@ -565,7 +565,7 @@ async def folder_upload(folder_id: int, request: Request, actor: WebActor) -> Re
                 allowed_types=ctx.settings.allowed_types,
                 timezone=ctx.settings.timezone,
             )
-            return outcome, documents.view(session, actor, outcome.document.id or 0)
+            return outcome, documents.deposited_view(session, actor, outcome)
 
         return in_transaction(ctx.engine, transaction)
 

@@ -86,17 +86,16 @@ class ApprovalIn:
 
 def _record_approval(
     session: Session, actor: Actor, doc: Document, approval: ApprovalIn, case_id: str | None
-) -> None:
-    session.add(
-        Approval(
-            document_id=doc.id or 0,
-            approved_on=approval.approved_on,
-            approvers=approval.approvers,
-            external_system=approval.external_system,
-            external_id=approval.external_id,
-            recorded_by=actor.user_id or None,
-        )
+) -> Approval:
+    row = Approval(
+        document_id=doc.id or 0,
+        approved_on=approval.approved_on,
+        approvers=approval.approvers,
+        external_system=approval.external_system,
+        external_id=approval.external_id,
+        recorded_by=actor.user_id or None,
     )
+    session.add(row)
     audit.record(
         session,
         actor=actor.login,
@@ -111,6 +110,7 @@ def _record_approval(
             "external_id": approval.external_id,
         },
     )
+    return row
 
 
 def approve(

@@ -52,10 +52,12 @@ def valid_sha256(value: str) -> bool:
     return len(value) == 64 and set(value) <= SHA256_HEX
 
 
-def _insert_blob(session: Session, staged: StagedBlob, mime: str) -> None:
+def _insert_blob(session: Session, staged: StagedBlob, mime: str) -> bool:
+    """The blob row of a content; True when this inserted it (nothing referred to the content
+    before: no document, no extracted text)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
+    result = session.execute(
         insert(Blob)
         .values(
             sha256=staged.sha256,
@@ -65,11 +67,15 @@ def _insert_blob(session: Session, staged: StagedBlob, mime: str) -> None:
             stored_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(col(Blob.sha256))  # a row only when inserted (rowcount is -1 on psycopg)
     )
+    if result.first() is not None:
+        return True
     blob = session.get(Blob, staged.sha256)
     if blob is not None and blob.state != "stored":  # content destroyed earlier, deposited again
         blob.state, blob.deleted_at = BlobState.STORED, None
         session.add(blob)
+    return False
 
 
 def current_original(session: Session, sha256: str) -> Document | None:

@@ -36,6 +36,7 @@ from genpon.records.documents.originals import _place
 from genpon.records.documents.versions import correction_target, record_correction
 from genpon.records.folders import case_root_folder, get_folder
 from genpon.records.models import (
+    Approval,
     Case,
     Document,
     DocumentStatus,
@@ -70,6 +71,12 @@ class DepositOutcome:
     created: bool  # False: an idempotent replay returned the existing document
     is_copy: bool
     blob_stored: bool  # False: the content was already in the store
+    # What the answer's view needs without querying again (see reading.deposited_view):
+    new_content: bool = False  # the blob row is this deposit's: nothing else refers to it
+    approval: Approval | None = None  # the approval row this deposit recorded
+    # held so that the session's identity map keeps them (it holds objects weakly)
+    folder: Folder | None = None
+    case: Case | None = None
 
 
 @dataclass
@@ -161,7 +168,7 @@ def _deposit(
     stored = store.put_staged(staged)
     try:
         with session.begin_nested():
-            doc = _insert_rows(
+            doc, new_content, approval = _insert_rows(
                 session,
                 actor,
                 staged,
@@ -176,7 +183,14 @@ def _deposit(
     except IntegrityError as exc:
         return _replay_lost_race(session, actor, staged, req, fingerprint, exc)
     return DepositOutcome(
-        doc, created=True, is_copy=doc.original_id is not None, blob_stored=stored
+        doc,
+        created=True,
+        is_copy=doc.original_id is not None,
+        blob_stored=stored,
+        new_content=new_content,
+        approval=approval,
+        folder=folder,
+        case=case,
     )
 
 
@@ -191,15 +205,17 @@ def _insert_rows(
     superseded: Document | None,
     fingerprint: str,
     timezone: str,
-) -> Document:
-    """Every row of a deposit; raises IntegrityError when an identical request won a race."""
-    _insert_blob(session, staged, content.mime)
+) -> tuple[Document, bool, Approval | None]:
+    """Every row of a deposit; raises IntegrityError when an identical request won a race.
+    Returns the document, whether its blob row is new and the approval row."""
+    new_content = _insert_blob(session, staged, content.mime)
     doc = _new_document(actor, staged, req, content, folder, case, superseded, timezone)
     _place(session, doc)
     case_id = case.case_id if case else None
     _record_deposit(session, actor, doc, content, folder, case_id)
+    approval = None
     if req.approval is not None:
-        _record_approval(session, actor, doc, req.approval, case_id)
+        approval = _record_approval(session, actor, doc, req.approval, case_id)
     if superseded is not None:
         record_correction(session, actor, superseded, doc, case_id)
     if req.idempotency_key:
@@ -213,7 +229,7 @@ def _insert_rows(
         )
     enqueue_index(session, doc.sha256, IndexReason.DEPOSIT)
     session.flush()
-    return doc
+    return doc, new_content, approval
 
 
 def _replay_lost_race(

@@ -16,6 +16,7 @@ from genpon.records.documents.common import (
     get_document,
     valid_sha256,
 )
+from genpon.records.documents.deposit import DepositOutcome
 from genpon.records.folders import folder_path, get_folder
 from genpon.records.models import (
     Approval,
@@ -80,6 +81,37 @@ def view(session: Session, actor: Actor, document_id: int) -> DocumentView:
             select(IndexOutbox.id).where(IndexOutbox.sha256 == doc.sha256).limit(1)
         ).first()
         is not None,
+    )
+
+
+def deposited_view(session: Session, actor: Actor, outcome: DepositOutcome) -> DocumentView:
+    """The view of a deposit's document, for the deposit's answer: equal to :func:`view`.
+
+    When the deposit created the content's blob row, nothing else referred to the content:
+    the document is its original, with no copies and no extracted text yet, and its index work
+    was just queued. Everything else is in the session (document, folder, case, the approval
+    it recorded), so the view costs no queries but the folder path's parents not yet loaded.
+    Any other deposit (a copy, a replay, known content) reads the view as :func:`view` does."""
+    doc = outcome.document
+    if not (outcome.created and outcome.new_content and doc.original_id is None):
+        return view(session, actor, doc.id or 0)
+    doc = get_document(session, actor, doc.id or 0)  # the same read check, from the session
+    folder, case = outcome.folder, outcome.case
+    assert folder is not None and folder.id == doc.folder_id
+    assert (case.id if case else None) == folder.case_pk
+    return DocumentView(
+        document=doc,
+        folder=folder,
+        folder_path=folder_path(session, folder),
+        case=case,
+        is_original=doc.state == "live",
+        original=None,
+        original_visible=False,
+        original_folder_path=None,
+        approval=outcome.approval,
+        copy_count=0,
+        text=None,
+        index_pending=True,
     )
 
 

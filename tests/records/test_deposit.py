@@ -178,6 +178,44 @@ def test_not_multipart_and_unauthenticated(client, demo, ctx):
     assert snapshot(ctx) == before
 
 
+def test_the_key_is_checked_before_the_body(client, demo, ctx):
+    """The deposit authenticates in its first worker call, not before the body is read:
+    whatever is wrong with the request, a caller without a valid key learns only that (401),
+    and no byte of a large body reaches the staging directory."""
+    before = snapshot(ctx)
+    revoked = client.post(
+        "/api/v1/users/tanaka/keys", json={"label": "short-lived"}, headers=demo.auth("admin")
+    ).json()
+    key = {"Authorization": f"Bearer {revoked['api_key']}"}
+    assert deposit(client, key, b"with the new key", folder_id=team_folder(ctx)).status_code == 201
+    r = client.delete(f"/api/v1/keys/{revoked['prefix']}", headers=demo.auth("admin"))
+    assert r.status_code in (200, 204), r.text
+    r = deposit(client, key, b"after the revocation", folder_id=team_folder(ctx))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+    # (five failures from this client: the throttle's threshold, so each is still a 401)
+    bad = {"Authorization": "Bearer gp_x_y"}
+    requests = [
+        {"content": b"raw", "headers": {**bad, "Content-Type": "text/plain"}},
+        {
+            "content": b"x",
+            "headers": {**bad, "Content-Type": "multipart/form-data", "Content-Length": "1"},
+        },
+        {
+            "content": b"--b\r\nnot a part",
+            "headers": {**bad, "Content-Type": "multipart/form-data; boundary=b"},
+        },
+        {"files": {"file": ("a.txt", b"a"), "title": (None, "x" * 70_000)}},  # no key
+        {"files": [("file", ("a.txt", b"a")), ("case_id", (None, "A")), ("case_id", (None, "B"))]},
+        {"files": {"file": ("big.bin", b"\0" * (3 << 20))}, "headers": bad},
+    ]
+    for kwargs in requests:
+        r = client.post("/api/v1/documents", **kwargs)  # type: ignore[arg-type]
+        assert r.status_code == 401, r.text
+    after = snapshot(ctx)
+    assert after["rows"]["Document"] == before["rows"]["Document"] + 1
+    assert after["staging"] == before["staging"] == []
+
+
 def test_download_is_audited(client, demo, ctx):
     auth = demo.auth("tanaka")
     r = deposit(client, auth, "本文".encode(), folder_id=team_folder(ctx))
