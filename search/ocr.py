@@ -321,7 +321,7 @@ def ocr_page(img: PILImage.Image, page: int, options: OcrOptions) -> PageResult:
         result.confidence = round(best.confidence, 1)
         result.chars = len(re.sub(r"\s", "", best.text))
         result.status = "ok" if result.chars else "empty"
-        if result.chars and not img.info.get("transposed"):  # else not where the viewer shows it
+        if result.chars:  # boxes on the page as the viewer shows it (upright: search.render)
             result.words = page_words(best.data, best.turns, frame)
     except PageTimeout:
         result.reason = f"timeout after {options.page_timeout_s:g} s"
@@ -356,8 +356,6 @@ def image_frames(path: Path) -> Iterator[PILImage.Image]:
         for frame in ImageSequence.Iterator(im):
             frame.load()
             out = ImageOps.exif_transpose(frame.copy())  # a phone photo's orientation tag
-            if out.size != frame.size or frame.getexif().get(0x0112, 1) != 1:
-                out.info["transposed"] = True  # the viewer shows the frame untransposed
             out.info["dpi"] = frame.info.get("dpi", out.info.get("dpi"))
             yield out
 

@@ -255,6 +255,9 @@ def _image_child(args: list[str], settings: Settings) -> dict[str, Any]:
     return result
 
 
+ORIENTATION = 0x0112  # the EXIF tag
+
+
 def _open_image(path: Path, max_pixels: int) -> Any:
     import warnings
 
@@ -270,8 +273,9 @@ def _open_image(path: Path, max_pixels: int) -> Any:
 
 
 def _child_main(argv: list[str]) -> dict[str, Any]:
-    """``info PATH MAX`` -> {pages}; ``render PATH PAGE WIDTH OUT MAX`` -> {pages, width}."""
-    from PIL import Image, UnidentifiedImageError
+    """``info PATH MAX`` -> {pages}; ``render PATH PAGE WIDTH OUT MAX`` -> {pages, width}. An
+    image is rendered the way up its EXIF orientation tag says."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     op, path = argv[0], Path(argv[1])
     max_pixels = int(argv[-1])
@@ -289,11 +293,15 @@ def _child_main(argv: list[str]) -> dict[str, Any]:
         w, h = im.size
         if w * h > max_pixels:
             raise Image.DecompressionBombError(f"{w}x{h} pixels")
+        turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)  # a phone photo on its side
+        if turned:
+            w, h = h, w
         target = min(width, w)
         height = max(1, round(h * target / w))
-        if im.format == "JPEG":
-            im.draft("RGB", (target, height))  # decode at a reduced scale: much faster
+        if im.format == "JPEG":  # decode at a reduced scale: much faster
+            im.draft("RGB", (height, target) if turned else (target, height))
         im.load()
+        im = ImageOps.exif_transpose(im)  # shown upright, as OCR read it (search.ocr)
         if im.mode not in ("RGB", "RGBA", "L", "LA"):
             im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
         if im.size != (target, height):

@@ -104,3 +104,45 @@ def test_viewer_marks_the_terms_on_the_page(client: Any, demo: Any, scan: int) -
     w, h = int(rects[0][2]) * im.width // 10000, int(rects[0][3]) * im.height // 10000
     dark = sum(im.crop((x0, y0, x0 + w, y0 + h)).histogram()[:128])
     assert dark > 0.05 * w * h, (dark, w, h)
+
+
+def test_phone_photo_on_its_side_is_shown_upright_with_its_boxes(
+    client: Any,
+    demo: Any,
+    ctx: Any,
+    put: Any,  # noqa: F811
+) -> None:
+    """A photo stored sideways with an EXIF orientation tag (6: turn 90° clockwise to view):
+    the page image is upright, and the marked word is where it is on that upright page."""
+    upright = render(HORIZONTAL, dpi=300)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).convert("RGB").save(
+        buf, "JPEG", quality=92, exif=exif, dpi=(300, 300)
+    )
+    doc = put(buf.getvalue(), "窓口の写真.jpg", "image/jpeg")
+    drain(ctx)
+    auth = demo.auth("tanaka")
+    r = client.get(f"/api/v1/documents/{doc}/pages/1.png?width=800", headers=auth)
+    assert r.status_code == 200, r.text
+    shown = Image.open(io.BytesIO(r.content))
+    ratio = upright.height / upright.width
+    assert shown.width == 800 and abs(shown.height - 800 * ratio) <= 2, shown.size
+    r = client.get(
+        f"/api/v1/documents/{doc}/pages/1/highlights", params={"q": "市民税"}, headers=auth
+    )
+    body = r.json()
+    assert body["positions"] is True and len(body["boxes"]) == 1, body
+    [box] = body["boxes"]
+    # on the first line, near the top left of the upright page (0.5 in in, 12 pt type)
+    assert box["y"] < 0.2 and box["x"] < 0.5 and box["w"] > box["h"], box
+    # and the page image shows ink inside the box, none in the same-size box below the text
+    gray = shown.convert("L")
+
+    def ink(top: float) -> int:
+        x0, y0 = round(box["x"] * shown.width), round(top * shown.height)
+        x1, y1 = round((box["x"] + box["w"]) * shown.width), round((top + box["h"]) * shown.height)
+        return sum(1 for v in gray.crop((x0, y0, x1, y1)).getdata() if v < 128)
+
+    assert ink(box["y"]) > 20 and ink(0.9) == 0
