@@ -199,6 +199,32 @@ def test_rebuild_from_database_gives_the_same_answers(client, demo, ctx, search_
     assert drain(ctx) == 0
 
 
+def test_first_drain_builds_the_index_once(client, demo, ctx, search_backend):
+    """The index is built from the database when the first worker starts; the outbox rows
+    already queued then are covered by that build, not applied a second time."""
+    from genpon.search.indexer import make_backend
+
+    auth = demo.auth("tanaka")
+    for i in range(5):
+        deposit(client, auth, f"初回構築{i}号".encode(), folder_id=team_folder(ctx))
+    backend = make_backend(ctx)
+    applied: list[str] = []
+    apply = backend.apply
+
+    def counting(session, batch):
+        applied.extend(batch)
+        return apply(session, batch)
+
+    backend.apply = counting  # type: ignore[method-assign]
+    with Session(ctx.engine) as s:
+        assert backend.needs_rebuild(s) and s.query(IndexOutbox).count() == 5
+    drain(ctx, backend=backend)
+    assert sorted(applied) == sorted(set(applied)) and len(applied) == 5
+    with Session(ctx.engine) as s:
+        assert s.query(IndexOutbox).count() == 0
+    assert search(client, auth, "初回構築")["total"] == 5
+
+
 def test_service_call_with_filters_object(ctx, demo, client, search_backend):
     from genpon.records.access import SYSTEM_ACTOR
 
