@@ -316,26 +316,26 @@ def process(
     return len(ids) if outbox_ids else len(shas)
 
 
-def _rebuild_if_needed(ctx: AppContext, backend: SearchBackend) -> None:
+def _rebuild_if_needed(ctx: AppContext, backend: SearchBackend) -> int:
+    """Rebuild the index first if it asks for it; returns the outbox rows the rebuild
+    settled."""
     with Session(ctx.engine) as s:
         rebuild_first = backend.needs_rebuild(s)
         s.rollback()
     if not rebuild_first:
-        return
+        return 0
     if ctx.engine.dialect.name != "postgresql":
-        _rebuild_locked(ctx, backend, fresh=False)
-        return
+        return _rebuild_locked(ctx, backend, fresh=False)[1]
     with ctx.engine.connect() as conn:  # one rebuilder at a time across workers
         got = conn.execute(text("SELECT pg_try_advisory_lock(7246011)")).scalar()
         conn.commit()
         if not got:
-            return  # another worker rebuilds; draining meanwhile is harmless
+            return 0  # another worker rebuilds; draining meanwhile is harmless
         try:
             with Session(ctx.engine) as s:
                 still = backend.needs_rebuild(s)
                 s.rollback()
-            if still:
-                _rebuild_locked(ctx, backend, fresh=False)
+            return _rebuild_locked(ctx, backend, fresh=False)[1] if still else 0
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(7246011)"))
             conn.commit()
@@ -350,12 +350,12 @@ def drain(
     stop: threading.Event | None = None,
 ) -> int:
     """Claim and apply pending outbox rows (at most ``limit``) until none is free or ``stop``
-    is set (the current batch is always finished); returns how many rows were applied."""
+    is set (the current batch is always finished); returns how many rows were applied, or
+    settled by the rebuild of the index it began with."""
     backend = backend or make_backend(ctx)
     owner = owner or worker_id()
-    done = 0
     with _lock_for(backend):
-        _rebuild_if_needed(ctx, backend)
+        done = _rebuild_if_needed(ctx, backend)
         while limit is None or done < limit:
             if stop is not None and stop.is_set():
                 break
@@ -426,7 +426,7 @@ def rebuild(
     ``fresh``. Returns the number of content hashes indexed in this run."""
     backend = make_backend(ctx)
     with _lock_for(backend):
-        return _rebuild_locked(ctx, backend, fresh=fresh, progress=progress)
+        return _rebuild_locked(ctx, backend, fresh=fresh, progress=progress)[0]
 
 
 def _rebuild_locked(
@@ -435,7 +435,8 @@ def _rebuild_locked(
     *,
     fresh: bool,
     progress: Callable[[int], None] | None = None,
-) -> int:
+) -> tuple[int, int]:
+    """(content hashes indexed, outbox rows settled by the rebuild)."""
     covered: list[int] = []  # outbox rows the rebuild makes needless (a run started here)
     with Session(ctx.engine) as s:
         cursor = None if fresh else _get_state(s, CURSOR_KEY)
@@ -466,7 +467,7 @@ def _rebuild_locked(
             chunk = covered[start : start + 1000]
             s.execute(delete(IndexOutbox).where(col(IndexOutbox.id).in_(chunk)))
         s.commit()
-    return done
+    return done, len(covered)
 
 
 class IndexWorker:
