@@ -1,11 +1,17 @@
 """Search through the HTTP API over a streamed corpus (``bench/search.py --http``).
 
 Seeds a Genpon database (SQLite) and its tantivy index in bulk, batch by batch from a
-generator (the corpus is never in memory: only its *pool* of distinct texts, prepared once
-each), then times ``GET /api/v1/search`` in process (query, facets, exact total, 20 hits with
-snippets) as a staff member who may read 3 of the 5 demo folders, next to the index query
-alone. The snippets are timed twice in one run, query by query in alternating order: the
-former cut from the whole stored text (before) and the stored chunks (after).
+generator (the corpus is never in memory: only its *pool* of distinct texts, each analysed,
+chunked and compressed once; one index writer with a 1 GB heap and 2 threads, one commit),
+printing documents/s, peak RSS and the index size. Then times ``GET /api/v1/search`` in
+process (query, facets, exact total, 20 hits with snippets) as a staff member who may read 3
+of the 5 demo folders, and the index query alone. ``--before`` times a former path next to
+today's, query by query in alternating order, in the same run over the same index:
+
+- ``query`` (default): the tantivy query before the trigram field (every word a phrase of
+  bigrams in ``body``, ACL term-set queries; :func:`former_query`);
+- ``snippets``: the snippets cut from the whole stored text (before the stored chunks);
+- ``none``: today's path only.
 
 Corpora:
 
