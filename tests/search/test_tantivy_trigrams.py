@@ -94,3 +94,20 @@ def test_trigram_path_equals_the_bigram_phrase(tmp_path: Path, acl: list[str] | 
             for (_, s_new), (s_old, _) in zip(new.hits, old.hits, strict=True):
                 assert s_new == pytest.approx(s_old, rel=1e-5), text
     assert any(_trigrams(t.tokens) for q in QUERIES for t in parse_query(q).terms)
+
+
+def test_an_index_without_body3_is_rebuilt(tmp_path: Path) -> None:
+    from genpon.search.backends.base import SCHEMA_VERSION
+    from genpon.search.backends.tantivy_backend import SCHEMA
+
+    path = tmp_path / "t"
+    be = TantivyBackend(path)
+    be.apply(None, {e.sha256: [e] for e in _entries(5, seed=1)})
+    be.mark_built(None)
+    assert not be.needs_rebuild(None) and be.count(None) == 5
+    be.close()
+    for name in ("SCHEMA", "BUILT"):  # as the previous release left them
+        (path / name).write_text(SCHEMA_VERSION)
+    again = TantivyBackend(path)
+    assert again.count(None) == 0 and again.needs_rebuild(None)
+    assert (path / "SCHEMA").read_text() == SCHEMA != SCHEMA_VERSION
