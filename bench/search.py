@@ -7,10 +7,12 @@ each with a filter and a caller's permission tokens, top 10 with the exact total
 
     .venv/bin/python bench/search.py --docs 100000 --whoosh-docs 10000
     .venv/bin/python bench/search.py --only none --http laws --http-docs 100000
+    .venv/bin/python bench/search.py --only none --http generated --http-docs 1000000
 
 The corpus is streamed (a generator, one batch in memory), so --docs 1000000 fits. ``--http``
-(bench/search_http.py): the full HTTP path, database and index seeded in bulk, before and
-after the stored snippet chunks, in one run.
+(bench/search_http.py): the full HTTP path, database and index seeded in bulk, the former
+tantivy query (or, with ``--before snippets``, the former whole-text snippets) next to today's
+in one run.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """Search through the HTTP API over a streamed corpus (``bench/search.py --http``).
 
 Seeds a Genpon database (SQLite) and its tantivy index in bulk, batch by batch from a
-generator (the corpus is never in memory: only its *pool* of distinct texts, prepared once
-each), then times ``GET /api/v1/search`` in process (query, facets, exact total, 20 hits with
-snippets) as a staff member who may read 3 of the 5 demo folders, next to the index query
-alone. The snippets are timed twice in one run, query by query in alternating order: the
-former cut from the whole stored text (before) and the stored chunks (after).
+generator (the corpus is never in memory: only its *pool* of distinct texts, each analysed,
+chunked and compressed once; one index writer with a 1 GB heap and 2 threads, one commit),
+printing documents/s, peak RSS and the index size. Then times ``GET /api/v1/search`` in
+process (query, facets, exact total, 20 hits with snippets) as a staff member who may read 3
+of the 5 demo folders, and the index query alone. ``--before`` times a former path next to
+today's, query by query in alternating order, in the same run over the same index:
+
+- ``query`` (default): the tantivy query before the trigram field (every word a phrase of
+  bigrams in ``body``, ACL term-set queries; :func:`former_query`);
+- ``snippets``: the snippets cut from the whole stored text (before the stored chunks);
+- ``none``: today's path only.
 
 Corpora:
 
@@ -30,6 +36,7 @@ import time
 import zlib
 from bisect import bisect_left
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -95,16 +102,18 @@ def old_snippet(text: str | None, needles: list[str], width: int = 160) -> str:
 
 @dataclass
 class Prepared:
-    """A text as the indexer stores it: compressed, its chunks, its index tokens."""
+    """A text as the indexer stores it: compressed, its chunks, its index fields (``body`` and
+    ``body3`` texts: the token lists themselves would take ~60 bytes a token in memory)."""
 
     chars: int
     text_z: bytes
     chunk_dir: bytes | None
     chunks: list[bytes]
-    body: list[str]
+    body: tuple[str, str]
 
 
 def prepare(text: str) -> Prepared:
+    from genpon.search.backends.tantivy_backend import body_fields
     from genpon.search.snippets import build
 
     directory, chunks = build(text)
@@ -113,7 +122,7 @@ def prepare(text: str) -> Prepared:
         zlib.compress(text.encode("utf-8"), 6),
         directory.pack(),
         [c.pack() for c in chunks],
-        index_tokens(text),
+        body_fields(index_tokens(text)),
     )
 
 
@@ -204,15 +213,19 @@ def _places(session: Any) -> list[Place]:
     return out
 
 
-def seed(ctx: Any, corpus: Corpus, n: int, batch: int = 1000) -> float:
+def seed(ctx: Any, corpus: Corpus, n: int, batch: int = 5000) -> float:
     """Insert ``n`` documents (blob, document, text and its chunks) and index them, batch by
-    batch; returns documents per second."""
+    batch, with one index writer (1 GB heap, 2 threads, one commit at the end: tantivy flushes
+    a segment whenever the heap is full) and the pool's analysis done once per distinct text;
+    returns documents per second."""
     from genpon.records.models import Blob, BlobText, BlobTextChunk, Document
     from genpon.search.backends import make_backend
+    from genpon.search.backends.tantivy_backend import TantivyBackend
     from sqlalchemy import insert
     from sqlmodel import Session
 
     backend = make_backend(ctx)
+    assert isinstance(backend, TantivyBackend)
     with Session(ctx.engine) as s:
         places = _places(s)
         s.rollback()
@@ -220,46 +233,63 @@ def seed(ctx: Any, corpus: Corpus, n: int, batch: int = 1000) -> float:
     t0 = time.perf_counter()
     docs = corpus.docs(n)
     done = 0
-    while done < n:
-        part = [next(docs) for _ in range(min(batch, n - done))]
-        blobs, documents, texts, chunks, entries = [], [], [], [], {}
-        for i, k in part:
-            p = corpus.get(k)
-            sha = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
-            pl = places[i % len(places)]
-            d = date(2019 + i % 8, 1 + i % 12, 1 + i % 28)
-            title = f"{corpus.name} {k} 第{i}号"
-            blobs.append({"sha256": sha, "size": p.chars * 3, "mime_type": "text/plain",
-                          "state": "stored", "stored_at": now})  # fmt: skip
-            documents.append({
-                "id": i + 1000, "folder_id": pl.folder_id, "organization_id": pl.organization_id,
-                "title": title, "filename": f"doc-{i}.txt", "sha256": sha, "size": p.chars * 3,
-                "mime_type": "text/plain", "status": "official" if i % 3 == 0 else "working",
-                "state": "live", "version": 1, "doc_date": d, "created_at": now,
-                "updated_at": now,
-            })  # fmt: skip
-            texts.append({"sha256": sha, "status": "ok", "extractor": "text", "text_z": p.text_z,
-                          "chars": p.chars, "extracted_at": now, "chunk_dir": p.chunk_dir})  # fmt: skip
-            chunks += [{"sha256": sha, "seq": q, "data": c} for q, c in enumerate(p.chunks)]
-            fy = d.year if d.month >= 4 else d.year - 1
-            entries[sha] = [
-                IndexEntry(
-                    i + 1000, sha, p.body, index_tokens(title), index_tokens(f"doc-{i}.txt"),
-                    [], pl.acl, [], True, True, "", pl.org_code, "", pl.kind,
-                    "official" if i % 3 == 0 else "working", fy, d,
-                )
-            ]  # fmt: skip
-        with ctx.engine.begin() as conn:
-            for model, rows in (
-                (Blob, blobs), (Document, documents), (BlobText, texts), (BlobTextChunk, chunks)
-            ):  # fmt: skip
-                conn.execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
-        backend.apply(None, entries)
-        done += len(part)
-        if done % (batch * 20) == 0 or done == n:
-            rate = done / (time.perf_counter() - t0)
-            print(f"  seeded {done} documents ({rate:.0f} docs/s)", flush=True)
+    with backend.bulk() as add:
+        while done < n:
+            part = [next(docs) for _ in range(min(batch, n - done))]
+            rows = _rows(corpus, places, part, now)
+            with ctx.engine.begin() as conn:
+                tables = (Blob, Document, BlobText, BlobTextChunk)
+                for model, table_rows in zip(tables, rows[:4], strict=True):
+                    conn.execute(insert(model.__table__), table_rows)  # type: ignore[attr-defined]
+            for e, body in rows[4]:
+                add(e, body)
+            done += len(part)
+            if done % (batch * 20) == 0 or done == n:
+                rate = done / (time.perf_counter() - t0)
+                print(f"  seeded {done} documents ({rate:.0f} docs/s, peak RSS {_rss()})",
+                      flush=True)  # fmt: skip
+        print("  committing the index (and waiting for its merges)", flush=True)
     return n / (time.perf_counter() - t0)
+
+
+def _size(p: Path) -> str:
+    return f"{sum(f.stat().st_size for f in p.rglob('*') if f.is_file()) / 1e9:.2f} GB"
+
+
+def _rss() -> str:
+    import resource
+
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+
+
+def _rows(corpus: Corpus, places: list[Place], part: list[tuple[int, int]], now: datetime) -> Any:
+    """The rows of a batch of documents: blobs, documents, texts, chunks, (entry, body)."""
+    blobs, documents, texts, chunks, entries = [], [], [], [], []
+    for i, k in part:
+        p = corpus.get(k)
+        sha = hashlib.sha256(f"bench-{i}".encode()).hexdigest()
+        pl = places[i % len(places)]
+        d = date(2019 + i % 8, 1 + i % 12, 1 + i % 28)
+        title = f"{corpus.name} {k} 第{i}号"
+        status = "official" if i % 3 == 0 else "working"
+        blobs.append({"sha256": sha, "size": p.chars * 3, "mime_type": "text/plain",
+                      "state": "stored", "stored_at": now})  # fmt: skip
+        documents.append({
+            "id": i + 1000, "folder_id": pl.folder_id, "organization_id": pl.organization_id,
+            "title": title, "filename": f"doc-{i}.txt", "sha256": sha, "size": p.chars * 3,
+            "mime_type": "text/plain", "status": status, "state": "live", "version": 1,
+            "doc_date": d, "created_at": now, "updated_at": now,
+        })  # fmt: skip
+        texts.append({"sha256": sha, "status": "ok", "extractor": "text", "text_z": p.text_z,
+                      "chars": p.chars, "extracted_at": now, "chunk_dir": p.chunk_dir})  # fmt: skip
+        chunks += [{"sha256": sha, "seq": q, "data": c} for q, c in enumerate(p.chunks)]
+        fy = d.year if d.month >= 4 else d.year - 1
+        e = IndexEntry(
+            i + 1000, sha, [], index_tokens(title), index_tokens(f"doc-{i}.txt"), [], pl.acl,
+            [], True, True, "", pl.org_code, "", pl.kind, status, fy, d,
+        )  # fmt: skip
+        entries.append((e, p.body))
+    return blobs, documents, texts, chunks, entries
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -276,8 +306,27 @@ def _old_hit_snippets(session: Any, shas: list[str], needles: list[str]) -> dict
     return {sha: old_snippet(text_of(session, sha), needles) for sha in shas}
 
 
-def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[float]]:
-    """Latencies (ms) per path: index query alone, HTTP before (whole text), HTTP after."""
+@contextmanager
+def former_query(backend: Any) -> Iterator[None]:
+    """The tantivy query as it was before the trigrams (issue 16 item 5): ACL term-set queries
+    and every word a phrase of bigrams in ``body`` (the index holds ``body3`` either way)."""
+    import tantivy
+    from genpon.search.backends.base import BOOSTS
+
+    Q = tantivy.Query
+    setattr(backend, "_any_of", lambda fld, values: Q.term_set_query(backend.schema, fld, values))  # noqa: B010
+    setattr(backend, "_body", lambda term, searcher: Q.boost_query(  # noqa: B010
+        backend._term_in_field(term, "body"), BOOSTS["body"]))  # fmt: skip
+    try:
+        yield
+    finally:
+        del backend._any_of, backend._body
+
+
+def measure(ctx: Any, key: str, qs: list[str], before: str) -> dict[str, list[float]]:
+    """Latencies (ms) per path, index query alone and HTTP, each query timed before and after
+    in alternating order. ``before``: ``query`` (the former tantivy query, snippets from
+    chunks), ``snippets`` (the former whole-text snippets, today's query) or ``none``."""
     from fastapi.testclient import TestClient
     from genpon.api.app import create_app
     from genpon.records.access import actor_for_user
@@ -292,19 +341,33 @@ def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[
         acl = actor_for_user(s, user).acl_tokens()
         s.rollback()
     new = service.hit_snippets
-    lat: dict[str, list[float]] = {"index": [], "before": [], "after": []}
+    lat: dict[str, list[float]] = {"index before": [], "index": [], "before": [], "after": []}
     hits: list[int] = []
+
+    def setup(which: str) -> Any:
+        old = which == "before"
+        service.hit_snippets = _old_hit_snippets if old and before == "snippets" else new  # type: ignore[assignment]
+        return former_query(backend) if old and before == "query" else nullcontext()
+
     with TestClient(create_app(ctx.settings, ctx), raise_server_exceptions=True) as client:
 
         def http(q: str, which: str) -> None:
-            service.hit_snippets = new if which == "after" else _old_hit_snippets  # type: ignore[assignment]
-            t = time.perf_counter()
-            r = client.get("/api/v1/search", params={"q": q, "per_page": PER_PAGE},
-                           headers={"Authorization": f"Bearer {key}"})  # fmt: skip
-            lat[which].append((time.perf_counter() - t) * 1000)
+            with setup(which):
+                t = time.perf_counter()
+                r = client.get("/api/v1/search", params={"q": q, "per_page": PER_PAGE},
+                               headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+                lat[which].append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200, r.text
             if which == "after":
                 hits.append(r.json()["total"])
+
+        def index(sq: SearchQuery, which: str) -> None:
+            with setup(which):
+                t = time.perf_counter()
+                backend.search(None, sq)
+                lat["index" if which == "after" else "index before"].append(
+                    (time.perf_counter() - t) * 1000
+                )
 
         for q in qs[:5]:  # warm up (not counted)
             client.get(
@@ -312,11 +375,12 @@ def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[
             )
         for j, q in enumerate(qs):
             sq = SearchQuery(terms=service.parse_query(q).terms, acl=acl, limit=PER_PAGE)
-            t = time.perf_counter()
-            backend.search(None, sq)
-            lat["index"].append((time.perf_counter() - t) * 1000)
             order = ["after", "before"] if j % 2 else ["before", "after"]
-            for which in order if compare else ["after"]:
+            order = order if before != "none" else ["after"]
+            for which in order:
+                if before == "query" or which == "after":
+                    index(sq, which)
+            for which in order:
                 http(q, which)
     service.hit_snippets = new  # type: ignore[assignment]
     print(f"  mean total hits per query: {statistics.mean(hits):.0f}", flush=True)
@@ -324,7 +388,7 @@ def measure(ctx: Any, key: str, qs: list[str], compare: bool) -> dict[str, list[
 
 
 def run(
-    corpus_name: str, docs: int, queries: int, pool: int, work: Path, compare: bool, gen: Any
+    corpus_name: str, docs: int, queries: int, pool: int, work: Path, before: str, gen: Any
 ) -> None:
     from genpon.api.context import build_context
     from genpon.core.db import migrate
@@ -347,15 +411,18 @@ def run(
     t = time.perf_counter()
     rate = seed(ctx, corpus, docs)
     print(f"http {corpus_name}: seeded {docs} documents in {time.perf_counter() - t:.0f} s "
-          f"({rate:.0f} docs/s, pool of {len(corpus._memo)} distinct texts)", flush=True)  # fmt: skip
+          f"({rate:.0f} docs/s, pool of {len(corpus._memo)} distinct texts, peak RSS {_rss()}, "
+          f"index {_size(settings.index_dir)})", flush=True)  # fmt: skip
     lens = sorted(p.chars for p in corpus._memo.values())
     print(f"  text characters of the pool: median={statistics.median(lens):.0f} "
           f"mean={statistics.mean(lens):.0f} max={lens[-1]}", flush=True)  # fmt: skip
-    lat = measure(ctx, result.demo_keys["tanaka"], corpus.queries(queries), compare)
+    lat = measure(ctx, result.demo_keys["tanaka"], corpus.queries(queries), before)
+    was = "former tantivy query" if before == "query" else "snippets from the whole text"
     for name, label in (
+        ("index before", "index query only, former tantivy query (before)"),
         ("index", "index query only (filters, facets, exact total)"),
-        ("before", "HTTP full path, snippets from the whole text (before)"),
-        ("after", "HTTP full path, snippets from stored chunks (after)"),
+        ("before", f"HTTP full path, {was} (before)"),
+        ("after", "HTTP full path (after)"),
     ):
         if lat[name]:
             p50, p95, mx = pct(lat[name])
@@ -375,10 +442,12 @@ def add_args(ap: Any) -> None:
     ap.add_argument("--http-docs", type=int, default=100_000)
     ap.add_argument("--pool", type=int, default=50_000,
                     help="distinct texts of the generated corpus for --http")  # fmt: skip
-    ap.add_argument("--no-before", action="store_true", help="--http: skip the former snippets")
+    ap.add_argument("--before", choices=("query", "snippets", "none"), default="query",
+                    help="--http: time the former tantivy query (default) or the former "
+                    "whole-text snippets next to today's path")  # fmt: skip
 
 
 def main_http(args: Any, work: Path, gen: Any) -> None:
     """``gen``: the module of bench/search.py (its generated corpus and queries)."""
     for name in args.http:
-        run(name, args.http_docs, args.queries, args.pool, work, not args.no_before, gen)
+        run(name, args.http_docs, args.queries, args.pool, work, args.before, gen)

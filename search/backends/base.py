@@ -191,13 +191,14 @@ class OnDiskBackend(SearchBackend):
     database), ``BUILT`` the version of the last completed full rebuild."""
 
     path: Path
+    schema_version: str = SCHEMA_VERSION  # a backend with fields of its own adds to it
 
     def _prepare_dir(self) -> Path:
         """Empty the directory if it holds another schema; return the version file, to be
         written once the index is open."""
         version_file = self.path / "SCHEMA"
         if self.path.exists() and (
-            not version_file.exists() or version_file.read_text().strip() != SCHEMA_VERSION
+            not version_file.exists() or version_file.read_text().strip() != self.schema_version
         ):
             shutil.rmtree(self.path)  # other schema: rebuilt from the database
         self.path.mkdir(parents=True, exist_ok=True)
@@ -205,7 +206,7 @@ class OnDiskBackend(SearchBackend):
 
     def needs_rebuild(self, session: Any) -> bool:
         built = self.path / "BUILT"
-        return not built.exists() or built.read_text().strip() != SCHEMA_VERSION
+        return not built.exists() or built.read_text().strip() != self.schema_version
 
     def mark_built(self, session: Any) -> None:
-        (self.path / "BUILT").write_text(SCHEMA_VERSION)
+        (self.path / "BUILT").write_text(self.schema_version)

@@ -15,7 +15,6 @@ from typing import Any
 
 from genpon.search.backends.base import (
     BOOSTS,
-    SCHEMA_VERSION,
     BackendHits,
     IndexEntry,
     OnDiskBackend,
@@ -80,7 +79,7 @@ class WhooshBackend(OnDiskBackend):
             self.ix = windex.open_dir(str(self.path))
         else:
             self.ix = windex.create_in(str(self.path), self.schema)
-        version_file.write_text(SCHEMA_VERSION)
+        version_file.write_text(self.schema_version)
 
     def close(self) -> None:
         self.ix.close()
