@@ -22,6 +22,7 @@ the window from the whole normalized text (:func:`snippet`, the reference the te
 from __future__ import annotations
 
 import html
+import operator
 import re
 import struct
 import zlib
@@ -86,7 +87,7 @@ def _bits(gram: str) -> tuple[int, int]:
 
 def _bloom(text: str) -> bytes:
     grams = set(text)
-    grams.update(text[i : i + 2] for i in range(len(text) - 1))
+    grams.update(map(operator.add, text, text[1:]))  # the bigrams, made in C
     out = bytearray(BLOOM_BYTES)
     for g in grams:
         a, b = _bits(g)
