@@ -12,7 +12,8 @@ insert, mark built: the RUM indexes are created once, at the end), then, in the 
    runs), and measures documents/s from their start until the outbox is empty;
 3. prints where the workers' time went: extraction, building entries (reading the placements,
    tokenizing), the index write (``PostgresBackend.apply``), and the rest (claims, leases,
-   commits).
+   commits); and the CPU per document of the workers and of PostgreSQL (all its processes)
+   while they ran.
 
 The index entries of the build are made from ``--distinct`` analyzed texts (as in
 ``bench/search.py``) repeated under new document ids, so building 100,000 takes a minute, not
@@ -81,6 +82,21 @@ from sqlmodel import Session, select  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 
 PARTS = ("extract", "entries", "index write")
+
+
+def postgres_cpu(postmaster: int) -> float:
+    """CPU seconds (user + system) of the PostgreSQL server ``postmaster`` and its children."""
+    from cluster import cpu_tree  # bench/cluster.py
+
+    total = 0.0
+    for pid, cpu in cpu_tree().items():
+        try:
+            ppid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if pid == postmaster or ppid == postmaster:
+            total += cpu
+    return total
 
 
 def build_index(settings: Settings, docs: int, distinct: int) -> float:
@@ -184,7 +200,7 @@ def worker(settings: Settings, start: Any, out: Any) -> None:
     backend = make_backend(ctx)
     backend.apply = _timed(backend.apply, totals, "index write")  # type: ignore[method-assign]
     start.wait()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     done = 0
     while True:
         n = indexer.drain(ctx, backend=backend)
@@ -194,12 +210,13 @@ def worker(settings: Settings, start: Any, out: Any) -> None:
         if n == 0:
             time.sleep(0.05)  # the other worker holds the rest
     totals["total"] = time.perf_counter() - t0
+    totals["cpu"] = time.process_time() - cpu0
     out.put((done, totals))
     ctx.engine.dispose()
 
 
 def run_phase(
-    settings: Settings, workers: int, per_phase: int, kb: int, seed: int, src: str = ""
+    settings: Settings, workers: int, per_phase: int, kb: int, seed: int, pg: int, src: str = ""
 ) -> None:
     dep = deposit_files(settings, per_phase, kb, seed=seed)
     mp = multiprocessing.get_context("spawn")
@@ -212,10 +229,10 @@ def run_phase(
     finally:
         os.environ.pop(SEARCH_SRC, None)
     time.sleep(4)  # imports and connections before the clock starts
-    t0 = time.perf_counter()
+    t0, pg0 = time.perf_counter(), postgres_cpu(pg)
     start.set()
     results = [out.get(timeout=1800) for _ in procs]
-    wall = time.perf_counter() - t0
+    wall, pg_cpu = time.perf_counter() - t0, postgres_cpu(pg) - pg0
     for p in procs:
         p.join(30)
     done = sum(d for d, _ in results)
@@ -223,6 +240,11 @@ def run_phase(
     print(
         f"{workers} worker{'s' if workers > 1 else ' '}{label}: indexed {done} in {wall:.1f} s = "
         f"{done / wall:.1f} docs/s  (deposits through the service before it: {dep:.1f}/s)"
+    )
+    cpu = sum(t["cpu"] for _, t in results)
+    print(
+        f"   CPU per doc: workers {1000 * cpu / max(done, 1):.0f} ms, "
+        f"PostgreSQL {1000 * pg_cpu / max(done, 1):.0f} ms"
     )
     for i, (d, t) in enumerate(results, 1):
         rest = t["total"] - sum(t[p] for p in PARTS)
@@ -242,6 +264,7 @@ def main() -> None:
         PostgresServer() as pg,
         tempfile.TemporaryDirectory(prefix="genpon-bench-idx-") as d,
     ):
+        assert pg.proc is not None
         base = ""
         if args.baseline:
             base = str(Path(d) / "baseline")
@@ -270,7 +293,7 @@ def main() -> None:
         for workers in (1, 2):
             for src in (base, "") if base else ("",):
                 seed = 10 * workers + (1 if src else 0)
-                run_phase(settings, workers, args.per_phase, args.kb, seed, src)
+                run_phase(settings, workers, args.per_phase, args.kb, seed, pg.proc.pid, src)
 
 
 if __name__ == "__main__":
