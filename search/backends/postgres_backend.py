@@ -37,14 +37,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-import operator
-from collections import Counter, deque
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 from genpon.core.errors import Unavailable
-from genpon.search.analyzer import is_bigram
 from genpon.search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
@@ -57,6 +53,13 @@ from genpon.search.backends.base import (
     hidden_keys,
     sort_facets,
 )
+from genpon.search.backends.postgres_vectors import (
+    ACL_PREFIX,
+    OVERLAP,
+    lexeme,
+    rows,
+    trigrams,
+)
 from genpon.search.models import SearchState
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -65,16 +68,6 @@ from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
-MAX_POS = 16383  # tsvector positions stop here
-MAX_PER_LEXEME = 256  # ... and keep at most this many positions per lexeme
-OVERLAP = 96  # longest phrase (in tokens) guaranteed whole in one vector
-GAP = OVERLAP + 2  # positions left empty between fields, so no phrase spans two
-BODY_START = 1000  # body head position in all_tsv; the fields live below it
-CHUNK = MAX_POS - BODY_START  # tokens per body vector
-# the placement's permission tokens, as lexemes no analyzer token can equal (tokens never
-# contain "#"), in the empty stretch before the body: the index answers "may read" too
-ACL_PREFIX = "#acl:"
-ACL_POS = BODY_START - GAP // 2
 EXACT_RANK = 1000  # rank every match up to this many; above, a bounded candidate set
 RECENT = 200  # newest body matches ranked besides the field matches, above EXACT_RANK
 STATE_KEY = "postgres_index_built"
@@ -105,108 +98,6 @@ INDEXES = {
 }
 
 
-def _lexeme(tok: str) -> str:
-    if "'" in tok or "\\" in tok:
-        tok = tok.replace("\\", "\\\\").replace("'", "''")
-    return "'" + tok + "'"
-
-
-def trigrams(tokens: list[str]) -> list[str | None]:
-    """For each token but the last, the trigram it starts (``予算`` followed by ``算執`` gives
-    ``予算執``), None where the next token is not the next bigram of the same run. In the index
-    stream two adjacent bigrams always belong to one run (runs are framed by edge tokens).
-    (Decided once per distinct pair of neighbours, then looked up for each position in C: a
-    20 KB text has some 8,000 positions but only a few hundred distinct pairs.)"""
-    pairs = list(itertools.pairwise(tokens))
-    bigram = {t for t in set(tokens) if is_bigram(t)}
-    spelled = {
-        (a, b): a + b[1] if a in bigram and b in bigram and a[1] == b[0] else None
-        for a, b in set(pairs)
-    }
-    return list(map(spelled.__getitem__, pairs))
-
-
-_LABELS: dict[str, list[str]] = {}
-
-
-def _labels(weight: str) -> list[str]:
-    """``str(p) + weight`` for every position ``p`` (index ``p``), made once per weight."""
-    got = _LABELS.get(weight)
-    if got is None:
-        got = _LABELS[weight] = [f"{p}{weight}" for p in range(MAX_POS + 1)]
-    return got
-
-
-def tsvector_literal(parts: list[tuple[list[str], int, str]]) -> str:
-    """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order.
-    Besides each token, the trigram it starts (:func:`trigrams`) at the same position: a
-    phrase query is answered from a few rare trigrams instead of many common bigrams.
-
-    A 20 KB text gives some 16,000 lexeme positions, so no Python code runs per position:
-    the lexemes and their position labels are laid out in two parallel lists, and each
-    label is appended to its lexeme's list by ``map`` in C (``None``, where no trigram
-    starts, collects the labels of no lexeme and is left out)."""
-    lexemes: list[str | None] = []
-    labels: list[str] = []
-    for tokens, first, weight in parts:
-        n = min(len(tokens), MAX_POS - first + 1)
-        if n <= 0:
-            continue
-        own = _labels(weight)[first : first + n]
-        tris = trigrams(tokens[: n + 1])
-        lexemes += tokens[:n]
-        labels += own
-        lexemes += tris
-        labels += own[: len(tris)]
-    # (a lexeme's labels arrive in increasing position: the first MAX_PER_LEXEME are kept)
-    positions: dict[str | None, list[str]] = {lex: [] for lex in dict.fromkeys(lexemes)}
-    appenders = {lex: p.append for lex, p in positions.items()}
-    deque(map(operator.call, map(appenders.__getitem__, lexemes), labels), maxlen=0)
-    return " ".join(
-        f"{_lexeme(t)}:{','.join(p if len(p) <= MAX_PER_LEXEME else p[:MAX_PER_LEXEME])}"
-        for t, p in positions.items()
-        if t is not None
-    )
-
-
-def chunks(tokens: list[str]) -> list[list[str]]:
-    """The body cut into vectors of at most ``CHUNK`` tokens in which no token occurs more
-    than ``MAX_PER_LEXEME`` times (so no position is dropped), consecutive ones overlapping by
-    ``OVERLAP`` tokens."""
-    n = len(tokens)
-    if n <= CHUNK and (n <= MAX_PER_LEXEME or max(Counter(tokens).values()) <= MAX_PER_LEXEME):
-        return [tokens] if tokens else []  # (most texts: one vector, counted in C)
-    out: list[list[str]] = []
-    start = 0
-    while start < n:
-        counts: dict[str, int] = {}
-        end = start
-        while end < n and end - start < CHUNK:
-            c = counts.get(tokens[end], 0) + 1
-            if c > MAX_PER_LEXEME:
-                break
-            counts[tokens[end]] = c
-            end += 1
-        out.append(tokens[start:end])
-        if end >= n:
-            break
-        start = end - OVERLAP  # a chunk holds > MAX_PER_LEXEME > OVERLAP tokens
-    return out
-
-
-def field_parts(e: IndexEntry) -> list[tuple[list[str], int, str]]:
-    """Title (A), file name (B) and case/folder (C) at positions below ``BODY_START``."""
-    parts: list[tuple[list[str], int, str]] = []
-    pos = 1
-    for tokens, weight in ((e.title_tokens, "A"), (e.filename_tokens, "B"), (e.meta_tokens, "C")):
-        room = BODY_START - GAP - pos
-        if room <= 0:
-            break
-        parts.append((tokens[:room], pos, weight))
-        pos += min(len(tokens), room) + GAP
-    return parts
-
-
 def term_tsquery(term: Term) -> str:
     """The term as a tsquery phrase over as few and as rare lexemes as stay exact. Inside a CJK
     run the bigrams are replaced by trigrams at most three positions apart (``予算執 <3> 行計画``
@@ -216,7 +107,7 @@ def term_tsquery(term: Term) -> str:
     p+1 and p+2 and with them every character in between. Each lexeme costs the RUM index one
     posting list, so this is exact and much cheaper than the bigram phrase."""
     if term.contains:
-        return _lexeme(term.tokens[0]) + ":*"
+        return lexeme(term.tokens[0]) + ":*"
     toks = term.tokens[:OVERLAP]
     tris = trigrams(toks)
     picks: list[tuple[int, str]] = []  # (offset in the term, lexeme)
@@ -234,10 +125,10 @@ def term_tsquery(term: Term) -> str:
             offsets.append(k - 1)
         picks += [(o, tris[o] or "") for o in offsets]
         j = k + 1
-    out = _lexeme(picks[0][1])
+    out = lexeme(picks[0][1])
     for (prev, _), (cur, lex) in itertools.pairwise(picks):
         gap = cur - prev
-        out += (" <-> " if gap == 1 else f" <{gap}> ") + _lexeme(lex)
+        out += (" <-> " if gap == 1 else f" <{gap}> ") + lexeme(lex)
     return out
 
 
@@ -252,7 +143,7 @@ def _text_queries(q: SearchQuery) -> tuple[list[str], list[str], str]:
     neg = [term_tsquery(t) for t in q.terms if t.negated]
     if q.mode == "any":
         toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
-        pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
+        pos = [" | ".join(lexeme(t) for t in toks) or "''"]
     main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
     main += "".join(f" & !({n})" for n in neg)
     return pos, neg, main
@@ -342,54 +233,6 @@ def _exclude_chunks(
     )
 
 
-_CHUNK_INSERT = (
-    "INSERT INTO search_chunk (sha256, chunk_no, tsv) VALUES (%(sha)s, %(n)s, %(tsv)s::tsvector)"
-)
-_ENTRY_INSERT = (
-    "INSERT INTO search_entry (document_id, sha256, acl, prior_acl, prior_keys, is_first, "
-    "is_original, case_id, organization, doc_class, folder_kind, status, fiscal_year, doc_date, "
-    "fields_tsv, all_tsv) VALUES (%(id)s, %(sha)s, %(acl)s::text[], %(prior)s::text[], "
-    "%(pkeys)s::text[], %(first)s, %(orig)s, %(case_id)s, %(org)s, %(cls)s, %(kind)s, "
-    "%(status)s, %(fy)s, %(dd)s, %(f)s::tsvector, %(a)s::tsvector)"
-)
-
-
-def _rows(batch: dict[str, list[IndexEntry]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The INSERT statements (driver parameter style) of ``batch``, each built when asked
-    for: a content's overflow chunks, then its placements."""
-    for sha, entries in batch.items():
-        if not entries:
-            continue
-        body = chunks(entries[0].body_tokens)
-        head = body[0] if body else []
-        for n, part in enumerate(body[1:], start=1):
-            yield _CHUNK_INSERT, {"sha": sha, "n": n, "tsv": tsvector_literal([(part, 1, "")])}
-        for e in entries:
-            fields = field_parts(e)
-            acl_parts = [([ACL_PREFIX + t], ACL_POS, "") for t in e.acl]
-            yield (
-                _ENTRY_INSERT,
-                {
-                    "id": e.document_id,
-                    "sha": sha,
-                    "acl": list(e.acl),
-                    "prior": list(e.prior_acl),
-                    "pkeys": list(e.prior_keys),
-                    "first": e.is_first,
-                    "orig": e.is_original,
-                    "case_id": e.case_id,
-                    "org": e.organization,
-                    "cls": e.doc_class,
-                    "kind": e.folder_kind,
-                    "status": e.status,
-                    "fy": e.fiscal_year,
-                    "dd": e.date_key,
-                    "f": tsvector_literal(fields),
-                    "a": tsvector_literal([*fields, *acl_parts, (head, BODY_START, "")]),
-                },
-            )
-
-
 class PostgresBackend(SearchBackend):
     name = "postgres"
 
@@ -452,10 +295,10 @@ class PostgresBackend(SearchBackend):
         raw = conn.connection.driver_connection
         if isinstance(raw, psycopg.Connection):
             with raw.pipeline(), raw.cursor() as cur:
-                for sql, params in _rows(batch):
+                for sql, params in rows(batch):
                     cur.execute(sql, params)
         else:
-            for sql, params in _rows(batch):
+            for sql, params in rows(batch):
                 conn.exec_driver_sql(sql, params)
         session.flush()
 
@@ -486,7 +329,7 @@ class PostgresBackend(SearchBackend):
         params["qany"] = _any(pos)
         vis, acl_row = _visibility(q, params)
         if acl_row:  # the index answers the permission test too: it returns visible rows
-            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
+            main += " & (" + " | ".join(lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
         params["qmain"] = main
         vis += _filter_conditions(q, params)
         cols = "e.document_id, e.doc_date"
