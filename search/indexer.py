@@ -60,7 +60,7 @@ from genpon.search.extract import Extraction, extract
 from genpon.search.leases import LeaseKeeper, claim, release, worker_id
 from genpon.search.models import SearchState
 from genpon.search.snippets import Directory, store_chunks
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func, inspect, text
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ def _save_text(
     """Store ``ex`` as the text of ``sha256``: into ``row`` when the caller already read it,
     else into the row read here or a new one."""
     row = row or session.get(BlobText, sha256) or BlobText(sha256=sha256)
+    is_new = inspect(row).transient  # (then it has no chunks to delete)
     row.status = TextStatus(ex.status)
     row.extractor = ex.extractor
     row.reason = (ex.reason or None) and ex.reason[:500]
@@ -118,7 +119,7 @@ def _save_text(
     row.extracted_at = utcnow()
     session.add(row)
     session.flush()  # (the chunks refer to the row)
-    row.chunk_dir = store_chunks(session, sha256, ex.text)
+    row.chunk_dir = store_chunks(session, sha256, ex.text, replace=not is_new)
     return row
 
 
@@ -267,11 +268,18 @@ def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> _Loade
 
 
 def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
-    """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock)."""
+    """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock), all
+    in one statement (a round trip per content cost more than the lock when cores are busy);
+    the sorted subquery is not flattened, so the locks are taken in its order."""
     if s.get_bind().dialect.name != "postgresql":
         return
-    for sha in sorted(set(shas)):
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": sha})
+    s.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM "
+            "(SELECT k FROM unnest(CAST(:ks AS text[])) AS k ORDER BY k) AS o"
+        ),
+        {"ks": sorted(set(shas))},
+    )
 
 
 def _still_owned(s: Session, outbox_ids: list[int], owner: str) -> list[tuple[int, str]]:

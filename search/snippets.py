@@ -344,10 +344,14 @@ def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) ->
 # --- the database -----------------------------------------------------------------------------
 
 
-def store_chunks(session: Session, sha256: str, text: str | None) -> bytes | None:
+def store_chunks(
+    session: Session, sha256: str, text: str | None, *, replace: bool = True
+) -> bytes | None:
     """Replace the chunks of content ``sha256`` by those of ``text``; returns the directory
-    for ``blob_text.chunk_dir`` (None for no text). The caller stores it."""
-    session.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha256))
+    for ``blob_text.chunk_dir`` (None for no text). The caller stores it. ``replace=False``:
+    the caller knows there are none yet (a text row it just created), no DELETE is sent."""
+    if replace:
+        session.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha256))
     if not text:
         return None
     directory, chunks = build(text)
