@@ -12,21 +12,30 @@ insert, mark built: the RUM indexes are created once, at the end), then, in the 
    runs), and measures documents/s from their start until the outbox is empty;
 3. prints where the workers' time went: extraction, building entries (reading the placements,
    tokenizing), the index write (``PostgresBackend.apply``), and the rest (claims, leases,
-   commits).
+   commits); and the CPU per document of the workers and of PostgreSQL (all its processes)
+   while they ran.
 
 The index entries of the build are made from ``--distinct`` analyzed texts (as in
 ``bench/search.py``) repeated under new document ids, so building 100,000 takes a minute, not
 an analysis of 100,000 texts; the vocabulary (and so the RUM posting lists) is the same.
 
+With ``--baseline REV`` (a git revision) each phase runs twice, alternating: the workers first
+import ``genpon.search`` as it was at REV (``git archive`` into a temporary folder), then the
+current one, on the same database and index, so before and after are measured in one run
+under the same load. Only ``search/`` is taken from REV: the schema must be the same.
+
 Usage: ``.venv/bin/python bench/indexing.py [--docs 100000] [--distinct 2000]
-[--per-phase 400] [--kb 20]``  (as root: PostgreSQL runs as the postgres user)
+[--per-phase 400] [--kb 20] [--baseline REV]``  (as root: PostgreSQL runs as the postgres user)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +46,27 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+SEARCH_SRC = "GENPON_BENCH_SEARCH_SRC"  # a folder holding another ``search/`` (--baseline)
+
+
+def _use_search_from(folder: str) -> None:
+    """Import ``genpon.search`` (and so its submodules) from ``folder/search``: set in a
+    worker process before anything of genpon is imported."""
+    init = Path(folder) / "search" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "genpon.search", init, submodule_search_locations=[str(init.parent)]
+    )
+    assert spec is not None and spec.loader is not None
+    import genpon  # the namespace package
+
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["genpon.search"] = module
+    spec.loader.exec_module(module)
+    genpon.search = module  # type: ignore[attr-defined]
+
+
+if os.environ.get(SEARCH_SRC):
+    _use_search_from(os.environ[SEARCH_SRC])
 
 from genpon.api.context import build_context  # noqa: E402
 from genpon.core.settings import Settings  # noqa: E402
@@ -52,6 +82,21 @@ from sqlmodel import Session, select  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 
 PARTS = ("extract", "entries", "index write")
+
+
+def postgres_cpu(postmaster: int) -> float:
+    """CPU seconds (user + system) of the PostgreSQL server ``postmaster`` and its children."""
+    from cluster import cpu_tree  # bench/cluster.py
+
+    total = 0.0
+    for pid, cpu in cpu_tree().items():
+        try:
+            ppid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if pid == postmaster or ppid == postmaster:
+            total += cpu
+    return total
 
 
 def build_index(settings: Settings, docs: int, distinct: int) -> float:
@@ -155,7 +200,7 @@ def worker(settings: Settings, start: Any, out: Any) -> None:
     backend = make_backend(ctx)
     backend.apply = _timed(backend.apply, totals, "index write")  # type: ignore[method-assign]
     start.wait()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     done = 0
     while True:
         n = indexer.drain(ctx, backend=backend)
@@ -165,28 +210,41 @@ def worker(settings: Settings, start: Any, out: Any) -> None:
         if n == 0:
             time.sleep(0.05)  # the other worker holds the rest
     totals["total"] = time.perf_counter() - t0
+    totals["cpu"] = time.process_time() - cpu0
     out.put((done, totals))
     ctx.engine.dispose()
 
 
-def run_phase(settings: Settings, workers: int, per_phase: int, kb: int) -> None:
-    dep = deposit_files(settings, per_phase, kb, seed=workers)
+def run_phase(
+    settings: Settings, workers: int, per_phase: int, kb: int, seed: int, pg: int, src: str = ""
+) -> None:
+    dep = deposit_files(settings, per_phase, kb, seed=seed)
     mp = multiprocessing.get_context("spawn")
     start, out = mp.Event(), mp.Queue()
     procs = [mp.Process(target=worker, args=(settings, start, out)) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    os.environ[SEARCH_SRC] = src  # (the children inherit it when they start)
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        os.environ.pop(SEARCH_SRC, None)
     time.sleep(4)  # imports and connections before the clock starts
-    t0 = time.perf_counter()
+    t0, pg0 = time.perf_counter(), postgres_cpu(pg)
     start.set()
     results = [out.get(timeout=1800) for _ in procs]
-    wall = time.perf_counter() - t0
+    wall, pg_cpu = time.perf_counter() - t0, postgres_cpu(pg) - pg0
     for p in procs:
         p.join(30)
     done = sum(d for d, _ in results)
+    label = " (baseline)" if src else ""
     print(
-        f"{workers} worker{'s' if workers > 1 else ' '}: indexed {done} in {wall:.1f} s = "
+        f"{workers} worker{'s' if workers > 1 else ' '}{label}: indexed {done} in {wall:.1f} s = "
         f"{done / wall:.1f} docs/s  (deposits through the service before it: {dep:.1f}/s)"
+    )
+    cpu = sum(t["cpu"] for _, t in results)
+    print(
+        f"   CPU per doc: workers {1000 * cpu / max(done, 1):.0f} ms, "
+        f"PostgreSQL {1000 * pg_cpu / max(done, 1):.0f} ms"
     )
     for i, (d, t) in enumerate(results, 1):
         rest = t["total"] - sum(t[p] for p in PARTS)
@@ -200,8 +258,23 @@ def main() -> None:
     ap.add_argument("--distinct", type=int, default=2000)
     ap.add_argument("--per-phase", type=int, default=400)
     ap.add_argument("--kb", type=int, default=20)
+    ap.add_argument("--baseline", default="", help="git revision whose search/ runs first")
     args = ap.parse_args()
-    with PostgresServer() as pg, tempfile.TemporaryDirectory(prefix="genpon-bench-idx-") as d:
+    with (
+        PostgresServer() as pg,
+        tempfile.TemporaryDirectory(prefix="genpon-bench-idx-") as d,
+    ):
+        assert pg.proc is not None
+        base = ""
+        if args.baseline:
+            base = str(Path(d) / "baseline")
+            os.makedirs(base)
+            tar = subprocess.run(
+                ["git", "-C", str(REPO), "archive", args.baseline, "search"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", base], input=tar, check=True)
         settings = Settings(
             data_dir=Path(d) / "data",
             database_url=pg.url,
@@ -218,7 +291,9 @@ def main() -> None:
             f"entries in {build:.0f} s = {args.docs / build:.0f} docs/s)"
         )
         for workers in (1, 2):
-            run_phase(settings, workers, args.per_phase, args.kb)
+            for src in (base, "") if base else ("",):
+                seed = 10 * workers + (1 if src else 0)
+                run_phase(settings, workers, args.per_phase, args.kb, seed, pg.proc.pid, src)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from genpon.core.clock import fiscal_year_of, utcnow
@@ -59,7 +60,7 @@ from genpon.search.extract import Extraction, extract
 from genpon.search.leases import LeaseKeeper, claim, release, worker_id
 from genpon.search.models import SearchState
 from genpon.search.snippets import Directory, store_chunks
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func, inspect, text
 from sqlmodel import Session, col, select
 
 if TYPE_CHECKING:
@@ -101,8 +102,13 @@ def _extract_blob(
         return Extraction(None, "failed", "content missing from the store", None)
 
 
-def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
-    row = session.get(BlobText, sha256) or BlobText(sha256=sha256)
+def _save_text(
+    session: Session, sha256: str, ex: Extraction, row: BlobText | None = None
+) -> BlobText:
+    """Store ``ex`` as the text of ``sha256``: into ``row`` when the caller already read it,
+    else into the row read here or a new one."""
+    row = row or session.get(BlobText, sha256) or BlobText(sha256=sha256)
+    is_new = inspect(row).transient  # (then it has no chunks to delete)
     row.status = TextStatus(ex.status)
     row.extractor = ex.extractor
     row.reason = (ex.reason or None) and ex.reason[:500]
@@ -113,7 +119,7 @@ def _save_text(session: Session, sha256: str, ex: Extraction) -> BlobText:
     row.extracted_at = utcnow()
     session.add(row)
     session.flush()  # (the chunks refer to the row)
-    row.chunk_dir = store_chunks(session, sha256, ex.text)
+    row.chunk_dir = store_chunks(session, sha256, ex.text, replace=not is_new)
     return row
 
 
@@ -145,8 +151,12 @@ def _placements(session: Session, sha256: str) -> list[Document]:
     return sorted(docs, key=lambda d: (d.original_id is not None, d.id or 0))
 
 
-def build_entries(session: Session, sha256: str, text: str | None) -> list[IndexEntry]:
-    docs = _placements(session, sha256)
+def build_entries(
+    session: Session, sha256: str, text: str | None, docs: list[Document] | None = None
+) -> list[IndexEntry]:
+    """The entries of content ``sha256``: one per live placement (``docs`` when the caller
+    already read them, in :func:`_placements` order)."""
+    docs = _placements(session, sha256) if docs is None else docs
     if not docs:
         return []
     body = index_tokens(text) if text else []
@@ -200,49 +210,76 @@ def build_entries(session: Session, sha256: str, text: str | None) -> list[Index
 def _need_extraction(ctx: AppContext, shas: Iterable[str]) -> dict[str, str]:
     """Content hashes (with their type) whose text was never extracted and that are stored."""
     with Session(ctx.engine) as s:
-        _prefetch(s, list(shas), placements=False)
+        loaded = _prefetch(s, list(shas), placements=False)
         todo: dict[str, str] = {}
         for sha in shas:
-            bt = s.get(BlobText, sha)
+            bt = loaded.texts.get(sha)
             if bt is not None and bt.status != "pending":
                 continue
-            blob = s.get(Blob, sha)
+            blob = loaded.blobs.get(sha)
             if blob is not None and blob.state == "stored":
                 todo[sha] = blob.mime_type
         s.rollback()
     return todo
 
 
-def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> None:
-    """Load the rows a batch reads per content in a few ``IN`` queries, so the per-content
-    code (``session.get``) finds them in the identity map instead of asking one by one: the
-    blobs, their texts and, with ``placements``, the live documents with their folders,
-    cases, organizations and classes."""
+@dataclass
+class _Loaded:
+    """The rows a batch reads, loaded by :func:`_prefetch` and held here. The session's
+    identity map holds its objects only weakly: rows nobody references are dropped at once,
+    and ``session.get`` would read them again one by one (and a row that does not exist, such
+    as the text of a content not extracted yet, is read again at every ``get``)."""
+
+    blobs: dict[str, Blob] = field(default_factory=dict)
+    texts: dict[str, BlobText] = field(default_factory=dict)
+    docs: dict[str, list[Document]] = field(default_factory=dict)  # in _placements order
+    rows: list[Any] = field(default_factory=list)  # folders, cases, ... (for session.get)
+
+
+def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> _Loaded:
+    """Load the rows a batch reads per content in a few ``IN`` queries: the blobs, their
+    texts and, with ``placements``, the live documents with their folders, cases,
+    organizations and classes (which ``session.get`` then finds in the identity map while
+    the returned :class:`_Loaded` is held)."""
+    out = _Loaded()
     if not shas:
-        return
-    s.exec(select(Blob).where(col(Blob.sha256).in_(shas))).all()
-    s.exec(select(BlobText).where(col(BlobText.sha256).in_(shas))).all()
+        return out
+    out.blobs = {b.sha256: b for b in s.exec(select(Blob).where(col(Blob.sha256).in_(shas)))}
+    out.texts = {
+        t.sha256: t for t in s.exec(select(BlobText).where(col(BlobText.sha256).in_(shas)))
+    }
     if not placements:
-        return
+        return out
     docs = s.exec(
         select(Document).where(col(Document.sha256).in_(shas), Document.state == "live")
     ).all()
+    for d in sorted(docs, key=lambda d: (d.original_id is not None, d.id or 0)):
+        out.docs.setdefault(d.sha256, []).append(d)
     folders = s.exec(select(Folder).where(col(Folder.id).in_({d.folder_id for d in docs}))).all()
+    out.rows += folders
     for model, ids in (
         (Case, {f.case_pk for f in folders if f.case_pk}),
         (Organization, {d.organization_id for d in docs}),
         (DocumentClass, {d.document_class_id for d in docs if d.document_class_id}),
     ):
         if ids:
-            s.exec(select(model).where(col(model.id).in_(ids))).all()
+            out.rows += s.exec(select(model).where(col(model.id).in_(ids))).all()
+    return out
 
 
 def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
-    """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock)."""
+    """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock), all
+    in one statement (a round trip per content cost more than the lock when cores are busy);
+    the sorted subquery is not flattened, so the locks are taken in its order."""
     if s.get_bind().dialect.name != "postgresql":
         return
-    for sha in sorted(set(shas)):
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": sha})
+    s.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM "
+            "(SELECT k FROM unnest(CAST(:ks AS text[])) AS k ORDER BY k) AS o"
+        ),
+        {"ks": sorted(set(shas))},
+    )
 
 
 def _still_owned(s: Session, outbox_ids: list[int], owner: str) -> list[tuple[int, str]]:
@@ -287,14 +324,14 @@ def process(
                 s.rollback()
                 return 0
         _lock_hashes(s, shas)
-        _prefetch(s, shas)  # (after the locks: what it reads is what this batch applies)
+        # (after the locks: what it reads is what this batch applies)
+        loaded = _prefetch(s, shas)
         batch: dict[str, list[IndexEntry]] = {}
         for sha in shas:
-            blob = s.get(Blob, sha)
+            blob = loaded.blobs.get(sha)
+            row = loaded.texts.get(sha)
             if sha in extracted and blob is not None:
-                row: BlobText | None = _save_text(s, sha, extracted[sha])
-            else:
-                row = s.get(BlobText, sha)
+                row = _save_text(s, sha, extracted[sha], row or BlobText(sha256=sha))
             if blob is not None and blob.state != "stored" and row is not None:
                 s.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha))
                 s.delete(row)  # content destroyed: its text goes too
@@ -303,7 +340,7 @@ def process(
             if row is not None and text and not Directory.current(row.chunk_dir):  # before chunks
                 row.chunk_dir = store_chunks(s, sha, text)
                 s.add(row)
-            batch[sha] = build_entries(s, sha, text)
+            batch[sha] = build_entries(s, sha, text, loaded.docs.get(sha, []))
         s.flush()
         try:
             backend.apply(s, batch)

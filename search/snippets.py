@@ -22,6 +22,7 @@ the window from the whole normalized text (:func:`snippet`, the reference the te
 from __future__ import annotations
 
 import html
+import operator
 import re
 import struct
 import zlib
@@ -88,7 +89,7 @@ def _bits(gram: str) -> tuple[int, int]:
 
 def _bloom(text: str) -> bytes:
     grams = set(text)
-    grams.update(text[i : i + 2] for i in range(len(text) - 1))
+    grams.update(map(operator.add, text, text[1:]))  # the bigrams, made in C
     out = bytearray(BLOOM_BYTES)
     for g in grams:
         a, b = _bits(g)
@@ -345,10 +346,14 @@ def snippet(text: str | None, needles: list[str], width: int = SNIPPET_CHARS) ->
 # --- the database -----------------------------------------------------------------------------
 
 
-def store_chunks(session: Session, sha256: str, text: str | None) -> bytes | None:
+def store_chunks(
+    session: Session, sha256: str, text: str | None, *, replace: bool = True
+) -> bytes | None:
     """Replace the chunks of content ``sha256`` by those of ``text``; returns the directory
-    for ``blob_text.chunk_dir`` (None for no text). The caller stores it."""
-    session.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha256))
+    for ``blob_text.chunk_dir`` (None for no text). The caller stores it. ``replace=False``:
+    the caller knows there are none yet (a text row it just created), no DELETE is sent."""
+    if replace:
+        session.execute(delete(BlobTextChunk).where(col(BlobTextChunk.sha256) == sha256))
     if not text:
         return None
     directory, chunks = build(text)

@@ -37,11 +37,10 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import defaultdict
 from typing import Any
 
+import psycopg
 from genpon.core.errors import Unavailable
-from genpon.search.analyzer import is_bigram
 from genpon.search.backends.base import (
     BOOSTS,
     SCHEMA_VERSION,
@@ -54,6 +53,13 @@ from genpon.search.backends.base import (
     hidden_keys,
     sort_facets,
 )
+from genpon.search.backends.postgres_vectors import (
+    ACL_PREFIX,
+    OVERLAP,
+    lexeme,
+    rows,
+    trigrams,
+)
 from genpon.search.models import SearchState
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -62,16 +68,6 @@ from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 
-MAX_POS = 16383  # tsvector positions stop here
-MAX_PER_LEXEME = 256  # ... and keep at most this many positions per lexeme
-OVERLAP = 96  # longest phrase (in tokens) guaranteed whole in one vector
-GAP = OVERLAP + 2  # positions left empty between fields, so no phrase spans two
-BODY_START = 1000  # body head position in all_tsv; the fields live below it
-CHUNK = MAX_POS - BODY_START  # tokens per body vector
-# the placement's permission tokens, as lexemes no analyzer token can equal (tokens never
-# contain "#"), in the empty stretch before the body: the index answers "may read" too
-ACL_PREFIX = "#acl:"
-ACL_POS = BODY_START - GAP // 2
 EXACT_RANK = 1000  # rank every match up to this many; above, a bounded candidate set
 RECENT = 200  # newest body matches ranked besides the field matches, above EXACT_RANK
 STATE_KEY = "postgres_index_built"
@@ -102,77 +98,6 @@ INDEXES = {
 }
 
 
-def _lexeme(tok: str) -> str:
-    if "'" in tok or "\\" in tok:
-        tok = tok.replace("\\", "\\\\").replace("'", "''")
-    return "'" + tok + "'"
-
-
-def trigrams(tokens: list[str]) -> list[str | None]:
-    """For each token but the last, the trigram it starts (``予算`` followed by ``算執`` gives
-    ``予算執``), None where the next token is not the next bigram of the same run. In the index
-    stream two adjacent bigrams always belong to one run (runs are framed by edge tokens)."""
-    bigram = {t: is_bigram(t) for t in set(tokens)}
-    return [
-        a + b[1] if bigram[a] and bigram[b] and a[1] == b[0] else None
-        for a, b in itertools.pairwise(tokens)
-    ]
-
-
-def tsvector_literal(parts: list[tuple[list[str], int, str]]) -> str:
-    """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order.
-    Besides each token, the trigram it starts (:func:`trigrams`) at the same position: a
-    phrase query is answered from a few rare trigrams instead of many common bigrams."""
-    positions: defaultdict[str, list[str]] = defaultdict(list)
-    for tokens, first, weight in parts:
-        n = min(len(tokens), MAX_POS - first + 1)
-        if n <= 0:
-            continue
-        labels = [f"{p}{weight}" for p in range(first, first + n)]
-        for tok, label in zip(tokens, labels, strict=False):
-            positions[tok].append(label)
-        for tri, label in zip(trigrams(tokens[: n + 1]), labels, strict=False):
-            if tri is not None:
-                positions[tri].append(label)
-    # (positions were added in increasing order: the first MAX_PER_LEXEME are kept)
-    return " ".join(f"{_lexeme(t)}:{','.join(p[:MAX_PER_LEXEME])}" for t, p in positions.items())
-
-
-def chunks(tokens: list[str]) -> list[list[str]]:
-    """The body cut into vectors of at most ``CHUNK`` tokens in which no token occurs more
-    than ``MAX_PER_LEXEME`` times (so no position is dropped), consecutive ones overlapping by
-    ``OVERLAP`` tokens."""
-    out: list[list[str]] = []
-    start, n = 0, len(tokens)
-    while start < n:
-        counts: dict[str, int] = {}
-        end = start
-        while end < n and end - start < CHUNK:
-            c = counts.get(tokens[end], 0) + 1
-            if c > MAX_PER_LEXEME:
-                break
-            counts[tokens[end]] = c
-            end += 1
-        out.append(tokens[start:end])
-        if end >= n:
-            break
-        start = end - OVERLAP  # a chunk holds > MAX_PER_LEXEME > OVERLAP tokens
-    return out
-
-
-def field_parts(e: IndexEntry) -> list[tuple[list[str], int, str]]:
-    """Title (A), file name (B) and case/folder (C) at positions below ``BODY_START``."""
-    parts: list[tuple[list[str], int, str]] = []
-    pos = 1
-    for tokens, weight in ((e.title_tokens, "A"), (e.filename_tokens, "B"), (e.meta_tokens, "C")):
-        room = BODY_START - GAP - pos
-        if room <= 0:
-            break
-        parts.append((tokens[:room], pos, weight))
-        pos += min(len(tokens), room) + GAP
-    return parts
-
-
 def term_tsquery(term: Term) -> str:
     """The term as a tsquery phrase over as few and as rare lexemes as stay exact. Inside a CJK
     run the bigrams are replaced by trigrams at most three positions apart (``予算執 <3> 行計画``
@@ -182,7 +107,7 @@ def term_tsquery(term: Term) -> str:
     p+1 and p+2 and with them every character in between. Each lexeme costs the RUM index one
     posting list, so this is exact and much cheaper than the bigram phrase."""
     if term.contains:
-        return _lexeme(term.tokens[0]) + ":*"
+        return lexeme(term.tokens[0]) + ":*"
     toks = term.tokens[:OVERLAP]
     tris = trigrams(toks)
     picks: list[tuple[int, str]] = []  # (offset in the term, lexeme)
@@ -200,10 +125,10 @@ def term_tsquery(term: Term) -> str:
             offsets.append(k - 1)
         picks += [(o, tris[o] or "") for o in offsets]
         j = k + 1
-    out = _lexeme(picks[0][1])
+    out = lexeme(picks[0][1])
     for (prev, _), (cur, lex) in itertools.pairwise(picks):
         gap = cur - prev
-        out += (" <-> " if gap == 1 else f" <{gap}> ") + _lexeme(lex)
+        out += (" <-> " if gap == 1 else f" <{gap}> ") + lexeme(lex)
     return out
 
 
@@ -218,7 +143,7 @@ def _text_queries(q: SearchQuery) -> tuple[list[str], list[str], str]:
     neg = [term_tsquery(t) for t in q.terms if t.negated]
     if q.mode == "any":
         toks = list(dict.fromkeys(tok for t in q.terms if not t.negated for tok in t.tokens))
-        pos = [" | ".join(_lexeme(t) for t in toks) or "''"]
+        pos = [" | ".join(lexeme(t) for t in toks) or "''"]
     main = " & ".join(f"({p})" for p in pos) if q.mode == "all" else pos[0]
     main += "".join(f" & !({n})" for n in neg)
     return pos, neg, main
@@ -357,68 +282,24 @@ class PostgresBackend(SearchBackend):
     # --- writes ----------------------------------------------------------------------------
 
     def apply(self, session: Session, batch: dict[str, list[IndexEntry]]) -> None:
+        """Replace the rows of every content in ``batch``. The rows are sent one by one in
+        psycopg's pipeline mode, each as soon as its vectors are built: PostgreSQL inserts a
+        row (mostly RUM index work) while this process builds the next one, so the two
+        overlap instead of taking turns (without psycopg 3: one statement after another)."""
         shas = list(batch)
         if not shas:
             return
         session.execute(text("DELETE FROM search_entry WHERE sha256 = ANY(:s)"), {"s": shas})
         session.execute(text("DELETE FROM search_chunk WHERE sha256 = ANY(:s)"), {"s": shas})
-        chunk_rows: list[dict[str, Any]] = []
-        entry_rows: list[dict[str, Any]] = []
-        for sha, entries in batch.items():
-            if not entries:
-                continue
-            body = chunks(entries[0].body_tokens)
-            head = body[0] if body else []
-            for n, part in enumerate(body[1:], start=1):
-                chunk_rows.append({"sha": sha, "n": n, "tsv": tsvector_literal([(part, 1, "")])})
-            for e in entries:
-                fields = field_parts(e)
-                entry_rows.append(
-                    {
-                        "id": e.document_id,
-                        "sha": sha,
-                        "acl": list(e.acl),
-                        "prior": list(e.prior_acl),
-                        "pkeys": list(e.prior_keys),
-                        "first": e.is_first,
-                        "orig": e.is_original,
-                        "case_id": e.case_id,
-                        "org": e.organization,
-                        "cls": e.doc_class,
-                        "kind": e.folder_kind,
-                        "status": e.status,
-                        "fy": e.fiscal_year,
-                        "dd": e.date_key,
-                        "f": tsvector_literal(fields),
-                        "a": tsvector_literal(
-                            [
-                                *fields,
-                                *(([ACL_PREFIX + t], ACL_POS, "") for t in e.acl),
-                                (head, BODY_START, ""),
-                            ]
-                        ),
-                    }
-                )
-        if chunk_rows:
-            session.execute(
-                text(
-                    "INSERT INTO search_chunk (sha256, chunk_no, tsv) "
-                    "VALUES (:sha, :n, CAST(:tsv AS tsvector))"
-                ),
-                chunk_rows,
-            )
-        if entry_rows:
-            session.execute(
-                text(
-                    "INSERT INTO search_entry (document_id, sha256, acl, prior_acl, prior_keys, "
-                    "is_first, is_original, case_id, organization, doc_class, folder_kind, "
-                    "status, fiscal_year, doc_date, fields_tsv, all_tsv) VALUES (:id, :sha, "
-                    "CAST(:acl AS text[]), CAST(:prior AS text[]), CAST(:pkeys AS text[]), "
-                    ":first, :orig, :case_id, :org, :cls, :kind, :status, :fy, :dd, "
-                    "CAST(:f AS tsvector), CAST(:a AS tsvector))"
-                ),
-                entry_rows,
-            )
+        conn = session.connection()
+        raw = conn.connection.driver_connection
+        if isinstance(raw, psycopg.Connection):
+            with raw.pipeline(), raw.cursor() as cur:
+                for sql, params in rows(batch):
+                    cur.execute(sql, params)
+        else:
+            for sql, params in rows(batch):
+                conn.exec_driver_sql(sql, params)
         session.flush()
 
     def clear(self, session: Session) -> None:
@@ -448,7 +329,7 @@ class PostgresBackend(SearchBackend):
         params["qany"] = _any(pos)
         vis, acl_row = _visibility(q, params)
         if acl_row:  # the index answers the permission test too: it returns visible rows
-            main += " & (" + " | ".join(_lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
+            main += " & (" + " | ".join(lexeme(ACL_PREFIX + t) for t in q.acl or []) + ")"
         params["qmain"] = main
         vis += _filter_conditions(q, params)
         cols = "e.document_id, e.doc_date"

@@ -25,6 +25,28 @@ def test_index_stream_frames_runs_with_edges() -> None:
     assert index_tokens("市") == ["<市", "市", "市>"]
 
 
+def test_index_stream_is_the_general_stream_with_closed_edges() -> None:
+    """``index_tokens`` cuts runs by its own loop (speed); it must give exactly what the
+    general ``_stream`` gives with closed edges, for every kind of run and boundary."""
+    from genpon.search.analyzer import _stream, join_soft_breaks, numbered_tokens
+
+    samples = [
+        "",
+        "市",
+        "a",
+        "東京",
+        "ab東",
+        "東ab",
+        "令和５年度予算、次第3条例。東京都の京都\n\nえお\nかき r5 ÄÖ ß x",
+        "ｱｲｳ 𠮷野家 한국어 々〆〇 〻" + "x" * 70 + "東" + "1" * 65,
+        "件名: 報告書\n財政課の予算について、令和3年度第12回の状況を報告する。" * 20,
+    ]
+    for sample in samples:
+        norm = join_soft_breaks(normalize(sample))
+        expected = _stream(norm, open_edges=False) + numbered_tokens(norm)
+        assert index_tokens(sample) == expected, sample
+
+
 def test_query_streams_leave_term_edges_open() -> None:
     assert query_tokens("東京都") == ["東京", "京都"]
     assert query_tokens("5年") == ["5", "<年"]

@@ -10,13 +10,12 @@ from datetime import date
 import pytest
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchQuery, Term
-from genpon.search.backends.postgres_backend import (
+from genpon.search.backends.postgres_backend import EXACT_RANK, term_tsquery
+from genpon.search.backends.postgres_vectors import (
     CHUNK,
-    EXACT_RANK,
     MAX_PER_LEXEME,
     OVERLAP,
     chunks,
-    term_tsquery,
     tsvector_literal,
 )
 from sqlmodel import Session
