@@ -326,7 +326,7 @@ def main() -> None:
             f"(CPU {1000 * direct_cpu / n:.1f}); "
             f"load average {os.getloadavg()[0]:.2f}"
         )
-        if streamed_s:
+        if streamed_paths:
             print(
                 f"  httpx streaming the form (a send() per piece): HTTP {n / streamed_s:.0f} "
                 f"docs/s, ratio {direct_s / streamed_s:.2f}"
