@@ -9,10 +9,11 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request, Response
 from genpon.core.db import read_engine, read_only, replica_caught_up
 from genpon.core.errors import TooManyRequests, Unauthorized
-from genpon.records import audit
+from genpon.records import audit, documents
 from genpon.records.access import Actor, authenticate_key
 from genpon.records.audit.actions import AuditAction
 from genpon.records.users import SignInThrottle
+from genpon.storage.base import StagedBlob
 from genpon.storage.context import AppContext
 from pydantic import Field
 from sqlalchemy.engine import Engine
@@ -57,6 +58,26 @@ def in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
             session.rollback()
             raise
     return out
+
+
+def deposit_upload(
+    ctx: AppContext,
+    session: Session,
+    actor: Actor,
+    staged: StagedBlob,
+    req: documents.DepositIn,
+) -> documents.DepositOutcome:
+    """:func:`records.documents.deposit` of an uploaded file with this deployment's settings
+    (allowed types, time zone): what every deposit route (API and web) calls."""
+    return documents.deposit(
+        session,
+        ctx.store,
+        actor,
+        staged,
+        req,
+        allowed_types=ctx.settings.allowed_types,
+        timezone=ctx.settings.timezone,
+    )
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -28,7 +28,6 @@ a quarter of them two words); for ``generated``, those of ``bench/search.py``.
 from __future__ import annotations
 
 import hashlib
-import html
 import random
 import re
 import statistics
@@ -44,7 +43,7 @@ from typing import Any
 
 from genpon.search.analyzer import CJK_RUN, index_tokens
 from genpon.search.backends.base import IndexEntry, SearchQuery
-from genpon.search.snippets import normalized_with_map
+from genpon.search.snippets import marked, normalized_with_map
 
 LAWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ja" / "laws"
 PER_PAGE = 20
@@ -78,23 +77,7 @@ def old_snippet(text: str | None, needles: list[str], width: int = 160) -> str:
                 sa, sb = idx[lo + m.start()], idx[lo + m.end() - 1] + 1
                 if sa >= a and sb <= b:
                     spans.append((sa, sb))
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for sa, sb in spans:
-        if merged and sa <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], sb))
-        else:
-            merged.append((sa, sb))
-    out: list[str] = ["…"] if a > 0 else []
-    pos = a
-    for sa, sb in merged:
-        out.append(html.escape(text[pos:sa]))
-        out.append("<mark>" + html.escape(text[sa:sb]) + "</mark>")
-        pos = sb
-    out.append(html.escape(text[pos:b]))
-    if b < len(text):
-        out.append("…")
-    return re.sub(r"\s+", " ", "".join(out)).strip()
+    return marked(lambda i, j: text[i:j], len(text), a, b, spans)
 
 
 # --- the corpus ---------------------------------------------------------------------------------

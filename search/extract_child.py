@@ -179,21 +179,24 @@ def run_in_child(
     if ocr is not None and kind in OCR_KINDS:
         request["ocr"] = {**asdict(ocr), "deadline": None, "budget": ocr_budget(ocr)}
         request["wait"] = ocr_wait(timeout, ocr)
-    for attempt in range(2):
-        server = _take()
-        try:
-            answer = server.ask(request, time.monotonic() + request["wait"] + SERVER_MARGIN_S)
-        except _Gone:
-            server.stop()
-            if attempt:
-                return Extraction(None, "failed", f"{kind}: extractor server exited", None)
-            continue
-        except (ValueError, TypeError):
-            server.stop()
-            return Extraction(None, "failed", "extractor returned garbage", None)
-        if answer is None:
-            server.stop()
-            return Extraction(None, "failed", f"timeout after {request['wait']:g} s", None)
-        _give_back(server)
-        return answer
-    raise AssertionError("unreachable")  # pragma: no cover
+    # a server found gone before it answered (killed while idle) gets the request once more
+    answer = _ask(request) or _ask(request)
+    return answer or Extraction(None, "failed", f"{kind}: extractor server exited", None)
+
+
+def _ask(request: dict[str, Any]) -> Extraction | None:
+    """One server's answer to ``request``; None when that server was gone before answering."""
+    server = _take()
+    try:
+        answer = server.ask(request, time.monotonic() + request["wait"] + SERVER_MARGIN_S)
+    except _Gone:
+        server.stop()
+        return None
+    except (ValueError, TypeError):
+        server.stop()
+        return Extraction(None, "failed", "extractor returned garbage", None)
+    if answer is None:
+        server.stop()
+        return Extraction(None, "failed", f"timeout after {request['wait']:g} s", None)
+    _give_back(server)
+    return answer

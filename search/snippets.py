@@ -316,9 +316,17 @@ def render(t: ChunkedText, needles: list[str], width: int = SNIPPET_CHARS) -> st
                 sa, sb = t.idx(lo + m.start()), t.idx(lo + m.end() - 1) + 1
                 if sa >= a and sb <= b:
                     spans.append((sa, sb))
-    spans.sort()
+    return marked(t.orig_slice, length, a, b, spans)
+
+
+def marked(
+    piece: Callable[[int, int], str], length: int, a: int, b: int, spans: list[tuple[int, int]]
+) -> str:
+    """The escaped window ``[a, b)`` of a text of ``length`` characters (``piece(i, j)`` gives
+    its characters ``i..j``) with the ``spans`` (overlapping ones merged) in ``<mark>``, an
+    ellipsis where it is cut, whitespace runs as one space."""
     merged: list[tuple[int, int]] = []
-    for sa, sb in spans:
+    for sa, sb in sorted(spans):
         if merged and sa <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], sb))
         else:
@@ -326,10 +334,10 @@ def render(t: ChunkedText, needles: list[str], width: int = SNIPPET_CHARS) -> st
     out: list[str] = ["…"] if a > 0 else []
     pos = a
     for sa, sb in merged:
-        out.append(html.escape(t.orig_slice(pos, sa)))
-        out.append("<mark>" + html.escape(t.orig_slice(sa, sb)) + "</mark>")
+        out.append(html.escape(piece(pos, sa)))
+        out.append("<mark>" + html.escape(piece(sa, sb)) + "</mark>")
         pos = sb
-    out.append(html.escape(t.orig_slice(pos, b)))
+    out.append(html.escape(piece(pos, b)))
     if b < length:
         out.append("…")
     return re.sub(r"\s+", " ", "".join(out)).strip()

@@ -23,6 +23,7 @@ from genpon.api.deps import (
     Id,
     ReadSessionDep,
     SessionDep,
+    deposit_upload,
     get_actor,
     in_transaction,
 )
@@ -133,15 +134,7 @@ async def deposit(
         )
 
         def transaction(session: Session) -> dict[str, Any]:
-            outcome = documents.deposit(
-                session,
-                ctx.store,
-                actor,
-                up.staged,
-                req,
-                allowed_types=ctx.settings.allowed_types,
-                timezone=ctx.settings.timezone,
-            )
+            outcome = deposit_upload(ctx, session, actor, up.staged, req)
             return _deposit_response(session, actor, outcome, response)
 
         return in_transaction(ctx.engine, transaction)
@@ -303,15 +296,7 @@ async def correction(
             approval=ApprovalIn.parse(up.fields.get("approval")),
             supersedes_id=document_id,
         )
-        outcome = documents.deposit(
-            session,
-            ctx.store,
-            actor,
-            up.staged,
-            req,
-            allowed_types=ctx.settings.allowed_types,
-            timezone=ctx.settings.timezone,
-        )
+        outcome = deposit_upload(ctx, session, actor, up.staged, req)
         return _deposit_response(session, actor, outcome, response)
 
     try:

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from genpon.api import upload
-from genpon.api.deps import SessionDep, in_transaction
+from genpon.api.deps import SessionDep, deposit_upload, in_transaction
 from genpon.api.web import hooks
 from genpon.api.web.deps import WebActor
 from genpon.api.web.lookups import names
@@ -556,15 +556,7 @@ async def folder_upload(folder_id: int, request: Request, actor: WebActor) -> Re
         )
 
         def transaction(session: Session) -> tuple[DepositOutcome, DocumentView]:
-            outcome = documents.deposit(
-                session,
-                ctx.store,
-                actor,
-                up.staged,
-                req,
-                allowed_types=ctx.settings.allowed_types,
-                timezone=ctx.settings.timezone,
-            )
+            outcome = deposit_upload(ctx, session, actor, up.staged, req)
             return outcome, documents.deposited_view(session, actor, outcome)
 
         return in_transaction(ctx.engine, transaction)
