@@ -9,10 +9,13 @@ the deposit path is measured) in a throwaway data directory and measures, in one
    ``hashlib.sha256`` + write + fsync over the same bytes — the floor any durable store pays;
 3. small files (default 5,000 × 20 KB): documents/s through the HTTP API and through a direct
    service call (``records.documents.deposit``), and their ratio; the two alternate in
-   ``--rounds`` blocks so that changes in the machine's load hit both.
+   ``--rounds`` blocks so that changes in the machine's load hit both. The HTTP client is
+   httpx (~1.2 ms of client CPU a request, which a sequential caller waits for);
+   ``--lean-too`` also times a client that costs next to nothing (``http.client``, the form
+   in one buffer, as curl sends it), so the server's own HTTP cost can be told from httpx's.
 
 Usage: ``.venv/bin/python bench/deposit.py [--big-mb 2048] [--large-count 8] [--large-mb 256]
-[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR] [--streamed-too]
+[--small-count 5000] [--small-kb 20] [--rounds 10] [--workdir DIR] [--streamed-too] [--lean-too]
 [--profile OUT]``.
 ``--big-mb 0`` and ``--large-count 0`` skip parts 1 and 2; ``--profile`` needs ``py-spy``.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import os
 import shutil
 import signal
@@ -134,6 +138,33 @@ def upload(
         raise SystemExit(f"deposit failed: {r.status_code} {r.text[:200]}")
 
 
+def lean_upload(conn: http.client.HTTPConnection, key: str, folder_id: int, path: Path) -> None:
+    """One deposit as curl sends it, from a client that costs next to nothing: the form
+    encoded into one buffer, one kept-alive connection (``http.client``). httpx spends
+    ~1.2 ms of CPU on each request (building the request and the multipart encoder), which the
+    caller of a sequential benchmark waits for; this measures the server."""
+    boundary = "genpon-" + os.urandom(12).hex()
+    body = b"".join(
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="folder_id"\r\n\r\n'
+            f"{folder_id}\r\n--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode(),
+            path.read_bytes(),
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+    }
+    conn.request("POST", "/api/v1/documents", body=body, headers=headers)
+    r = conn.getresponse()
+    answer = r.read()
+    if r.status != 201:
+        raise SystemExit(f"deposit failed: {r.status} {answer[:200]!r}")
+
+
 def big_file(
     client: httpx.Client, key: str, folder_id: int, pid: int, big: Path, big_mb: int
 ) -> None:
@@ -193,6 +224,11 @@ def main() -> None:
         help="also time small files with httpx streaming the form, as before",
     )
     ap.add_argument(
+        "--lean-too",
+        action="store_true",
+        help="also time small files with a lean client (http.client, the form in one buffer)",
+    )
+    ap.add_argument(
         "--profile", type=Path, default=None, help="py-spy the server (collapsed stacks here)"
     )
     args = ap.parse_args()
@@ -248,15 +284,20 @@ def main() -> None:
         n, size = args.small_count, args.small_kb * 1024
         small_dir = src / "small"
         small_dir.mkdir()
-        paths, streamed_paths = [], []
+        paths: list[Path] = []
+        streamed_paths: list[Path] = []
+        lean_paths: list[Path] = []
         for i in range(n):
-            p = small_dir / f"s{i:05d}.bin"
-            p.write_bytes(rand(size))
-            paths.append(p)
-            if args.streamed_too:
-                p = small_dir / f"t{i:05d}.bin"
-                p.write_bytes(rand(size))
-                streamed_paths.append(p)
+            for prefix, wanted, into in (
+                ("s", True, paths),
+                ("t", args.streamed_too, streamed_paths),
+                ("l", args.lean_too, lean_paths),
+            ):
+                if wanted:
+                    p = small_dir / f"{prefix}{i:05d}.bin"
+                    p.write_bytes(rand(size))
+                    into.append(p)
+        lean = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         store = make_store(settings)
         with session_scope(engine) as s:
             user = s.exec(select(User).where(User.login == "tanaka")).one()
@@ -284,6 +325,7 @@ def main() -> None:
             )
             time.sleep(1)
         http_s = direct_s = streamed_s = client_cpu = server_cpu = loop_cpu = direct_cpu = 0.0
+        lean_s = lean_cpu = lean_server_cpu = 0.0
         block = -(-n // args.rounds)
         for start in range(0, n, block):
             t0, c0, s0 = time.perf_counter(), time.process_time(), proc_cpu(server.pid)
@@ -314,6 +356,13 @@ def main() -> None:
             for p in streamed_paths[start : start + block]:
                 upload(client, key, folder_id, p, streamed=True)
             streamed_s += time.perf_counter() - t0
+            lean.close()  # (uvicorn closes a connection idle for 5 s: a new one per block)
+            t0, c0, s0 = time.perf_counter(), time.process_time(), proc_cpu(server.pid)
+            for p in lean_paths[start : start + block]:
+                lean_upload(lean, key, folder_id, p)
+            lean_s += time.perf_counter() - t0
+            lean_cpu += time.process_time() - c0
+            lean_server_cpu += proc_cpu(server.pid) - s0
         http_rate, direct_rate = n / http_s, n / direct_s
         print(
             f"small files   {n} x {args.small_kb} KB: HTTP {http_rate:.0f} docs/s, "
@@ -331,6 +380,13 @@ def main() -> None:
                 f"  httpx streaming the form (a send() per piece): HTTP {n / streamed_s:.0f} "
                 f"docs/s, ratio {direct_s / streamed_s:.2f}"
             )
+        if lean_paths:
+            print(
+                f"  lean client (http.client, as curl): HTTP {n / lean_s:.0f} docs/s, ratio "
+                f"{direct_s / lean_s:.2f}; per doc {1000 * lean_s / n:.1f} ms (server CPU "
+                f"{1000 * lean_server_cpu / n:.1f}, client CPU {1000 * lean_cpu / n:.1f})"
+            )
+        lean.close()
         client.close()
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
