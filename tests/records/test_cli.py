@@ -225,3 +225,17 @@ def test_help_imports_no_database_or_service_code() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert p.stdout.strip() == "[]", p.stdout
+
+
+def test_a_context_wires_the_retention_schedule() -> None:
+    """A command that closes a case imports records only; the context it builds registers the
+    retention schedule (as the server's imports do), in a process that imported nothing else."""
+    probe = (
+        "import genpon.api.context\n"
+        "from genpon.records.lifecycle import case_scheduler\n"
+        "print(type(case_scheduler()).__module__)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert p.stdout.strip() == "genpon.retention.schedule", p.stdout
