@@ -1,7 +1,14 @@
-"""Builds the application context (the composition root: engine and blob store from settings)."""
+"""Builds the application context (the composition root: engine and blob store from settings).
+
+Whoever builds a context (the server, the command line, a worker) gets the layers wired: records
+announces case events (closing, reopening, approving into a closed case) to the retention
+schedule, which registers itself when ``genpon.retention`` is imported (records.lifecycle). The
+command line imports its services only when a command runs, so nothing else would import it.
+"""
 
 from __future__ import annotations
 
+import genpon.retention  # noqa: F401  (registers the retention schedule with records)
 from genpon.core.db import make_engine
 from genpon.core.settings import Settings
 from genpon.storage.context import AppContext

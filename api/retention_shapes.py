@@ -3,14 +3,16 @@ here, so `genpon retention …` does not import the web application)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genpon.api.schemas import iso
-from genpon.retention.batches import BatchSummary
-from genpon.retention.disposal import ExecutionReport
-from genpon.retention.disposition_list import DueItem, DueList
-from genpon.retention.models import DisposalCertificate, RetentionExtension, RetentionHold
 from genpon.retention.rules import Disposition, HoldType
+
+if TYPE_CHECKING:  # types only: ``genpon retention due`` need not load disposal and its signing
+    from genpon.retention.batches import BatchSummary
+    from genpon.retention.disposal import ExecutionReport
+    from genpon.retention.disposition_list import DueItem, DueList
+    from genpon.retention.models import DisposalCertificate, RetentionExtension, RetentionHold
 
 
 def hold_out(h: RetentionHold) -> dict[str, Any]:

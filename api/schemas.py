@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genpon.core.clock import as_utc
-from genpon.records.documents import DocumentView, HashHolding
 from genpon.records.models import (
     AuditEvent,
     Case,
@@ -16,6 +15,9 @@ from genpon.records.models import (
     User,
 )
 from sqlmodel import Session
+
+if TYPE_CHECKING:  # types only: the command line's case and user commands need no documents
+    from genpon.records.documents import DocumentView, HashHolding
 
 
 def iso(dt: Any) -> str | None:

@@ -42,6 +42,27 @@ def _no_service_roles(kind: str, roles: list[str], errors: list[_RowError]) -> N
         errors.append(_RowError(0, "roles", "サービスアカウントには役割を付けられません"))
 
 
+def _changed(
+    session: Session,
+    actor: Actor,
+    user: User,
+    action: AuditAction,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Stamp an existing account as changed now and audit it (``user.updated``,
+    ``user.enabled``, ``user.disabled``): the event's target is the account's login."""
+    user.updated_at = utcnow()
+    session.add(user)
+    audit.record(
+        session,
+        actor=actor.login,
+        action=action,
+        target_type="user",
+        target_id=user.login,
+        details=details,
+    )
+
+
 def create_user(
     session: Session,
     actor: Actor,
@@ -141,16 +162,7 @@ def update_user(
         changes["roles"] = [sorted(user.roles), sorted(role_list)]
     if changes:
         user.name, user.organization_id, user.roles = name, org.id or 0, role_list
-        user.updated_at = utcnow()
-        session.add(user)
-        audit.record(
-            session,
-            actor=actor.login,
-            action=AuditAction.USER_UPDATED,
-            target_type="user",
-            target_id=login,
-            details={"changes": changes},
-        )
+        _changed(session, actor, user, AuditAction.USER_UPDATED, {"changes": changes})
     return user
 
 
@@ -163,14 +175,8 @@ def set_user_active(session: Session, actor: Actor, login: str, *, active: bool)
         raise InvalidInput("self_lockout", "自分自身を無効にすることはできません。")
     if user.active != active:
         user.active = active
-        user.updated_at = utcnow()
-        session.add(user)
-        audit.record(
-            session,
-            actor=actor.login,
-            action=AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED,
-            target_type="user",
-            target_id=login,
+        _changed(
+            session, actor, user, AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED
         )
     return user
 
@@ -202,14 +208,7 @@ def set_service_grants(
         )
     before = grant_codes(session, user)
     if _sync_grants(session, user, [orgs[c].id or 0 for c in codes]):
-        user.updated_at = utcnow()
-        session.add(user)
-        audit.record(
-            session,
-            actor=actor.login,
-            action=AuditAction.USER_UPDATED,
-            target_type="user",
-            target_id=login,
-            details={"changes": {"grants": [before, codes]}},
+        _changed(
+            session, actor, user, AuditAction.USER_UPDATED, {"changes": {"grants": [before, codes]}}
         )
     return user

@@ -18,12 +18,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from genpon.api.cli.common import ctx, fail, out, unit
-from genpon.core.signing import SystemKeyring
-from genpon.records.access import Actor
+
+if TYPE_CHECKING:
+    from genpon.core.signing import SystemKeyring
+    from genpon.records.access import Actor
 
 audit_app = typer.Typer(
     help="監査: チェックポイント・定期点検・エクスポート・検証", no_args_is_help=True
@@ -31,6 +33,7 @@ audit_app = typer.Typer(
 
 
 def _keyring() -> SystemKeyring:
+    from genpon.core.signing import SystemKeyring
     from genpon.records.audit.checkpoints import keyring_ready
 
     ring = SystemKeyring.from_settings(ctx().settings, ctx().engine)
@@ -46,6 +49,7 @@ def _actor() -> Actor:
 
 def _ensure_due() -> None:
     """Sign the checkpoints that are due (every N events, and daily)."""
+    from genpon.core.signing import SystemKeyring
     from genpon.records.audit.checkpoints import ensure_checkpoints, keyring_ready
     from genpon.records.models import AuditHead
 

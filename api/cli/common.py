@@ -1,4 +1,9 @@
-"""Shared CLI plumbing: context, acting user, one-line errors."""
+"""Shared CLI plumbing: context, acting user, one-line errors.
+
+Imported by every command module before any command runs, so it imports nothing heavy at its
+top: the database, settings and service modules are imported by the functions that use them
+(``genpon --help`` and the commands that need no database start without SQLAlchemy).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from genpon.api.context import build_context
-from genpon.core.db import make_engine, session_scope
-from genpon.core.settings import Settings, get_settings
-from genpon.records.access import Actor, actor_for_user
-from genpon.search.backends import forget_backend
-from genpon.storage.context import AppContext
-from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from genpon.core.settings import Settings
+    from genpon.records.access import Actor
+    from genpon.storage.context import AppContext
+    from sqlmodel import Session
 
 _state: dict[str, Any] = {"as": None, "json": False}
 _ctx: AppContext | None = None
@@ -28,6 +32,9 @@ _ctx: AppContext | None = None
 def ctx() -> AppContext:
     global _ctx
     if _ctx is None:
+        from genpon.api.context import build_context
+        from genpon.core.settings import get_settings
+
         settings = get_settings()
         if not _state.get("initializing"):
             require_initialized(settings)
@@ -39,8 +46,12 @@ def reset() -> None:
     """Forget what one run of the command line left behind in this process: acting user, output
     format, settings, context (its engine and search backend closed). The command line runs once
     per process; tests run it many times in one process and call this after each run."""
+    from genpon.core.settings import get_settings
+
     global _ctx
     if _ctx is not None:
+        from genpon.search.backends import forget_backend
+
         forget_backend(_ctx)
         _ctx.engine.dispose()
         _ctx = None
@@ -62,6 +73,8 @@ def require_initialized(settings: Settings) -> None:
 @contextmanager
 def unit() -> Iterator[tuple[Session, Actor]]:
     """A transaction plus the acting person (see :func:`cli_actor`)."""
+    from genpon.core.db import session_scope
+
     with session_scope(ctx().engine) as session:
         yield session, cli_actor(session)
 
@@ -69,6 +82,7 @@ def unit() -> Iterator[tuple[Session, Actor]]:
 def cli_actor(session: Session) -> Actor:
     """Every CLI action is a person's: ``--as LOGIN``, else ``GENPON_CLI_USER``, else the OS
     login when a person of the same login exists in Genpon. Nobody else: refused."""
+    from genpon.records.access import actor_for_user
     from genpon.records.master import get_user
     from genpon.records.models import User
     from sqlmodel import select
@@ -90,6 +104,7 @@ def cli_actor(session: Session) -> Actor:
 def database_initialized(url: str) -> bool:
     """Whether migrations ran on ``url`` (its ``alembic_version`` table exists), without
     creating a SQLite file or its directory when there is none."""
+    from genpon.core.db import make_engine
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
 

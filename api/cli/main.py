@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from genpon.api import schemas
 from genpon.api.cli import audit as cli_audit
 from genpon.api.cli import imports as cli_imports
 from genpon.api.cli import ocr as cli_ocr
@@ -153,6 +152,7 @@ def case_create(
     opened_on: Annotated[str | None, typer.Option("--opened-on")] = None,
 ) -> None:
     """案件を作成し案件IDを発番する。"""
+    from genpon.api import schemas
     from genpon.records import cases
 
     with unit() as (s, actor):
@@ -179,6 +179,7 @@ def case_register(
     issuer: Annotated[str, typer.Option("--issuer")] = "external",
 ) -> None:
     """他システムが発番した案件IDを登録する（冪等）。"""
+    from genpon.api import schemas
     from genpon.records import cases
 
     with unit() as (s, actor):
@@ -200,6 +201,7 @@ def case_register(
 @case_app.command("show")
 def case_show(case_id: str) -> None:
     """案件と経緯を表示する。"""
+    from genpon.api import schemas
     from genpon.records import cases
     from genpon.records.folders import case_root_folder
 
@@ -218,6 +220,7 @@ def case_show(case_id: str) -> None:
 @case_app.command("close")
 def case_close(case_id: str) -> None:
     """案件を完結する（保存期間の起算日・満了日が確定する）。"""
+    from genpon.api import schemas
     from genpon.records import cases
 
     with unit() as (s, actor):
@@ -227,6 +230,7 @@ def case_close(case_id: str) -> None:
 
 @case_app.command("reopen")
 def case_reopen(case_id: str) -> None:
+    from genpon.api import schemas
     from genpon.records import cases
 
     with unit() as (s, actor):
@@ -256,6 +260,7 @@ def deposit(
     external_id: Annotated[str | None, typer.Option("--external-id")] = None,
 ) -> None:
     """ファイルを登録する。同じ内容の原本があれば写しになる。"""
+    from genpon.api import schemas
     from genpon.records import documents
     from genpon.records.documents import ApprovalIn, DepositIn
 
@@ -292,6 +297,7 @@ def deposit(
 @app.command()
 def copy(document_id: int, folder: Annotated[int, typer.Option("--folder")]) -> None:
     """文書の写しをフォルダに作る（同じ内容は保存し直さない）。"""
+    from genpon.api import schemas
     from genpon.records import documents
 
     with unit() as (s, actor):
@@ -303,6 +309,7 @@ def copy(document_id: int, folder: Annotated[int, typer.Option("--folder")]) -> 
 @app.command()
 def show(document_id: int) -> None:
     """文書を表示する（原本か写しか、原本の場所）。"""
+    from genpon.api import schemas
     from genpon.records import documents
 
     with unit() as (s, actor):
@@ -324,6 +331,7 @@ def show(document_id: int) -> None:
 @app.command()
 def original(file: Path) -> None:
     """手元のファイルが保管されているか、原本はどれでどこにあるかを答える。"""
+    from genpon.api import schemas
     from genpon.records import documents
 
     if not file.is_file():
@@ -356,6 +364,7 @@ def original(file: Path) -> None:
 
 @users_app.command("list")
 def users_list() -> None:
+    from genpon.api import schemas
     from genpon.records import master
 
     with unit() as (s, actor):

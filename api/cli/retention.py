@@ -26,7 +26,6 @@ from typing import Annotated, Any
 
 import typer
 from genpon.api.cli.common import _state, ctx, fail, out, unit
-from genpon.api.retention_shapes import batch_out, due_out, extension_out, hold_out, report_out
 
 retention_app = typer.Typer(
     help="保存期間・保留・延長・廃棄・移管・ファイル管理簿", no_args_is_help=True
@@ -95,6 +94,7 @@ def due(
     limit: int = 1000,
 ) -> None:
     """保存期間が満了した文書（廃棄・移管の対象）を案件・分類ごとに表示する。"""
+    from genpon.api.retention_shapes import due_out
     from genpon.retention import disposition_list
 
     filters: dict[str, Any] = {
@@ -149,6 +149,7 @@ def hold(
     reference: Annotated[str | None, typer.Option("--reference")] = None,
 ) -> None:
     """保留を設定する（廃棄・移管を止める）。"""
+    from genpon.api.retention_shapes import hold_out
     from genpon.retention import holding
 
     with unit() as (s, actor):
@@ -162,6 +163,7 @@ def hold(
 @retention_app.command("holds")
 def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表示")] = False) -> None:
     """保留の一覧。"""
+    from genpon.api.retention_shapes import hold_out
     from genpon.retention import holding
 
     with unit() as (s, actor):
@@ -180,6 +182,7 @@ def holds(all_: Annotated[bool, typer.Option("--all", help="解除済みも表�
 @retention_app.command("release")
 def release(hold_id: int, reason: Annotated[str, typer.Option("--reason")]) -> None:
     """保留を解除する（理由が必要）。"""
+    from genpon.api.retention_shapes import hold_out
     from genpon.retention import holding
 
     with unit() as (s, actor):
@@ -195,6 +198,7 @@ def extend(
     reason: Annotated[str, typer.Option("--reason")],
 ) -> None:
     """保存期間を延長する（文書・案件・分類）。"""
+    from genpon.api.retention_shapes import extension_out
     from genpon.retention import extension
 
     with unit() as (s, actor):
@@ -225,6 +229,7 @@ def batch_create(
     case: Annotated[str | None, typer.Option("--case")] = None,
 ) -> None:
     """廃棄伺い・移管伺いを作成する（--doc 省略時は対象一覧の保留なしの全件）。"""
+    from genpon.api.retention_shapes import batch_out
     from genpon.retention import batches
 
     with unit() as (s, actor):
@@ -246,6 +251,7 @@ def batch_create(
 
 @batch_app.command("list")
 def batch_list(status: str | None = None) -> None:
+    from genpon.api.retention_shapes import batch_out
     from genpon.retention import batches
 
     with unit() as (s, actor):
@@ -263,6 +269,7 @@ def batch_list(status: str | None = None) -> None:
 
 @batch_app.command("show")
 def batch_show(batch_id: int) -> None:
+    from genpon.api.retention_shapes import batch_out
     from genpon.retention import batches
 
     with unit() as (s, actor):
@@ -287,6 +294,7 @@ def batch_show(batch_id: int) -> None:
 
 
 def _decide(batch_id: int, approve: bool, doc: list[int] | None, reason: str | None) -> None:
+    from genpon.api.retention_shapes import batch_out
     from genpon.retention import batches
 
     with unit() as (s, actor):
@@ -333,6 +341,7 @@ def batch_execute(
     ] = False,
 ) -> None:
     """承認済みの廃棄伺いを実行する（廃棄証明書を発行）。移管伺いはパッケージを作成する。"""
+    from genpon.api.retention_shapes import report_out
     from genpon.retention import batches, disposal
 
     c = ctx()
@@ -364,6 +373,7 @@ def batch_execute(
 
 
 def _transfer(batch_id: int, dest: Path | None, skip_blocked: bool) -> None:
+    from genpon.api.retention_shapes import report_out
     from genpon.retention import transfers
 
     c = ctx()
@@ -394,6 +404,7 @@ def acknowledge(
     batch_id: int, receipt: Annotated[str | None, typer.Option("--receipt")] = None
 ) -> None:
     """公文書館の受領を記録し、文書を移管済みにする。"""
+    from genpon.api.retention_shapes import report_out
     from genpon.retention import transfers
 
     c = ctx()

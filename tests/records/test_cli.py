@@ -205,3 +205,37 @@ def test_console_script_in_a_real_process(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith("genpon: ") and bad.stderr.count("\n") == 1
     assert "ファイルがありません" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_help_imports_no_database_or_service_code() -> None:
+    """``genpon --help`` lists every command without importing what the commands use: the
+    command modules import their services, SQLAlchemy and the shapes inside the command
+    functions, so help and the commands that need no database start quickly."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from genpon.api.cli.main import app\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as shown, contextlib.suppress(SystemExit):\n"
+        "    app(['--help'])\n"
+        "assert 'retention' in shown.getvalue(), shown.getvalue()\n"
+        "heavy = ('sqlalchemy', 'sqlmodel', 'genpon.core.settings', 'genpon.records',\n"
+        "         'genpon.search', 'genpon.retention', 'genpon.migrate.service', 'genpon.api.schemas')\n"
+        "print(sorted({m for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert p.stdout.strip() == "[]", p.stdout
+
+
+def test_a_context_wires_the_retention_schedule() -> None:
+    """A command that closes a case imports records only; the context it builds registers the
+    retention schedule (as the server's imports do), in a process that imported nothing else."""
+    probe = (
+        "import genpon.api.context\n"
+        "from genpon.records.lifecycle import case_scheduler\n"
+        "print(type(case_scheduler()).__module__)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert p.stdout.strip() == "genpon.retention.schedule", p.stdout
