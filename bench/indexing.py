@@ -11,13 +11,23 @@ insert, mark built: the RUM indexes are created once, at the end), then, in the 
 2. starts the workers, each ``search.indexer.drain`` in its own process (what ``genpon worker``
    runs), and measures documents/s from their start until the outbox is empty;
 3. prints where the workers' time went: extraction, building entries (reading the placements,
-   tokenizing), the index write (``PostgresBackend.apply``), and the rest (claims, leases,
-   commits); and the CPU per document of the workers and of PostgreSQL (all its processes)
-   while they ran.
+   tokenizing; the indexer builds them while the index write runs, as the backend asks for
+   each content, and that time is counted here, not in the write), the index write
+   (``PostgresBackend.apply``: the vectors, and waiting for PostgreSQL), and the rest
+   (claims, leases, storing the text and its snippet chunks, commits); and the CPU per
+   document of the workers and of PostgreSQL (all its processes, read after the workers'
+   server processes exited) while they ran.
 
 The index entries of the build are made from ``--distinct`` analyzed texts (as in
 ``bench/search.py``) repeated under new document ids, so building 100,000 takes a minute, not
-an analysis of 100,000 texts; the vocabulary (and so the RUM posting lists) is the same.
+an analysis of 100,000 texts; the vocabulary (and so the RUM posting lists) is the same. The
+build ends with ``VACUUM ANALYZE``, so autovacuum does not run into the first phase.
+
+The deposited texts are generated from a small vocabulary: a 20 KB one has about 200
+distinct tokens and 280 distinct trigrams, so some 500 lexemes go into the RUM index per
+document. Real Japanese text has about ten times as many (the first 7,000 characters of a law:
+about 2,000 tokens and 2,300 trigrams), and PostgreSQL's share grows with it (docs/cluster.md,
+Indexing): these figures are the floor of the indexing cost, not a real workload's.
 
 With ``--baseline REV`` (a git revision) each phase runs twice, alternating: the workers first
 import ``genpon.search`` as it was at REV (``git archive`` into a temporary folder), then the

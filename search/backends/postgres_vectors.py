@@ -96,7 +96,8 @@ def add_positions(
 
 
 def literal(positions: Positions) -> str:
-    """The tsvector literal of ``positions`` (the first ``MAX_PER_LEXEME`` of each lexeme)."""
+    """The tsvector literal of ``positions``: the first ``MAX_PER_LEXEME`` positions of each
+    lexeme (they were added in increasing order, so these are the lowest)."""
     keys = "".join(positions)
     if "'" in keys or "\\" in keys:
         return " ".join(f"{lexeme(t)}:{','.join(p[:MAX_PER_LEXEME])}" for t, p in positions.items())
