@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ from genpon.records.models import (
     TextStatus,
 )
 from genpon.search import word_boxes
-from genpon.search.analyzer import index_tokens
+from genpon.search.analyzer import index_stream, index_tokens
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchBackend, prior_filter_keys
 from genpon.search.extract import Extraction, extract
@@ -159,7 +159,7 @@ def build_entries(
     docs = _placements(session, sha256) if docs is None else docs
     if not docs:
         return []
-    body = index_tokens(text) if text else []
+    body, tri = index_stream(text) if text else ([], [])
     entries: list[IndexEntry] = []
     prior: list[str] = []
     prior_values: list[tuple[dict[str, Any], list[str]]] = []
@@ -187,6 +187,7 @@ def build_entries(
                 document_id=d.id or 0,
                 sha256=sha256,
                 body_tokens=body,
+                body_trigrams=tri,
                 title_tokens=index_tokens(d.title),
                 filename_tokens=index_tokens(d.filename),
                 meta_tokens=index_tokens(meta),
@@ -267,6 +268,34 @@ def _prefetch(s: Session, shas: list[str], *, placements: bool = True) -> _Loade
     return out
 
 
+class _Entries(Mapping[str, list[IndexEntry]]):
+    """A batch's entries by content hash, each content's built (:func:`build_entries`) when
+    first asked for. The PostgreSQL backend sends each content's rows as soon as they are
+    built (pipeline mode), so PostgreSQL inserts one content (mostly RUM index work) while
+    this process tokenizes the next, instead of waiting for all of them first."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._todo: dict[str, tuple[str | None, list[Document]]] = {}
+        self._built: dict[str, list[IndexEntry]] = {}
+
+    def add(self, sha256: str, text: str | None, docs: list[Document]) -> None:
+        self._todo[sha256] = (text, docs)
+
+    def __getitem__(self, sha256: str) -> list[IndexEntry]:
+        got = self._built.get(sha256)
+        if got is None:
+            text, docs = self._todo[sha256]
+            got = self._built[sha256] = build_entries(self._session, sha256, text, docs)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._todo)
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+
 def _lock_hashes(s: Session, shas: Iterable[str]) -> None:
     """PostgreSQL: one transaction advisory lock per content hash, in order (no deadlock), all
     in one statement (a round trip per content cost more than the lock when cores are busy);
@@ -326,7 +355,7 @@ def process(
         _lock_hashes(s, shas)
         # (after the locks: what it reads is what this batch applies)
         loaded = _prefetch(s, shas)
-        batch: dict[str, list[IndexEntry]] = {}
+        batch = _Entries(s)
         for sha in shas:
             blob = loaded.blobs.get(sha)
             row = loaded.texts.get(sha)
@@ -340,7 +369,7 @@ def process(
             if row is not None and text and not Directory.current(row.chunk_dir):  # before chunks
                 row.chunk_dir = store_chunks(s, sha, text)
                 s.add(row)
-            batch[sha] = build_entries(s, sha, text, loaded.docs.get(sha, []))
+            batch.add(sha, text, loaded.docs.get(sha, []))
         s.flush()
         try:
             backend.apply(s, batch)

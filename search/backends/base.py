@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -64,6 +65,9 @@ class IndexEntry:
     fiscal_year: int
     doc_date: date
     prior_keys: list[str] = field(default_factory=list)  # see prior_filter_keys
+    # aligned with body_tokens: the trigram each starts (analyzer.index_stream), or None when
+    # the caller did not make them (the backends then pair the tokens up themselves)
+    body_trigrams: list[str | None] | None = None
 
     @property
     def date_key(self) -> int:
@@ -159,7 +163,7 @@ class SearchBackend(ABC):
     name: str = "base"
 
     @abstractmethod
-    def apply(self, session: Any, batch: dict[str, list[IndexEntry]]) -> None:
+    def apply(self, session: Any, batch: Mapping[str, list[IndexEntry]]) -> None:
         """Replace all entries of each content hash in ``batch`` (empty list: remove) and commit
         once. On-disk engines ignore ``session``; PostgreSQL writes in it (same transaction)."""
 

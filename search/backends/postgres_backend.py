@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -281,11 +282,13 @@ class PostgresBackend(SearchBackend):
 
     # --- writes ----------------------------------------------------------------------------
 
-    def apply(self, session: Session, batch: dict[str, list[IndexEntry]]) -> None:
+    def apply(self, session: Session, batch: Mapping[str, list[IndexEntry]]) -> None:
         """Replace the rows of every content in ``batch``. The rows are sent one by one in
         psycopg's pipeline mode, each as soon as its vectors are built: PostgreSQL inserts a
-        row (mostly RUM index work) while this process builds the next one, so the two
-        overlap instead of taking turns (without psycopg 3: one statement after another)."""
+        row (mostly RUM index work) while this process builds the next one, and, when
+        ``batch`` builds its entries on demand (the indexer's), tokenizes the next content,
+        so the two overlap instead of taking turns (without psycopg 3: one statement after
+        another)."""
         shas = list(batch)
         if not shas:
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from genpon.search.analyzer import is_bigram
@@ -43,6 +43,12 @@ def trigrams(tokens: list[str]) -> list[str | None]:
     ]
 
 
+def aligned_trigrams(tokens: list[str]) -> list[str | None]:
+    """:func:`trigrams` with one entry per token (None at the last): the form
+    :func:`genpon.search.analyzer.index_stream` gives, for entries made without it."""
+    return [*trigrams(tokens), None] if tokens else []
+
+
 _LABELS: dict[str, list[str]] = {}
 
 
@@ -53,45 +59,75 @@ def _labels(weight: str) -> list[str]:
     return _LABELS[weight]
 
 
+Positions = dict[str, list[str]]  # lexeme -> its position labels, in increasing order
+
+
+def add_positions(
+    positions: Positions,
+    tokens: list[str],
+    first: int,
+    weight: str,
+    tris: list[str | None] | None = None,
+) -> None:
+    """Add ``tokens`` from position ``first`` with ``weight`` to ``positions`` and, at the same
+    positions, the trigrams they start: ``tris`` aligned with ``tokens`` (its last entry is
+    not used: a trigram needs the next token in the same vector), else :func:`trigrams`.
+    (The position labels come ready-made from :func:`_labels`; each position costs one
+    dictionary look-up and one append: 20 % faster than ``defaultdict`` and per-position
+    f-strings, and faster than grouping with ``map`` in C, which needs more passes. The
+    trigrams and their labels are picked by ``filter`` and ``compress`` in C.)"""
+    n = min(len(tokens), MAX_POS - first + 1)
+    if n <= 0:
+        return
+    tri = trigrams(tokens[: n + 1]) if tris is None else tris[: n - 1]
+    labels = _labels(weight)[first : first + n]
+    get = positions.get
+    head = tokens if len(tokens) == n else tokens[:n]
+    for tok, label in zip(
+        itertools.chain(head, filter(None, tri)),
+        itertools.chain(labels, itertools.compress(labels, tri)),
+        strict=True,
+    ):
+        got = get(tok)
+        if got is None:
+            positions[tok] = [label]
+        else:
+            got.append(label)
+
+
+def literal(positions: Positions) -> str:
+    """The tsvector literal of ``positions``: the first ``MAX_PER_LEXEME`` positions of each
+    lexeme (they were added in increasing order, so these are the lowest)."""
+    keys = "".join(positions)
+    if "'" in keys or "\\" in keys:
+        return " ".join(f"{lexeme(t)}:{','.join(p[:MAX_PER_LEXEME])}" for t, p in positions.items())
+    # (analyzer tokens hold neither: no call per lexeme to quote it, no copy of short lists)
+    return " ".join(
+        [
+            f"'{t}':{','.join(p if len(p) <= MAX_PER_LEXEME else p[:MAX_PER_LEXEME])}"
+            for t, p in positions.items()
+        ]
+    )
+
+
 def tsvector_literal(parts: list[tuple[list[str], int, str]]) -> str:
     """A tsvector from ``(tokens, first position, weight letter)`` parts, in position order.
     Besides each token, the trigram it starts (:func:`trigrams`) at the same position: a
-    phrase query is answered from a few rare trigrams instead of many common bigrams.
-    (The position labels come ready-made from :func:`_labels`; each position costs one
-    dictionary look-up and one append: 20 % faster than ``defaultdict`` and per-position
-    f-strings, and faster than grouping with ``map`` in C, which needs more passes.)"""
-    positions: dict[str, list[str]] = {}
-    get = positions.get
+    phrase query is answered from a few rare trigrams instead of many common bigrams."""
+    positions: Positions = {}
     for tokens, first, weight in parts:
-        n = min(len(tokens), MAX_POS - first + 1)
-        if n <= 0:
-            continue
-        labels = _labels(weight)[first : first + n]
-        for tok, label in zip(tokens, labels, strict=False):
-            got = get(tok)
-            if got is None:
-                positions[tok] = [label]
-            else:
-                got.append(label)
-        for tri, label in zip(trigrams(tokens[: n + 1]), labels, strict=False):
-            if tri is not None:
-                got = get(tri)
-                if got is None:
-                    positions[tri] = [label]
-                else:
-                    got.append(label)
-    # (positions were added in increasing order: the first MAX_PER_LEXEME are kept)
-    return " ".join(f"{lexeme(t)}:{','.join(p[:MAX_PER_LEXEME])}" for t, p in positions.items())
+        add_positions(positions, tokens, first, weight)
+    return literal(positions)
 
 
-def chunks(tokens: list[str]) -> list[list[str]]:
-    """The body cut into vectors of at most ``CHUNK`` tokens in which no token occurs more
-    than ``MAX_PER_LEXEME`` times (so no position is dropped), consecutive ones overlapping by
-    ``OVERLAP`` tokens."""
+def spans(tokens: list[str]) -> list[tuple[int, int]]:
+    """The body cut into vectors (``tokens[a:b]``) of at most ``CHUNK`` tokens in which no
+    token occurs more than ``MAX_PER_LEXEME`` times (so no position is dropped), consecutive
+    ones overlapping by ``OVERLAP`` tokens."""
     n = len(tokens)
     if n <= CHUNK and (n <= MAX_PER_LEXEME or max(Counter(tokens).values()) <= MAX_PER_LEXEME):
-        return [tokens] if tokens else []  # (most texts: one vector, counted in C)
-    out: list[list[str]] = []
+        return [(0, n)] if tokens else []  # (most texts: one vector, counted in C)
+    out: list[tuple[int, int]] = []
     start = 0
     while start < n:
         counts: dict[str, int] = {}
@@ -102,11 +138,16 @@ def chunks(tokens: list[str]) -> list[list[str]]:
                 break
             counts[tokens[end]] = c
             end += 1
-        out.append(tokens[start:end])
+        out.append((start, end))
         if end >= n:
             break
         start = end - OVERLAP  # a chunk holds > MAX_PER_LEXEME > OVERLAP tokens
     return out
+
+
+def chunks(tokens: list[str]) -> list[list[str]]:
+    """The token lists of :func:`spans`."""
+    return [tokens[a:b] for a, b in spans(tokens)]
 
 
 def field_parts(e: IndexEntry) -> list[tuple[list[str], int, str]]:
@@ -134,18 +175,49 @@ ENTRY_INSERT = (
 )
 
 
-def rows(batch: dict[str, list[IndexEntry]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The INSERTs (driver parameter style) of ``batch``, each built when asked for."""
+def _body(e: IndexEntry) -> tuple[Positions, list[Positions]]:
+    """The positions of the body's head (from ``BODY_START``) and of each vector that continues
+    it (from 1). A body of at most ``CHUNK`` tokens is counted as it is added: when no lexeme
+    has more than ``MAX_PER_LEXEME`` positions it is the head alone (most texts)."""
+    tokens = e.body_tokens
+    tris = e.body_trigrams if e.body_trigrams is not None else aligned_trigrams(tokens)
+    if len(tokens) <= CHUNK:
+        head: Positions = {}
+        add_positions(head, tokens, BODY_START, "", tris)
+        # (a trigram never has more positions than the bigram it starts with)
+        if not head or max(map(len, head.values())) <= MAX_PER_LEXEME:
+            return head, []
+    parts: list[Positions] = []
+    for a, b in spans(tokens):
+        p: Positions = {}
+        add_positions(p, tokens[a:b], BODY_START if a == 0 else 1, "", tris[a:b])
+        parts.append(p)
+    return parts[0], parts[1:]
+
+
+def rows(batch: Mapping[str, list[IndexEntry]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The INSERTs (driver parameter style) of ``batch``, each built when asked for (and the
+    entries of a content taken from ``batch`` only then)."""
     for sha, entries in batch.items():
         if not entries:
             continue
-        body = chunks(entries[0].body_tokens)
-        head = body[0] if body else []
-        for n, part in enumerate(body[1:], start=1):
-            yield CHUNK_INSERT, {"sha": sha, "n": n, "tsv": tsvector_literal([(part, 1, "")])}
+        head, more = _body(entries[0])
+        for n, part in enumerate(more, start=1):
+            yield CHUNK_INSERT, {"sha": sha, "n": n, "tsv": literal(part)}
         for e in entries:
-            fields = field_parts(e)
-            acl_parts = [([ACL_PREFIX + t], ACL_POS, "") for t in e.acl]
+            fields: Positions = {}
+            for tokens, first, weight in field_parts(e):
+                add_positions(fields, tokens, first, weight)
+            f = literal(fields)
+            for t in e.acl:  # (no analyzer token holds "#")
+                got = fields.get(ACL_PREFIX + t)
+                if got is None:
+                    fields[ACL_PREFIX + t] = [_labels("")[ACL_POS]]
+                else:
+                    got.append(_labels("")[ACL_POS])
+            for tok, labels in head.items():  # (head's lists are shared: never appended to)
+                got = fields.get(tok)
+                fields[tok] = labels if got is None else got + labels
             yield (
                 ENTRY_INSERT,
                 {
@@ -163,7 +235,7 @@ def rows(batch: dict[str, list[IndexEntry]]) -> Iterator[tuple[str, dict[str, An
                     "status": e.status,
                     "fy": e.fiscal_year,
                     "dd": e.date_key,
-                    "f": tsvector_literal(fields),
-                    "a": tsvector_literal([*fields, *acl_parts, (head, BODY_START, "")]),
+                    "f": f,
+                    "a": literal(fields),
                 },
             )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -200,7 +200,7 @@ class TantivyBackend(OnDiskBackend):
                 writer.wait_merging_threads()
             self.index.reload()
 
-    def apply(self, session: Any, batch: dict[str, list[IndexEntry]]) -> None:
+    def apply(self, session: Any, batch: Mapping[str, list[IndexEntry]]) -> None:
         if not batch:
             return
         docs = {sha: [self._doc(e) for e in entries] for sha, entries in batch.items()}

@@ -10,6 +10,7 @@ the writer lock. The schema version sits beside the index; a mismatch wipes it f
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ class WhooshBackend(OnDiskBackend):
                 raise
             writer.commit()
 
-    def apply(self, session: Any, batch: dict[str, list[IndexEntry]]) -> None:
+    def apply(self, session: Any, batch: Mapping[str, list[IndexEntry]]) -> None:
         if not batch:
             return
         docs = {sha: [self._fields(e) for e in entries] for sha, entries in batch.items()}

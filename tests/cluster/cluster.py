@@ -437,6 +437,10 @@ class Cluster:
                 "\n# scripts/cluster\nwal_level = replica\nmax_wal_senders = 10\n"
                 "wal_keep_size = 256MB\nhot_standby = on\nmax_connections = 300\n"
                 "logging_collector = off\n"
+                # search indexing (docs/cluster.md, PostgreSQL settings): each indexed
+                # document writes 0.2 to 10 MB of RUM WAL; the index is GBs per 100,000
+                "shared_buffers = 512MB\nmax_wal_size = 8GB\ncheckpoint_timeout = 15min\n"
+                "max_slot_wal_keep_size = 16GB\n"
             )
 
         def server(name: str, data: Path) -> Component:
@@ -469,6 +473,9 @@ class Cluster:
             str(b / "pg_basebackup"),
             *("-h", HOST, "-p", str(self.ports["pg-primary"]), "-U", "replicator"),
             *("-D", str(replica), "-R", "-X", "stream", "-c", "fast"),
+            # a slot: the primary keeps the WAL the replica has not received (up to
+            # max_slot_wal_keep_size), where wal_keep_size alone is seconds of indexing
+            *("-C", "-S", "genpon_replica"),
             env={"PGPASSWORD": repl_pw},
         )
         self.components["pg-replica"] = server("pg-replica", replica)

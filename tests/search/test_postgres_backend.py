@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 from datetime import date
 
 import pytest
+from genpon.search.analyzer import index_stream, index_tokens
 from genpon.search.backends import make_backend
 from genpon.search.backends.base import IndexEntry, SearchQuery, Term
 from genpon.search.backends.postgres_backend import EXACT_RANK, term_tsquery
@@ -15,7 +17,9 @@ from genpon.search.backends.postgres_vectors import (
     CHUNK,
     MAX_PER_LEXEME,
     OVERLAP,
+    aligned_trigrams,
     chunks,
+    rows,
     tsvector_literal,
 )
 from sqlmodel import Session
@@ -46,6 +50,32 @@ def test_chunks_keep_every_phrase_whole_and_every_position():
 def test_tsvector_literal_drops_nothing_below_the_limits():
     lit = tsvector_literal([(["a", "b", "a"], 1, "A"), (["a"], 10, "")])
     assert lit == "'a':1A,3A,10 'b':2A"
+
+
+TEXTS = [
+    "",
+    "市",
+    "予算",
+    "令和5年度の予算執行計画、ab 公文書 第3条。東京都の京都\nで\nきる ㈱ R5",
+    "予算執行計画書の作成 " * 300,  # under CHUNK tokens, lexemes over MAX_PER_LEXEME: cut
+    "予算執行計画書の作成 " * 2000,
+    "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(CHUNK + 500)),  # over CHUNK
+]
+
+
+def test_index_stream_trigrams_are_the_pairs_of_its_tokens():
+    for text in TEXTS:
+        tokens, tri = index_stream(text)
+        assert tokens == index_tokens(text)
+        assert tri == aligned_trigrams(tokens)
+
+
+def test_rows_from_the_analyzer_trigrams_equal_rows_paired_afterwards():
+    for text in TEXTS:
+        tokens, tri = index_stream(text)
+        made = [_entry(1, "予算書", tokens, 1), _entry(2, "", tokens, 2)]
+        given = [replace(e, body_trigrams=tri) for e in made]
+        assert list(rows({"s": given})) == list(rows({"s": made}))
 
 
 def _entry(i: int, title: str, body: list[str], team: int) -> IndexEntry:
