@@ -280,13 +280,15 @@ class S3BlobStore(BlobStore):
         actual_size = path.stat().st_size
         if actual_size != staged.size:
             raise ChecksumMismatch(sha, f"{actual_size} bytes, expected {staged.size}")
-        if self.exists(sha):
-            path.unlink()
-            return False
+        self._ensure_ready()
         key = self.key(sha)
         try:
             if staged.size < self.multipart_threshold:
+                # one conditional PUT (If-None-Match: *) answers "already stored" itself: a
+                # HEAD first would cost every new small blob a second request (~2 ms of CPU)
                 stored = self._put_single(key, staged, path)
+            elif self.exists(sha):  # spare uploading a large file the store already holds
+                stored = False
             else:
                 stored = self._put_multipart(key, staged, path)
         except ClientError as exc:
