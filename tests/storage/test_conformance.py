@@ -488,6 +488,29 @@ def test_s3_key_layout_and_prefix(s3_store_factory: StoreFactory) -> None:
 
 
 @pytest.mark.s3
+def test_s3_requests_per_put(s3_store_factory: StoreFactory) -> None:
+    """A new small blob is one conditional PUT (no HEAD first); a small duplicate is answered
+    by that PUT's 412; a duplicate of 1 MiB or more is found by a HEAD and not uploaded again."""
+    store = s3_store_factory()
+    sent: list[str] = []
+    store.client.meta.events.register(  # type: ignore[attr-defined]
+        "before-call.s3", lambda model, **_: sent.append(model.name)
+    )
+    small, large = b"small blob", os.urandom(1 << 20)
+    for data, first, again in (
+        (small, ["PutObject"], ["PutObject"]),
+        (large, ["HeadObject", "PutObject"], ["HeadObject"]),
+    ):
+        sent.clear()
+        assert store.put_staged(store.stage(io.BytesIO(data))) is True
+        assert [n for n in sent if n in ("HeadObject", "PutObject")] == first
+        sent.clear()
+        assert store.put_staged(store.stage(io.BytesIO(data))) is False
+        assert [n for n in sent if n in ("HeadObject", "PutObject")] == again
+        assert list(store.iter_staging()) == []
+
+
+@pytest.mark.s3
 def test_s3_object_lock_bucket(s3_store_factory: StoreFactory) -> None:
     store = s3_store_factory(object_lock=True)
     data = b"locked bucket"
