@@ -80,9 +80,15 @@ def trigram_stream(tokens: list[str]) -> list[str]:
     return out
 
 
-def body_fields(tokens: list[str]) -> tuple[str, str]:
-    """The ``body`` and ``body3`` field texts of a body token stream."""
-    return " ".join(tokens), " ".join(trigram_stream(tokens))
+def body_fields(tokens: list[str], trigrams: list[str | None] | None = None) -> tuple[str, str]:
+    """The ``body`` and ``body3`` field texts of a body token stream. ``trigrams``: the
+    trigram each token starts, as :func:`genpon.search.analyzer.index_stream` made them with
+    the tokens (the indexer's entries carry them): then not worked out a second time."""
+    if trigrams is None:
+        body3 = trigram_stream(tokens)
+    else:
+        body3 = [tri or tok for tok, tri in zip(tokens, trigrams, strict=True)]
+    return " ".join(tokens), " ".join(body3)
 
 
 def _trigrams(tokens: list[str]) -> list[str] | None:
@@ -142,7 +148,7 @@ class TantivyBackend(OnDiskBackend):
     def _doc(self, e: IndexEntry, body: tuple[str, str] | None = None) -> tantivy.Document:
         """``body``: :func:`body_fields` of ``e.body_tokens`` when the caller has it already
         (a bulk load of many documents with the same text)."""
-        body_text, body3 = body or body_fields(e.body_tokens)
+        body_text, body3 = body or body_fields(e.body_tokens, e.body_trigrams)
         return tantivy.Document(
             document_id=e.document_id,
             sha256=e.sha256,

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import tantivy
-from genpon.search.analyzer import index_tokens, query_tokens
+from genpon.search.analyzer import index_stream, index_tokens, query_tokens
 from genpon.search.backends.base import IndexEntry, SearchQuery, Term, sort_facets
 from genpon.search.backends.tantivy_backend import (
     _FACET_SRC,
     TantivyBackend,
     _trigrams,
+    body_fields,
     trigram_stream,
 )
 
@@ -54,6 +55,16 @@ def test_trigram_stream_keeps_positions() -> None:
     assert _trigrams(query_tokens("道路補修")) == ["道路補", "路補修"]
     assert _trigrams(query_tokens("予算")) is None  # one bigram: a term of its own
     assert _trigrams(query_tokens("予算 契約")) is None  # edges inside: the phrase
+
+
+def test_body3_from_the_analyzers_trigrams_equals_the_token_rule() -> None:
+    """The indexer's entries carry the analyzer's trigrams (index_stream); ``body3`` made
+    from them is the stream :func:`trigram_stream` works out from the tokens alone."""
+    text = (
+        "東京都の予算、ab 公文書 令和5年度 第160条 百六十条 h31.4.1 ひらがなカタカナ漢字 一二三四"
+    )
+    toks, tris = index_stream(text)
+    assert body_fields(toks, tris) == body_fields(toks)
 
 
 @pytest.mark.parametrize("acl", [None, ["team:1", "team:2", "team:3"]])
